@@ -1,0 +1,51 @@
+"""The curvecast error hierarchy.
+
+Every error a user can trigger with bad input derives from :class:`CurvecastError` and, where natural,
+from the matching built-in (``ValueError``, ``TypeError``, ``FileNotFoundError``), so existing
+``except ValueError`` blocks keep working. Messages say what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CurvecastError",
+    "InvalidConfigError",
+    "ShapeError",
+    "InvalidCurveError",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "PriorCheckError",
+    "DeviceUnavailableError",
+]
+
+
+class CurvecastError(Exception):
+    """Base class of every error curvecast raises on purpose."""
+
+
+class InvalidConfigError(CurvecastError, ValueError):
+    """A configuration value (prior, model, training or CLI option) is out of range or of the wrong kind."""
+
+
+class ShapeError(CurvecastError, ValueError):
+    """Tensors or arrays whose shapes do not fit together."""
+
+
+class InvalidCurveError(CurvecastError, ValueError):
+    """Curve data that cannot be used: NaN/inf, unsorted x, too few points, ..."""
+
+
+class CheckpointError(CurvecastError, ValueError):
+    """A checkpoint folder or file that cannot be read (corrupt, incomplete, or from an incompatible version)."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path that does not exist."""
+
+
+class PriorCheckError(CurvecastError, AssertionError):
+    """A prior that violates the conformance rules checked by :func:`curvecast.priors.check_prior`."""
+
+
+class DeviceUnavailableError(CurvecastError, RuntimeError):
+    """A device (e.g. ``cuda``) was requested that this machine does not have."""

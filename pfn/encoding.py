@@ -1,0 +1,162 @@
+"""Turn observed and query points into PFN tokens.
+
+A task becomes one sequence of ``L`` tokens, one per point of any of its runs. Context tokens carry
+``(run, config, x, y)``; query tokens carry ``(run, config, x)`` and ask for y. Static features (x, config,
+task statistics) are computed once; the dynamic part (which tokens are context, and their normalized y
+``z``) lives beside them so autoregressive sampling can turn queries into context cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from curvecast.errors import ShapeError
+from curvecast.pfn.normalization import Normalization
+from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, config_index
+
+__all__ = ["PFNInput", "N_STATIC_FEATURES", "encode", "encode_task_batch"]
+
+_LOG10 = math.log(10.0)
+_N_NUMERIC_CONFIG = len(CONFIG_FIELDS) - 1  # every field but the categorical schedule
+N_STATIC_FEATURES = 2 + _N_NUMERIC_CONFIG + len(SCHEDULES) + len(CONFIG_FIELDS) + 5
+
+
+@dataclass(frozen=True)
+class PFNInput:
+    """One batch of token sequences (``B`` sequences of ``L`` tokens).
+
+    - ``features``: ``B x L x N_STATIC_FEATURES`` static token features.
+    - ``run_id``: ``B x L`` long, which run of its task a token belongs to.
+    - ``z``: ``B x L`` normalized y; only read where ``is_context``.
+    - ``is_context``: ``B x L`` bool, observed tokens (the only ones attention reads from).
+    - ``valid``: ``B x L`` bool, False for padding.
+    """
+
+    features: Tensor
+    run_id: Tensor
+    z: Tensor
+    is_context: Tensor
+    valid: Tensor
+
+    def with_context(self, z: Tensor, is_context: Tensor) -> "PFNInput":
+        return replace(self, z=z, is_context=is_context)
+
+    def repeat_interleave(self, n: int) -> "PFNInput":
+        """Each sequence repeated ``n`` times along the batch (for drawing ``n`` joint samples)."""
+        return PFNInput(*(t.repeat_interleave(n, 0) for t in (self.features, self.run_id, self.z, self.is_context, self.valid)))
+
+
+def _config_features(config: Tensor, config_mask: Tensor, x_ref: Tensor) -> Tensor:
+    """``B x L x C`` raw config -> ``B x L x (numeric + one-hot schedule + known flags)`` features."""
+    known = config_mask & torch.isfinite(config)
+    positive = known & (config > 0)
+    safe = torch.where(positive, config, torch.ones_like(config))
+    log10 = safe.log() / _LOG10
+    x_ref_b = x_ref[:, None]
+    cols = []
+    for name, offset, scale in (("n_params", 8.0, 2.0), ("n_tokens", 10.0, 2.0), ("batch_size", 2.0, 1.5), ("lr", -3.0, 1.5)):
+        i = config_index(name)
+        cols.append(torch.where(positive[..., i], (log10[..., i] - offset) / scale, torch.zeros_like(log10[..., i])))
+    for name in ("warmup_steps", "total_steps", "cooldown_steps"):
+        i = config_index(name)
+        value = torch.where(known[..., i], config[..., i].clamp_min(0.0), torch.zeros_like(config[..., i]))
+        cols.append(torch.asinh(value / x_ref_b) / 3.0)
+    i = config_index("schedule")
+    schedule = torch.where(known[..., i], config[..., i].round().long().clamp(0, len(SCHEDULES) - 1), torch.zeros_like(config[..., i], dtype=torch.long))
+    one_hot = torch.nn.functional.one_hot(schedule, len(SCHEDULES)).to(config.dtype) * known[..., i : i + 1]
+    return torch.cat([torch.stack(cols, -1), one_hot, known.to(config.dtype)], dim=-1)
+
+
+def encode(
+    x: Tensor,
+    y: Tensor,
+    is_context: Tensor,
+    valid: Tensor,
+    run_id: Tensor,
+    config: Tensor,
+    config_mask: Tensor,
+    direction: Tensor,
+    normalization: Normalization | None = None,
+) -> tuple[PFNInput, Normalization]:
+    """Tokens for ``B`` tasks given as flat point lists.
+
+    Args:
+        x: ``B x L`` x of each point (context and query).
+        y: ``B x L`` y of each point; only read where ``is_context`` (fill queries with anything finite).
+        is_context: ``B x L`` bool, observed points.
+        valid: ``B x L`` bool, False for padding.
+        run_id: ``B x L`` long, run index of each point within its task.
+        config: ``B x L x len(CONFIG_FIELDS)`` raw config of each point's run.
+        config_mask: ``B x L x len(CONFIG_FIELDS)`` bool, known config values.
+        direction: ``B``, +1 (lower is better) or -1 (higher is better).
+        normalization: reuse these statistics instead of computing them from the context.
+
+    Returns:
+        The tokens, and the per-task normalization (use it to map predictions back to y units).
+    """
+    if x.ndim != 2 or y.shape != x.shape or is_context.shape != x.shape or valid.shape != x.shape or run_id.shape != x.shape:
+        raise ShapeError(f"x, y, is_context, valid and run_id must all be B x L; got {[tuple(t.shape) for t in (x, y, is_context, valid, run_id)]}")
+    if config.shape != (*x.shape, len(CONFIG_FIELDS)) or config_mask.shape != config.shape:
+        raise ShapeError(f"config and config_mask must be B x L x {len(CONFIG_FIELDS)}, got {tuple(config.shape)} and {tuple(config_mask.shape)}")
+    is_context = is_context & valid
+    norm = normalization or Normalization.from_context(x, y, is_context, direction)
+    t = norm.x_forward(x)
+    x_feats = torch.stack([t.clamp(0.0, 100.0) / 10.0, t.clamp_min(1e-4).log() / 4.0], dim=-1)
+    cfg = _config_features(config, config_mask, norm.x_ref)
+    is_max = (norm.sign < 0).to(x.dtype)
+    ratio = norm.y_loc / norm.y_scale
+    task = torch.stack(
+        [
+            norm.x_ref.log10() / 3.0,
+            is_max,
+            torch.asinh(ratio) / 4.0,
+            (norm.y_scale.log10() / 4.0).clamp(-3.0, 3.0),
+            torch.asinh((1.0 - norm.y_loc) / norm.y_scale) / 4.0 * is_max,
+        ],
+        dim=-1,
+    )
+    features = torch.cat([x_feats, cfg, task[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+    features = torch.where(valid[..., None], features, torch.zeros_like(features))
+    z = torch.where(is_context, norm.y_forward(y), torch.zeros_like(y))
+    inp = PFNInput(features=features.float(), run_id=run_id.long(), z=z.float(), is_context=is_context, valid=valid)
+    return inp, norm
+
+
+def encode_task_batch(batch: TaskBatch, is_context: Tensor, run_id: Tensor | None = None) -> tuple[PFNInput, Normalization, Tensor]:
+    """Tokens for a :class:`TaskBatch`, flattening ``R`` runs x ``P`` points into ``L = R * P`` tokens.
+
+    Args:
+        batch: ``T`` tasks of ``R`` runs of ``P`` points.
+        is_context: ``T x R x P`` bool, which valid points are observed.
+        run_id: ``T x R`` long run ids (default ``0 .. R-1``).
+
+    Returns:
+        Tokens, normalization, and the normalized targets ``T x L`` (z of every point).
+    """
+    t, r, p = batch.x.shape
+    if is_context.shape != (t, r, p):
+        raise ShapeError(f"is_context must be {(t, r, p)}, got {tuple(is_context.shape)}")
+    if run_id is None:
+        run_id = torch.arange(r, device=batch.x.device).expand(t, r)
+
+    def flat(v: Tensor) -> Tensor:  # T x R x P x ... -> T x (R * P) x ...
+        return v.reshape(t, r * p, *v.shape[3:])
+
+    def per_point(v: Tensor) -> Tensor:  # T x R x ... -> T x R x P x ...
+        return v[:, :, None].expand(t, r, p, *v.shape[2:])
+
+    inp, norm = encode(
+        flat(batch.x),
+        flat(batch.y),
+        flat(is_context),
+        flat(batch.point_mask),
+        flat(per_point(run_id)),
+        flat(per_point(batch.config)),
+        flat(per_point(batch.config_mask)),
+        batch.direction,
+    )
+    return inp, norm, norm.y_forward(flat(batch.y))

@@ -1,0 +1,117 @@
+"""The curvecast PFN: a transformer that reads observed points and predicts a bar distribution at queries.
+
+Every token is one point of one run. Context tokens (observed points) attend to each other; query tokens
+attend to the context only, never to other queries, so each query's prediction is the posterior
+predictive given the context alone (PFN attention, Müller et al. 2022). One
+``scaled_dot_product_attention`` call per layer does both, with a key mask that admits context tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from curvecast.errors import InvalidConfigError
+from curvecast.pfn.bar_distribution import BarDistribution
+from curvecast.pfn.encoding import N_STATIC_FEATURES, PFNInput
+
+__all__ = ["ModelConfig", "PFN"]
+
+_Z_CLIP = 100.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a :class:`PFN`."""
+
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 512
+    n_bars: int = 256
+    max_runs: int = 16
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layers", "n_heads", "d_ff", "max_runs"):
+            if getattr(self, name) < 1:
+                raise InvalidConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise InvalidConfigError(f"ModelConfig.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.n_bars < 3:
+            raise InvalidConfigError(f"ModelConfig.n_bars must be >= 3, got {self.n_bars}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidConfigError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block whose attention reads only context tokens."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.ln_attn = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.ln_mlp = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, h: Tensor, key_mask: Tensor) -> Tensor:
+        # h: B x L x D; key_mask: B x 1 x 1 x L (True = context token, may be attended to)
+        b, l, d = h.shape
+        q, k, v = self.qkv(self.ln_attn(h)).split(d, dim=-1)
+        q, k, v = (t.view(b, l, self.n_heads, d // self.n_heads).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # B x H x L x Dh
+        h = h + self.dropout(self.proj(a.transpose(1, 2).reshape(b, l, d)))
+        return h + self.dropout(self.mlp(self.ln_mlp(h)))
+
+
+class PFN(nn.Module):
+    """Transformer PFN with a bar-distribution head.
+
+    Args:
+        config: architecture.
+        borders: ``n_bars + 1`` bucket borders of the normalized target z.
+    """
+
+    def __init__(self, config: ModelConfig, borders: Tensor) -> None:
+        super().__init__()
+        if borders.numel() != config.n_bars + 1:
+            raise InvalidConfigError(f"borders must have n_bars + 1 = {config.n_bars + 1} entries, got {borders.numel()}")
+        self.config = config
+        d = config.d_model
+        # static features + z, asinh(z) and the context flag
+        self.encoder = nn.Sequential(nn.Linear(N_STATIC_FEATURES + 3, d), nn.GELU(), nn.Linear(d, d))
+        self.run_embedding = nn.Embedding(config.max_runs, d)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.ln_out = nn.LayerNorm(d)
+        self.head = nn.Linear(d, config.n_bars)
+        self.bar_distribution = BarDistribution(borders)
+
+    def forward(self, inp: PFNInput) -> Tensor:
+        """Logits of the bar distribution of z at every token: ``B x L x n_bars``."""
+        ctx = inp.is_context & inp.valid  # B x L
+        z = torch.where(ctx, inp.z.clamp(-_Z_CLIP, _Z_CLIP), torch.zeros_like(inp.z))
+        dynamic = torch.stack([z / 4.0, torch.asinh(z), ctx.to(z.dtype)], dim=-1)  # B x L x 3
+        h = self.encoder(torch.cat([inp.features, dynamic], dim=-1))  # B x L x D
+        h = h + self.run_embedding(inp.run_id.clamp(0, self.config.max_runs - 1))
+        key_mask = ctx[:, None, None, :]  # B x 1 x 1 x L
+        for block in self.blocks:
+            h = block(h, key_mask)
+        return self.head(self.ln_out(h))
+
+    def nll(self, inp: PFNInput, target_z: Tensor, loss_mask: Tensor) -> Tensor:
+        """Mean negative log density (in z units) of ``target_z`` (``B x L``) over ``loss_mask`` tokens."""
+        logits = self(inp)
+        log_p = self.bar_distribution.log_prob(logits, target_z.clamp(-1e4, 1e4))
+        return -(log_p * loss_mask).sum() / loss_mask.sum().clamp_min(1)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

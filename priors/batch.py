@@ -1,0 +1,111 @@
+"""The data model shared by priors, the PFN and training: a batch of tasks, each with several runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from curvecast.errors import ShapeError
+
+__all__ = ["CONFIG_FIELDS", "SCHEDULES", "TaskBatch", "config_index"]
+
+#: Run-configuration fields, in the order of the last axis of :attr:`TaskBatch.config`.
+#: ``warmup_steps``, ``total_steps`` and ``cooldown_steps`` are measured in the units of ``x``
+#: (so that a curve recorded against tokens or epochs can still state where its schedule ends);
+#: ``schedule`` holds an index into :data:`SCHEDULES`.
+CONFIG_FIELDS: tuple[str, ...] = (
+    "n_params",
+    "n_tokens",
+    "batch_size",
+    "lr",
+    "warmup_steps",
+    "total_steps",
+    "cooldown_steps",
+    "schedule",
+)
+
+#: Learning-rate schedule families; ``wsd`` is warmup-stable-decay (constant, then a final cooldown).
+SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear", "wsd")
+
+
+def config_index(name: str) -> int:
+    """Position of config field ``name`` in :data:`CONFIG_FIELDS`."""
+    return CONFIG_FIELDS.index(name)
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """A batch of tasks; a task is one training setup with several runs (configs) and one curve per run.
+
+    Shapes (``T`` tasks, ``R`` runs per task, ``P`` points per run, ``C = len(CONFIG_FIELDS)``):
+
+    - ``x``: ``T x R x P`` float, sorted ascending within each run over its valid points, in the task's
+      own units (steps, epochs, tokens or training-set size).
+    - ``y``: ``T x R x P`` float, the metric, in its own units.
+    - ``point_mask``: ``T x R x P`` bool, True for real points. Valid points form a prefix of each run
+      (ragged run lengths); padded entries hold finite filler values.
+    - ``config``: ``T x R x C`` float, raw config values (see :data:`CONFIG_FIELDS`).
+    - ``config_mask``: ``T x R x C`` bool, True where the config value is known.
+    - ``direction``: ``T`` int8, ``+1`` where lower is better (losses, errors) and ``-1`` where higher is
+      better (accuracies).
+
+    A run with no valid point is absent; every task has at least one run with at least one point.
+    """
+
+    x: Tensor
+    y: Tensor
+    point_mask: Tensor
+    config: Tensor
+    config_mask: Tensor
+    direction: Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 3:
+            raise ShapeError(f"TaskBatch.x must be n_tasks x n_runs x n_points, got shape {tuple(self.x.shape)}")
+        t, r, p = self.x.shape
+        expected = {
+            "y": (t, r, p),
+            "point_mask": (t, r, p),
+            "config": (t, r, len(CONFIG_FIELDS)),
+            "config_mask": (t, r, len(CONFIG_FIELDS)),
+            "direction": (t,),
+        }
+        for name, shape in expected.items():
+            got = tuple(getattr(self, name).shape)
+            if got != shape:
+                raise ShapeError(f"TaskBatch.{name} must have shape {shape} to match x {tuple(self.x.shape)}, got {got}")
+        if self.point_mask.dtype != torch.bool or self.config_mask.dtype != torch.bool:
+            raise ShapeError("TaskBatch.point_mask and config_mask must be bool tensors")
+
+    @property
+    def n_tasks(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n_runs(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def n_points(self) -> int:
+        return self.x.shape[2]
+
+    @property
+    def run_mask(self) -> Tensor:
+        """``T x R`` bool: True for runs that have at least one point."""
+        return self.point_mask.any(-1)
+
+    @property
+    def run_lengths(self) -> Tensor:
+        """``T x R`` long: number of valid points of each run."""
+        return self.point_mask.sum(-1)
+
+    def to(self, device: torch.device | str) -> "TaskBatch":
+        return TaskBatch(*(getattr(self, f).to(device) for f in ("x", "y", "point_mask", "config", "config_mask", "direction")))
+
+    def __getitem__(self, index: slice | Tensor) -> "TaskBatch":
+        """Select tasks (first axis)."""
+        return TaskBatch(
+            self.x[index], self.y[index], self.point_mask[index], self.config[index], self.config_mask[index], self.direction[index]
+        )

@@ -1,0 +1,98 @@
+"""Bar distribution against hand-computed values (borders -3, -1, 0, 1, 3: two tails of scale 2)."""
+
+import math
+
+import pytest
+import torch
+
+from curvecast.errors import InvalidConfigError, ShapeError
+from curvecast.pfn.bar_distribution import BarDistribution, borders_from_samples
+
+BORDERS = torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0])
+
+
+@pytest.fixture
+def bar():
+    return BarDistribution(BORDERS)
+
+
+def probs_to_logits(p):
+    return torch.tensor(p).log()
+
+
+def test_log_prob_interior_and_tails(bar):
+    logits = torch.zeros(4)  # p = 1/4 each
+    y = torch.tensor([0.5, -0.5, -3.0, 3.0])
+    # interior: 0.25 / width 1; tails: 0.25 * half-normal(z=1, sigma=2) = 0.25 * sqrt(2/pi) / 2 * exp(-1/2)
+    tail = 0.25 * math.sqrt(2 / math.pi) / 2 * math.exp(-0.5)
+    expected = torch.tensor([0.25, 0.25, tail, tail]).log()
+    torch.testing.assert_close(bar.log_prob(logits, y), expected)
+
+
+def test_cdf_hand_values(bar):
+    logits = torch.zeros(4)
+    y = torch.tensor([-1.0, 0.5, 3.0, -3.0])
+    erf1 = math.erf(1 / math.sqrt(2))  # half-normal mass within one sigma
+    expected = torch.tensor([0.25, 0.625, 0.75 + 0.25 * erf1, 0.25 * (1 - erf1)])
+    torch.testing.assert_close(bar.cdf(logits, y), expected)
+
+
+def test_icdf_hand_values_and_round_trip(bar):
+    logits = torch.zeros(4)
+    q = torch.tensor([0.1, 0.3, 0.625, 0.9])
+    z80 = 0.8416212335729143  # standard normal 80% quantile
+    expected = torch.tensor([-1 - 2 * z80, -0.8, 0.5, 1 + 2 * z80])
+    torch.testing.assert_close(bar.icdf(logits, q), expected, atol=1e-5, rtol=1e-5)
+    logits = probs_to_logits([0.1, 0.2, 0.3, 0.4])
+    qs = torch.tensor([0.01, 0.05, 0.2, 0.5, 0.77, 0.99])
+    torch.testing.assert_close(bar.cdf(logits.expand(6, 4), bar.icdf(logits, qs)), qs, atol=1e-5, rtol=1e-5)
+
+
+def test_mean_hand_value(bar):
+    logits = probs_to_logits([0.1, 0.2, 0.3, 0.4])
+    hn = 2 * math.sqrt(2 / math.pi)  # half-normal mean with sigma 2
+    expected = 0.1 * (-1 - hn) + 0.2 * -0.5 + 0.3 * 0.5 + 0.4 * (1 + hn)
+    assert bar.mean(logits).item() == pytest.approx(expected, rel=1e-6)
+    assert bar.mean(torch.zeros(4)).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_density_integrates_to_one_and_matches_mean(bar):
+    logits = probs_to_logits([0.1, 0.2, 0.3, 0.4])
+    y = torch.linspace(-40, 40, 800_001, dtype=torch.float64)
+    dy = float(y[1] - y[0])
+    density = bar.log_prob(logits, y.float()).double().exp()
+    assert float(density.sum() * dy) == pytest.approx(1.0, abs=1e-4)
+    assert float((density * y).sum() * dy) == pytest.approx(float(bar.mean(logits)), abs=1e-3)
+
+
+def test_samples_follow_the_distribution(bar):
+    logits = probs_to_logits([0.1, 0.2, 0.3, 0.4])
+    draws = bar.sample(logits, 200_000, generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (200_000,)
+    assert float(draws.mean()) == pytest.approx(float(bar.mean(logits)), abs=0.02)
+    assert float((draws < 0).double().mean()) == pytest.approx(0.3, abs=0.005)
+    again = bar.sample(logits, 10, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again, draws[:10])
+
+
+def test_batched_shapes(bar):
+    logits = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(1))
+    assert bar.log_prob(logits, torch.zeros(3, 5)).shape == (3, 5)
+    assert bar.cdf(logits, torch.zeros(1)).shape == (3, 5)
+    assert bar.icdf(logits, torch.tensor([0.1, 0.5, 0.9])).shape == (3, 5, 3)
+    assert bar.median(logits).shape == (3, 5)
+    with pytest.raises(ShapeError):
+        bar.log_prob(torch.zeros(3, 7), torch.zeros(3))
+
+
+def test_borders_from_samples_follow_quantiles():
+    values = torch.linspace(0, 1, 100_001)
+    borders = borders_from_samples(values, 10, trim=0.0)
+    torch.testing.assert_close(borders, torch.linspace(0, 1, 11), atol=1e-4, rtol=0)
+    ties = torch.cat([torch.zeros(1000), torch.linspace(1, 2, 1000)])
+    b = borders_from_samples(ties, 20)
+    assert bool((b[1:] > b[:-1]).all())
+    with pytest.raises(InvalidConfigError):
+        borders_from_samples(values, 2)
+    with pytest.raises(InvalidConfigError):
+        BarDistribution(torch.tensor([0.0, 1.0, 1.0, 2.0]))

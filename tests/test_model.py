@@ -1,0 +1,132 @@
+"""PFN model: attention semantics, checkpoints, joint sampling."""
+
+import json
+
+import pytest
+import torch
+
+from curvecast.errors import CheckpointError, CheckpointNotFoundError, InvalidConfigError, ShapeError
+from curvecast.pfn import PFN, ModelConfig, encode, load_model, sample_joint, save_model
+from curvecast.pfn.sampling import _anchor_order
+from curvecast.priors.batch import CONFIG_FIELDS
+
+CFG = ModelConfig(d_model=32, n_layers=2, n_heads=4, d_ff=64, n_bars=16, max_runs=4)
+
+
+def make_model(seed=0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return PFN(CFG, torch.linspace(-4, 4, CFG.n_bars + 1)).eval()
+
+
+def make_input(b=2, l=10, n_ctx=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.arange(1, l + 1, dtype=torch.float32).expand(b, l) * 10
+    y = 2.0 + (x + 1) ** -0.5 + 0.01 * torch.randn(b, l, generator=g)
+    is_context = (torch.arange(l) < n_ctx).expand(b, l)
+    valid = torch.ones(b, l, dtype=torch.bool)
+    run_id = torch.zeros(b, l, dtype=torch.long)
+    config = torch.zeros(b, l, len(CONFIG_FIELDS))
+    inp, norm = encode(x, y, is_context, valid, run_id, config, config.bool(), torch.ones(b))
+    return inp, norm
+
+
+def test_forward_shape_and_finiteness():
+    inp, _ = make_input()
+    logits = make_model()(inp)
+    assert logits.shape == (2, 10, CFG.n_bars)
+    assert torch.isfinite(logits).all()
+
+
+def test_queries_see_context_only():
+    model = make_model()
+    inp, _ = make_input()
+    base = model(inp)
+    # Changing one query token's x must not change any other token's prediction.
+    features = inp.features.clone()
+    features[:, 7, 0] += 3.0
+    moved = model(type(inp)(features, inp.run_id, inp.z, inp.is_context, inp.valid))
+    others = [i for i in range(10) if i != 7]
+    torch.testing.assert_close(moved[:, others], base[:, others])
+    assert not torch.allclose(moved[:, 7], base[:, 7])
+    # A query's z is never read; a context token's z is.
+    z = inp.z.clone()
+    z[:, 8] = 123.0
+    torch.testing.assert_close(model(inp.with_context(z, inp.is_context)), base)
+    z = inp.z.clone()
+    z[:, 1] += 1.0
+    assert not torch.allclose(model(inp.with_context(z, inp.is_context))[:, 5], base[:, 5])
+
+
+def test_encode_rejects_bad_shapes():
+    x = torch.zeros(2, 5)
+    config = torch.zeros(2, 5, len(CONFIG_FIELDS))
+    with pytest.raises(ShapeError):
+        encode(x, torch.zeros(2, 4), x.bool(), x.bool(), x.long(), config, config.bool(), torch.ones(2))
+
+
+def test_model_config_validation():
+    with pytest.raises(InvalidConfigError, match="divisible"):
+        ModelConfig(d_model=30, n_heads=4)
+    with pytest.raises(InvalidConfigError, match="n_bars"):
+        ModelConfig(n_bars=2)
+    with pytest.raises(InvalidConfigError, match="borders"):
+        PFN(CFG, torch.linspace(0, 1, 5))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = make_model(seed=3)
+    save_model(tmp_path / "ckpt", model, prior={"class": "test", "params": {}})
+    loaded, config = load_model(tmp_path / "ckpt")
+    assert config["model"] == CFG.to_dict()
+    inp, _ = make_input()
+    torch.testing.assert_close(loaded(inp), model(inp), rtol=0, atol=0)
+    loaded_file, _ = load_model(tmp_path / "ckpt" / "model.safetensors")
+    torch.testing.assert_close(loaded_file(inp), model(inp), rtol=0, atol=0)
+    assert not list((tmp_path / "ckpt").glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="no checkpoint"):
+        load_model(tmp_path / "missing")
+    folder = tmp_path / "ckpt"
+    save_model(folder, make_model())
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_model(folder)
+    (folder / "config.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(CheckpointError, match="not a curvecast checkpoint"):
+        load_model(folder)
+    save_model(folder, make_model())
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        load_model(folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointNotFoundError, match="incomplete"):
+        load_model(folder)
+
+
+def test_anchor_order_spreads_over_queries_in_x_order():
+    t = torch.tensor([[0.1, 0.2, 0.9, 0.5, 0.7, 0.3, 0.8]])
+    is_query = torch.tensor([[False, False, True, True, True, True, True]])
+    # queries in x order: 0.3 (idx 5), 0.5 (3), 0.7 (4), 0.8 (6), 0.9 (2); 3 anchors at ranks 0, 2, 4
+    assert _anchor_order(t, is_query, 3).tolist() == [[5, 4, 2]]
+    # a task with fewer queries than another uses each once and pads with -1
+    two = torch.cat([t, t])
+    mixed = torch.cat([is_query, torch.tensor([[False, True, True, False, False, False, False]])])
+    # 4 anchors over 5 queries sit at ranks 0, 1, 3, 4; over 2 queries at ranks 0, 0, 1, 1
+    assert _anchor_order(two, mixed, 4).tolist() == [[5, 3, 6, 2], [1, -1, 2, -1]]
+
+
+def test_sample_joint_shapes_determinism_and_anchors():
+    model = make_model()
+    inp, _ = make_input(b=2, l=10, n_ctx=4)
+    is_query = ~inp.is_context
+    t = inp.features[..., 0]
+    s1 = sample_joint(model, inp, is_query, t, 5, generator=torch.Generator().manual_seed(0), max_sequential=3)
+    s2 = sample_joint(model, inp, is_query, t, 5, generator=torch.Generator().manual_seed(0), max_sequential=3)
+    assert s1.shape == (5, 2, 10)
+    torch.testing.assert_close(s1, s2)
+    assert torch.isfinite(s1).all()
+    assert (s1[:, ~is_query] == 0).all()
+    assert s1[:, is_query].std(0).min() > 0  # samples differ

@@ -1,0 +1,148 @@
+"""Training pipeline: learning beats the prior marginal, exact resume, configs, CLI, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from curvecast.errors import CheckpointNotFoundError, InvalidConfigError
+from curvecast.pfn import ModelConfig, load_model
+from curvecast.pfn.bar_distribution import BarDistribution
+from curvecast.training import TrainConfig, load_config, preset, train
+from curvecast.training.loop import build_prior, make_batch, nll_from_logits
+
+SIMPLE = TrainConfig(
+    model=ModelConfig(d_model=64, n_layers=2, n_heads=4, d_ff=128, n_bars=48, max_runs=2),
+    prior="simple",
+    prior_overrides={"n_points": 24},
+    steps=20,
+    batch_size=16,
+    lr=2e-3,
+    warmup_steps=5,
+    log_every=1,
+    eval_every=10,
+    eval_tasks=32,
+    checkpoint_every=10,
+    border_tasks=256,
+    device="cpu",
+    progress=False,
+)
+
+
+def read_metrics(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_tiny_pfn_beats_prior_marginal(tmp_path):
+    config = SIMPLE.replace(steps=250, out_dir=str(tmp_path / "run"), eval_every=250, checkpoint_every=250)
+    result = train(config)
+    prior = build_prior(config)
+    model = result.model
+    # The prior's marginal: bucket frequencies of the normalized targets (the best context-free predictor).
+    counts_gen = torch.Generator().manual_seed(123)
+    _, target, mask = make_batch(prior, config, counts_gen, torch.device("cpu"), 4096)
+    bar: BarDistribution = model.bar_distribution
+    edges = bar.borders[1:-1].contiguous()
+    counts = torch.bincount(torch.searchsorted(edges, target[mask].contiguous(), right=True), minlength=bar.n_bars).float()
+    marginal_logits = (counts + 1).log()
+    fresh = torch.Generator().manual_seed(999)
+    inp, target, mask = make_batch(prior, config, fresh, torch.device("cpu"), 512)
+    with torch.no_grad():
+        model_nll = float(nll_from_logits(bar, model(inp), target, mask))
+        marginal_nll = float(nll_from_logits(bar, marginal_logits.expand(*target.shape, -1), target, mask))
+    assert model_nll < marginal_nll - 0.5, (model_nll, marginal_nll)
+
+
+def test_resume_reproduces_uninterrupted_losses(tmp_path):
+    full = train(SIMPLE.replace(out_dir=str(tmp_path / "full")))
+    interrupted = SIMPLE.replace(out_dir=str(tmp_path / "split"))
+    train(interrupted, stop_after=10)
+    assert [row["step"] for row in read_metrics(tmp_path / "split")][-1] == 10
+    train(interrupted, resume=True)
+    a, b = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "split")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, 21))
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    assert a[-1]["eval_prior_nll"] == b[-1]["eval_prior_nll"]
+    m1, _ = load_model(full.run_dir)
+    m2, _ = load_model(tmp_path / "split")
+    for (k, v1), v2 in zip(m1.state_dict().items(), m2.state_dict().values()):
+        torch.testing.assert_close(v1, v2, rtol=0, atol=0, msg=k)
+
+
+def test_run_folder_contents(tmp_path):
+    result = train(SIMPLE.replace(steps=10, out_dir=str(tmp_path / "run")))
+    folder = result.run_dir
+    assert {"model.safetensors", "config.json", "metrics.jsonl", "state.safetensors"} <= {p.name for p in folder.iterdir()}
+    rows = read_metrics(folder)
+    assert all({"step", "loss"} <= row.keys() for row in rows)
+    assert all(torch.isfinite(torch.tensor(row["loss"])) for row in rows)
+    assert {"eval_prior_nll", "eval_real_nll"} <= rows[-1].keys()
+    record = json.loads((folder / "config.json").read_text())
+    assert record["training"]["train"]["steps"] == 10
+    assert record["prior"]["class"].endswith("SimplePowerLawPrior")
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="drop --resume"):
+        train(SIMPLE.replace(out_dir=str(tmp_path / "none")), resume=True)
+
+
+def test_config_validation_and_files(tmp_path):
+    with pytest.raises(InvalidConfigError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(InvalidConfigError, match="unknown preset"):
+        preset("huge")
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"preset": "tiny", "steps": 7, "model": {"d_model": 32}}))
+    config = load_config(path)
+    assert config.steps == 7 and config.model.d_model == 32 and config.model.n_layers == preset("tiny").model.n_layers
+    path.write_text(json.dumps({"stepz": 7}))
+    with pytest.raises(InvalidConfigError, match="unknown training config keys"):
+        load_config(path)
+    with pytest.raises(InvalidConfigError, match="prior_overrides"):
+        build_prior(SIMPLE.replace(prior_overrides={"nonsense": 1}))
+
+
+def test_cli_train_tiny_preset_on_default_prior(tmp_path, capsys):
+    from curvecast.cli import main
+
+    out = tmp_path / "tiny"
+    assert main(["train", "--preset", "tiny", "--steps", "4", "--out", str(out), "--no-progress", "--seed", "3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 4 and summary["run_dir"] == str(out)
+    model, config = load_model(out)
+    assert config["training"]["train"]["seed"] == 3
+    assert config["prior"]["class"].endswith("CurvePrior")
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    proc = subprocess.run([sys.executable, "-m", "curvecast", "train", "--config", str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: training config") and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "curvecast", "train", "--device", "cuda", "--steps", "1", "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    if not torch.cuda.is_available():
+        assert proc.returncode == 2 and "CUDA is not available" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_distributed_two_processes_gloo(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "curvecast"]
+    args = ["train", "--preset", "tiny", "--out", str(out), "--no-progress", "--device", "cpu"]
+    proc = subprocess.run(launch + args + ["--steps", "6"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(out)
+    assert rows[-1]["step"] == 6
+    record = json.loads((out / "config.json").read_text())
+    assert record["training"]["world_size"] == 2
+    assert (out / "state-rank1.safetensors").exists()
+    proc = subprocess.run(launch + args + ["--steps", "8", "--resume"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in read_metrics(out)][-1] == 8

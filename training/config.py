@@ -1,0 +1,159 @@
+"""Training configuration, presets and JSON config files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from curvecast.errors import InvalidConfigError
+from curvecast.pfn.model import ModelConfig
+from curvecast.training.split import SplitPolicy
+
+__all__ = ["TrainConfig", "PRESETS", "preset", "load_config", "PriorName"]
+
+PriorName = Literal["default", "simple"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; a run folder's ``config.json`` records it.
+
+    ``batch_size`` is tasks per optimizer step per process. ``prior_overrides`` sets fields of the prior
+    dataclass (e.g. ``{"max_runs": 4}``).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prior: PriorName = "default"
+    prior_overrides: dict[str, Any] = field(default_factory=dict)
+    split: SplitPolicy = field(default_factory=SplitPolicy)
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    out_dir: str = "runs/curvecast"
+    log_every: int = 10
+    eval_every: int = 250
+    eval_tasks: int = 128
+    checkpoint_every: int = 250
+    border_tasks: int = 2048
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "log_every", "eval_every", "eval_tasks", "checkpoint_every", "border_tasks")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise InvalidConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0:
+            raise InvalidConfigError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not self.lr > 0:
+            raise InvalidConfigError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise InvalidConfigError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.prior not in ("default", "simple"):
+            raise InvalidConfigError(f"TrainConfig.prior must be 'default' or 'simple', got {self.prior!r}")
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Build from a (JSON) dict; nested ``model`` and ``split`` are dicts of their fields."""
+        if not isinstance(data, dict):
+            raise InvalidConfigError("a training config must be a JSON object of TrainConfig fields")
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidConfigError(f"unknown training config keys {unknown}; valid keys are {sorted(known)}")
+        for key, sub in (("model", ModelConfig), ("split", SplitPolicy)):
+            if key in data:
+                sub_known = {f.name for f in dataclasses.fields(sub)}
+                if not isinstance(data[key], dict) or set(data[key]) - sub_known:
+                    raise InvalidConfigError(f"'{key}' must be an object with keys among {sorted(sub_known)}, got {data[key]!r}")
+                data[key] = sub(**data[key])
+        return cls(**data)
+
+
+def _tiny() -> TrainConfig:
+    # About a minute on a 2-core CPU: small model, short single- and few-run tasks.
+    return TrainConfig(
+        model=ModelConfig(d_model=64, n_layers=2, n_heads=4, d_ff=128, n_bars=64, max_runs=4),
+        prior_overrides={"max_runs": 3, "n_points": 24},
+        steps=300,
+        batch_size=16,
+        lr=1e-3,
+        warmup_steps=20,
+        eval_every=100,
+        eval_tasks=64,
+        checkpoint_every=100,
+        border_tasks=512,
+        device="cpu",
+    )
+
+
+def _small() -> TrainConfig:
+    # A useful CPU model in tens of minutes.
+    return TrainConfig(
+        model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=256, n_bars=256, max_runs=8),
+        prior_overrides={"max_runs": 4, "n_points": 48},
+        steps=3000,
+        batch_size=32,
+        lr=5e-4,
+        warmup_steps=100,
+    )
+
+
+def _default() -> TrainConfig:
+    # The GPU recipe of the shipped model: about 10 minutes on one H100.
+    return TrainConfig(
+        model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=1024, n_bars=1000, max_runs=16),
+        prior_overrides={"max_runs": 8, "n_points": 64},
+        steps=20000,
+        batch_size=256,
+        lr=3e-4,
+        warmup_steps=500,
+        eval_every=1000,
+        eval_tasks=512,
+        checkpoint_every=1000,
+        border_tasks=8192,
+    )
+
+
+PRESETS = {"tiny": _tiny, "small": _small, "default": _default}
+
+
+def preset(name: str) -> TrainConfig:
+    """A named preset: ``tiny`` (CPU, ~1 minute), ``small`` (CPU, tens of minutes), ``default`` (GPU)."""
+    if name not in PRESETS:
+        raise InvalidConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]()
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a JSON training config; an optional ``"preset"`` key names the preset its other keys override."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidConfigError(f"training config file '{path}' does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidConfigError(f"training config '{path}' is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidConfigError(f"training config '{path}' must hold a JSON object")
+    base = preset(data.pop("preset")).to_dict() if "preset" in data else {}
+    for key in ("model", "split"):
+        if key in base and key in data and isinstance(data[key], dict):
+            data[key] = {**base[key], **data[key]}
+    return TrainConfig.from_dict({**base, **data})

@@ -1,0 +1,262 @@
+"""The pretraining loop: prior samples -> context/query split -> PFN -> bar-distribution NLL.
+
+Single process by default; under ``torchrun`` (``WORLD_SIZE > 1``) it runs DistributedDataParallel, each
+rank drawing its own prior samples from its own generator. Rank 0 writes the run folder:
+``model.safetensors`` + ``config.json`` (a loadable model), ``state.safetensors`` (for ``--resume``) and
+``metrics.jsonl`` (one JSON object per logged step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from tqdm.auto import tqdm
+
+import curvecast
+from curvecast.errors import DeviceUnavailableError, InvalidConfigError
+from curvecast.pfn.bar_distribution import BarDistribution, borders_from_samples
+from curvecast.pfn.checkpoint import atomic_write_text, save_model
+from curvecast.pfn.encoding import PFNInput, encode_task_batch
+from curvecast.pfn.model import PFN
+from curvecast.priors.batch import TaskBatch
+from curvecast.training.config import TrainConfig
+from curvecast.training.dev_curves import load_dev_curves
+from curvecast.training.split import sample_split
+from curvecast.training.state import load_state, save_state, state_path
+
+__all__ = ["train", "TrainResult", "build_prior", "resolve_device", "make_batch", "nll_from_logits"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run left behind."""
+
+    run_dir: Path
+    model: PFN
+    steps: int
+    final_metrics: dict[str, Any]
+    wall_time_s: float
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; a requested but absent CUDA device is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InvalidConfigError(f"unknown device {name!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailableError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
+    return device
+
+
+def build_prior(config: TrainConfig) -> Any:
+    """The prior object named by ``config.prior``, with ``config.prior_overrides`` applied."""
+    from curvecast import priors
+
+    base = priors.default() if config.prior == "default" else priors.SimplePowerLawPrior()
+    try:
+        return dataclasses.replace(base, **config.prior_overrides)
+    except TypeError as exc:
+        fields = sorted(f.name for f in dataclasses.fields(base))
+        raise InvalidConfigError(f"bad prior_overrides {config.prior_overrides}: {exc}; fields of {type(base).__name__} are {fields}") from None
+
+
+def prior_record(prior: Any) -> dict[str, Any]:
+    """JSON description of a prior dataclass (class and field values)."""
+    return {"class": f"{type(prior).__module__}.{type(prior).__qualname__}", "params": dataclasses.asdict(prior)}
+
+
+def make_batch(prior: Any, config: TrainConfig, generator: torch.Generator, device: torch.device, n_tasks: int) -> tuple[PFNInput, Tensor, Tensor]:
+    """Sample ``n_tasks`` tasks and split them: tokens, normalized targets ``T x L``, loss mask ``T x L``."""
+    batch: TaskBatch = prior.sample(n_tasks, generator=generator, device=device)
+    is_context, loss_mask, run_id = sample_split(batch, generator, config.split, max_runs=config.model.max_runs)
+    inp, _, target = encode_task_batch(batch, is_context, run_id)
+    return inp, target, loss_mask.reshape(batch.n_tasks, -1)
+
+
+def nll_from_logits(bar: BarDistribution, logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean negative log density of ``target`` (``B x L``) at ``mask`` tokens under ``logits``."""
+    log_p = bar.log_prob(logits.float(), target.clamp(-1e4, 1e4))
+    return -(log_p * mask).sum() / mask.sum().clamp_min(1)
+
+
+def _lr_at(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+
+
+def _compute_borders(prior: Any, config: TrainConfig, device: torch.device) -> Tensor:
+    # Same seed on every rank, so all ranks agree on the grid.
+    generator = torch.Generator(device=device).manual_seed(config.seed + 1_000_003)
+    _, target, mask = make_batch(prior, config, generator, device, config.border_tasks)
+    return borders_from_samples(target[mask].float().cpu(), config.model.n_bars)
+
+
+@torch.no_grad()
+def _evaluate(model: PFN, eval_sets: dict[str, tuple[PFNInput, Tensor, Tensor]], amp: bool, device: torch.device) -> dict[str, float]:
+    model.eval()
+    out = {}
+    for name, (inp, target, mask) in eval_sets.items():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(inp)
+        out[f"eval_{name}_nll"] = float(nll_from_logits(model.bar_distribution, logits, target, mask))
+    model.train()
+    return out
+
+
+def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(config.device)
+    if world == 1:
+        return 0, 1, device
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    rank = dist.get_rank()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def _read_metrics(path: Path, up_to_step: int) -> list[str]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= up_to_step]
+
+
+def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+    """Pretrain a PFN on prior samples as ``config`` says; returns the trained model and its run folder.
+
+    With ``resume=True`` the run continues from ``config.out_dir``'s last checkpoint; with the same config
+    and seed it reproduces the uninterrupted run's losses (exactly on CPU). ``stop_after`` ends this
+    session after that many total steps (writing a checkpoint), e.g. to fit a time slot; resume later.
+    """
+    rank, world, device = _setup_distributed(config)
+    run_dir = Path(config.out_dir)
+    prior = build_prior(config)
+    amp = config.amp and device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+    borders = _compute_borders(prior, config, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = PFN(config.model, borders).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=(0.9, 0.95),
+    )
+    generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)
+
+    eval_generator = torch.Generator(device=device).manual_seed(config.seed + 2_000_003)
+    eval_sets = {"prior": make_batch(prior, config, eval_generator, device, config.eval_tasks)}
+    dev = load_dev_curves(max_points=getattr(prior, "n_points", 64), device=device)
+    if dev is not None:
+        dev_batch, dev_context = dev
+        inp, _, target = encode_task_batch(dev_batch, dev_context)
+        eval_sets["real"] = (inp, target, (dev_batch.point_mask & ~dev_context).reshape(dev_batch.n_tasks, -1))
+
+    metrics_path = run_dir / "metrics.jsonl"
+    start_step = 0
+    if resume:
+        # Every rank restores rank 0's weights and optimizer moments, and its own generator.
+        start_step = load_state(state_path(run_dir, 0), generator=generator if rank == 0 else None, model=model, optimizer=optimizer)
+        if rank > 0:
+            load_state(state_path(run_dir, rank), generator=generator, model=None, optimizer=None)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        kept = _read_metrics(metrics_path, start_step) if resume else []
+        atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
+
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    record = {
+        "train": config.to_dict(),
+        "world_size": world,
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "n_parameters": model.num_parameters(),
+    }
+    started = time.perf_counter()
+    last: dict[str, Any] = {}
+    tokens_seen = 0
+    window_start = time.perf_counter()
+    window_tokens = 0
+    bar = tqdm(total=config.steps, initial=start_step, disable=not (config.progress and rank == 0), desc="train", unit="step", dynamic_ncols=True)
+    model.train()
+    end_step = config.steps if stop_after is None else min(config.steps, stop_after)
+    for step in range(start_step, end_step):
+        lr = _lr_at(step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        inp, target, mask = make_batch(prior, config, generator, device, config.batch_size)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net(inp)
+        loss = nll_from_logits(model.bar_distribution, logits, target, mask)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        n_tokens = int(inp.valid.sum()) * world
+        tokens_seen += n_tokens
+        window_tokens += n_tokens
+        done = step + 1
+        row: dict[str, Any] | None = None
+        if done % config.log_every == 0 or done == config.steps:
+            loss_value = float(loss.detach())
+            if world > 1:
+                reduced = loss.detach().clone()
+                dist.all_reduce(reduced)
+                loss_value = float(reduced) / world
+            now = time.perf_counter()
+            row = {
+                "step": done,
+                "loss": loss_value,
+                "lr": lr,
+                "grad_norm": float(grad_norm),
+                "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
+                "elapsed_s": now - started,
+            }
+            window_start, window_tokens = now, 0
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+        if done % config.eval_every == 0 or done == config.steps:
+            row = {**(row or {"step": done}), **_evaluate(model, eval_sets, amp, device)}
+        if row is not None and rank == 0:
+            last.update(row)
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        if done % config.checkpoint_every == 0 or done == end_step:
+            _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, {**record, "steps_done": done, "last_metrics": last})
+        bar.update(1)
+    bar.close()
+    wall = time.perf_counter() - started
+    if world > 1:
+        dist.barrier()
+    return TrainResult(run_dir=run_dir, model=model.eval(), steps=end_step, final_metrics=last, wall_time_s=wall)
+
+
+def _checkpoint(run_dir: Path, rank: int, step: int, model: PFN, optimizer: torch.optim.Optimizer, generator: torch.Generator, prior: Any, record: dict[str, Any]) -> None:
+    save_state(state_path(run_dir, rank), step=step, generator=generator, model=model if rank == 0 else None, optimizer=optimizer if rank == 0 else None)
+    if rank == 0:
+        save_model(run_dir, model, prior=prior_record(prior), extra={"training": record, "library_version": curvecast.__version__})

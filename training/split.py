@@ -1,0 +1,77 @@
+"""How training tasks are split into observed context and queried targets.
+
+The PFN learns what the split teaches it, so the split mirrors how the model is used: some runs observed up
+to a random cut (extrapolate their rest), some observed fully (other finished runs of the sweep), some not
+at all (predict a run that has not started from its config alone); sometimes context points are dropped
+at random (irregular logging, and the gaps that joint sampling leaves between anchors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from curvecast.errors import InvalidConfigError
+from curvecast.priors.batch import TaskBatch
+
+__all__ = ["SplitPolicy", "sample_split"]
+
+
+@dataclass(frozen=True)
+class SplitPolicy:
+    """Probabilities of the context/query split (per run unless noted)."""
+
+    p_full: float = 0.2
+    p_unobserved: float = 0.15
+    min_cut: float = 0.05
+    max_cut: float = 0.95
+    p_thin: float = 0.15  # per task: drop a random part of the context
+    thin_keep: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.p_full and 0 <= self.p_unobserved and self.p_full + self.p_unobserved <= 1):
+            raise InvalidConfigError("SplitPolicy needs p_full, p_unobserved >= 0 with p_full + p_unobserved <= 1")
+        if not 0.0 <= self.min_cut <= self.max_cut <= 1.0:
+            raise InvalidConfigError("SplitPolicy needs 0 <= min_cut <= max_cut <= 1")
+
+
+def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPolicy = SplitPolicy(), *, max_runs: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Draw which points are context.
+
+    Args:
+        batch: ``T`` tasks of ``R`` runs of ``P`` points.
+        generator: source of randomness (on the batch's device).
+        policy: split probabilities.
+        max_runs: size of the model's run-id vocabulary (``>= R``); run ids are a random subset of it.
+
+    Returns:
+        ``is_context`` (``T x R x P`` bool), ``loss_mask`` (``T x R x P`` bool: valid points that are not
+        context) and ``run_id`` (``T x R`` long).
+    """
+    t, r, p = batch.x.shape
+    if max_runs < r:
+        raise InvalidConfigError(f"the model knows {max_runs} run ids but the prior makes tasks with {r} runs; raise ModelConfig.max_runs")
+    dev = batch.x.device
+    lengths = batch.run_lengths  # T x R
+    u = torch.rand(t, r, generator=generator, device=dev)
+    multi = (batch.run_mask.sum(-1, keepdim=True) > 1).expand(t, r)
+    full = multi & (u < policy.p_full)
+    unobserved = multi & (u >= policy.p_full) & (u < policy.p_full + policy.p_unobserved)
+    cut_frac = policy.min_cut + (policy.max_cut - policy.min_cut) * torch.rand(t, r, generator=generator, device=dev)
+    n_ctx = (cut_frac * lengths).round().long().clamp_min(1)
+    n_ctx = torch.minimum(n_ctx, (lengths - 1).clamp_min(1))
+    n_ctx = torch.where(full, lengths, torch.where(unobserved | (lengths == 0), torch.zeros_like(n_ctx), n_ctx))
+    # Every task needs context: where all runs came out unobserved, observe the first run's prefix.
+    empty = (n_ctx.sum(-1) == 0)[:, None] & (torch.arange(r, device=dev) == 0)[None, :]
+    n_ctx = torch.where(empty, torch.minimum(lengths.clamp_min(1), (cut_frac * lengths).round().long().clamp_min(1)), n_ctx)
+    idx = torch.arange(p, device=dev)
+    is_context = (idx[None, None, :] < n_ctx[..., None]) & batch.point_mask
+    thin_task = torch.rand(t, generator=generator, device=dev) < policy.p_thin
+    drop = torch.rand(t, r, p, generator=generator, device=dev) > policy.thin_keep
+    drop = drop & thin_task[:, None, None] & (idx > 0)[None, None, :]  # a run keeps its first context point
+    is_context = is_context & ~drop
+    loss_mask = batch.point_mask & ~is_context
+    run_id = torch.rand(t, max_runs, generator=generator, device=dev).argsort(-1)[:, :r]
+    return is_context, loss_mask, run_id
