@@ -1,0 +1,96 @@
+"""The conformance check every prior must pass before the PFN is trained on it."""
+
+from __future__ import annotations
+
+import torch
+
+from curvecast.errors import PriorCheckError
+from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, config_index
+
+__all__ = ["check_prior"]
+
+
+def _fail(prior: object, message: str) -> None:
+    raise PriorCheckError(f"{type(prior).__name__}: {message}")
+
+
+def _sample(prior: object, n_tasks: int, seed: int, device: torch.device) -> TaskBatch:
+    generator = torch.Generator(device=device).manual_seed(seed)
+    try:
+        batch = prior.sample(n_tasks, generator=generator, device=device)
+    except PriorCheckError:
+        raise
+    except Exception as exc:
+        raise PriorCheckError(f"{type(prior).__name__}.sample({n_tasks}, generator=..., device={str(device)!r}) raised {exc!r}") from exc
+    if not isinstance(batch, TaskBatch):
+        _fail(prior, f"sample() must return a TaskBatch, got {type(batch).__name__}")
+    return batch
+
+
+def _check_batch(prior: object, batch: TaskBatch, n_tasks: int, device: torch.device) -> None:
+    if batch.n_tasks != n_tasks:
+        _fail(prior, f"asked for {n_tasks} tasks, got {batch.n_tasks}")
+    for name in ("x", "y", "point_mask", "config", "config_mask", "direction"):
+        tensor = getattr(batch, name)
+        if tensor.device.type != device.type:
+            _fail(prior, f"TaskBatch.{name} is on {tensor.device}, asked for {device}")
+    for name in ("x", "y", "config"):
+        tensor = getattr(batch, name)
+        if not tensor.is_floating_point():
+            _fail(prior, f"TaskBatch.{name} must be a float tensor, got {tensor.dtype}")
+        if not torch.isfinite(tensor).all():
+            _fail(prior, f"TaskBatch.{name} has NaN or inf entries (padded entries must be finite too)")
+    mask = batch.point_mask
+    if (mask[..., 1:] & ~mask[..., :-1]).any():
+        _fail(prior, "valid points must form a prefix of each run (point_mask True, then only False)")
+    both_valid = mask[..., 1:] & mask[..., :-1]
+    if ((batch.x[..., 1:] < batch.x[..., :-1]) & both_valid).any():
+        _fail(prior, "x must be sorted ascending within the valid points of each run")
+    if not batch.run_mask.any(-1).all():
+        _fail(prior, "every task needs at least one run with at least one valid point")
+    if (batch.config_mask & ~batch.run_mask[..., None]).any():
+        _fail(prior, "config_mask must be False for runs without valid points")
+    schedule = batch.config[..., config_index("schedule")]
+    known = batch.config_mask[..., config_index("schedule")]
+    bad = (schedule != schedule.round()) | (schedule < 0) | (schedule > len(SCHEDULES) - 1)
+    if (bad & known).any():
+        _fail(prior, f"known schedule values must be integral indices into SCHEDULES (0..{len(SCHEDULES) - 1})")
+    if batch.config.shape[-1] != len(CONFIG_FIELDS):
+        _fail(prior, f"config needs {len(CONFIG_FIELDS)} fields {CONFIG_FIELDS}")
+    if not ((batch.direction == 1) | (batch.direction == -1)).all():
+        _fail(prior, "direction must be +1 (lower is better) or -1 (higher is better)")
+
+
+def _same(a: TaskBatch, b: TaskBatch) -> bool:
+    return all(torch.equal(getattr(a, f), getattr(b, f)) for f in ("x", "y", "point_mask", "config", "config_mask", "direction"))
+
+
+def _rng_states(device: torch.device) -> list[torch.Tensor]:
+    states = [torch.random.get_rng_state()]
+    if device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(device))
+    return states
+
+
+def check_prior(prior: object, *, n_tasks: int = 16, seed: int = 0, device: torch.device | str = "cpu") -> None:
+    """Raise :class:`~curvecast.errors.PriorCheckError` naming the first rule ``prior`` breaks.
+
+    Rules: ``sample`` returns a :class:`TaskBatch` of ``n_tasks`` tasks on ``device``; ``x``, ``y`` and
+    ``config`` are finite everywhere (padding included); valid points are a prefix of each run and ``x``
+    is sorted ascending over them; every task has a run with a point; ``config_mask`` is False for absent
+    runs and known schedules are valid indices; ``direction`` is +1 or -1; the same seed gives the same
+    batch, another seed a different one; the global torch RNG is left untouched.
+    """
+    device = torch.device(device)
+    before = _rng_states(device)
+    batch = _sample(prior, n_tasks, seed, device)
+    after = _rng_states(device)
+    if any(not torch.equal(a, b) for a, b in zip(before, after)):
+        _fail(prior, "sample() changed the global torch RNG; draw all randomness from the `generator` argument")
+    _check_batch(prior, batch, n_tasks, device)
+    if not _same(batch, _sample(prior, n_tasks, seed, device)):
+        _fail(prior, f"two samples with seed {seed} differ; draw all randomness from the `generator` argument")
+    other = _sample(prior, n_tasks, seed + 1, device)
+    _check_batch(prior, other, n_tasks, device)
+    if _same(batch, other):
+        _fail(prior, f"samples with seeds {seed} and {seed + 1} are identical; the prior must use its `generator`")

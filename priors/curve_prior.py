@@ -1,0 +1,591 @@
+"""The default synthetic prior: tasks of related training runs tied together by scaling laws.
+
+Generative process, per task (one training setup with 1..``max_runs`` runs; unused runs fully masked,
+valid runs first):
+
+1. **Direction and scale.** ``min`` tasks are loss-like: irreducible level ``E`` log-uniform over
+   ``loss_floor_range``, initial loss ``L_init = E (1 + r)`` with ``r`` log-uniform over ``loss_gap_range``.
+   ``max`` tasks are accuracy-like: chance level in ``[0, 0.5]``, ceiling in ``(chance, 1]``.
+2. **Scaling law across runs.** Runs get ``n_params`` N (log-uniform over up to ``max_param_decades`` inside
+   ``n_params_range``), batch size B, a learning rate scattered around ``lr_opt(N, B) ∝ N^-c sqrt(B)``,
+   total steps H (shared or per run) and tokens ``D = H B seq_len``. The normalized asymptote of a run is
+   ``h_inf = f (N / N_min)^-alpha + k log(lr / lr_opt)^2`` (a fraction of ``L_init - E``), and its
+   characteristic time ``tau0`` shrinks with N and with lr, and grows as ``1 + B_crit / B`` (critical batch
+   size), so the data term ``B / D^beta`` of Chinchilla emerges from the progress shape.
+3. **Curve along steps** (Tissue et al. 2024): with normalized time ``u = step / H``,
+   ``h(u) = h_inf + (1 - h_inf) g(S1(u) H / tau0) - C S2(u)``, where ``S1`` and ``S2`` are the forward and
+   annealing areas of the run's LR schedule (:mod:`curvecast.priors.schedules`) and ``g`` a progress shape
+   drawn per task (:mod:`curvecast.priors.families`). ``C`` is bounded so that ``h`` stays above ``h_inf``.
+4. **Extras**: divergence (after some step ``h`` rises back toward 1, likelier for too large a lr), loss
+   spikes (a jump that decays), double-descent bumps; accuracies may sit at chance before rising
+   (``z = 1 - (1 - h)^k``, ``k > 1``).
+5. **Output**: ``y = E + (L_init - E) z`` (losses) or ``y = ceiling - (ceiling - chance) z`` (accuracies),
+   plus heteroscedastic AR(1) noise, clipped to ``[0, inf)`` or ``[0, 1]``.
+6. **x sampling** per run: ragged lengths, linear, log or warped spacing (optionally jittered), sometimes
+   starting at step 0, sometimes truncated before ``total_steps``, in steps (sometimes rounded), tokens or
+   an arbitrary unit (``x`` and the x-unit config fields scaled together).
+
+Implementation: parameters are drawn per task (``n_tasks``) and per valid run (``V`` rows) from two
+uniform matrices; valid runs are then sorted by (direction, family, schedule, decay shape) so that every per-point step
+works in place on contiguous row blocks of ``V x n_points`` buffers; the result is scattered into the
+padded ``n_tasks x max_runs x n_points`` layout at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+from curvecast.errors import InvalidConfigError
+from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch
+from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS
+
+__all__ = ["CurvePrior"]
+
+_CONSTANT, _COSINE, _WSD = (SCHEDULES.index(s) for s in ("constant", "cosine", "wsd"))
+
+
+@dataclass(frozen=True)
+class CurvePrior:
+    """Synthetic tasks of learning curves linked by scaling laws (see the module docstring).
+
+    Probabilities are per task unless they say "per run". Ranges are ``(low, high)`` tuples.
+    """
+
+    max_runs: int = 8
+    n_points: int = 64
+    min_points: int = 4
+    #: Probability that a task has a single run (otherwise 2..max_runs, uniform).
+    p_single_run: float = 0.25
+    #: Probability of an accuracy-like ("max", bounded in [0, 1]) task.
+    p_max_direction: float = 0.3
+    #: Range of total steps (log-uniform).
+    horizon_range: tuple[float, float] = (10.0, 1e6)
+    #: Range of model sizes; a task spans 0..``max_param_decades`` decades inside it.
+    n_params_range: tuple[float, float] = (1e6, 1e10)
+    max_param_decades: float = 3.0
+    #: Irreducible loss ``E`` (log-uniform) and ``(L_init - E) / E`` (log-uniform) of loss-like tasks.
+    loss_floor_range: tuple[float, float] = (1e-3, 10.0)
+    loss_gap_range: tuple[float, float] = (1e-2, 1e3)
+    #: Relative weights of the progress shapes, aligned with ``FAMILY_NAMES``.
+    family_weights: tuple[float, ...] = (0.3, 0.15, 0.15, 0.15, 0.1, 0.15)
+    #: Relative weights of the LR schedules, aligned with ``SCHEDULES`` (constant, cosine, linear, wsd).
+    schedule_weights: tuple[float, ...] = (0.4, 0.3, 0.1, 0.2)
+    #: Probability that each config field of a task is known (marked in ``config_mask``).
+    p_config_known: float = 0.6
+    #: Per run: probability of using all ``n_points`` (otherwise a length in ``min_points..n_points``).
+    p_full_length: float = 0.3
+    #: Per run: probability of being stopped before ``total_steps``.
+    p_truncated: float = 0.25
+    #: Per run: probability that the first point is at step 0 (the initial loss).
+    p_start_at_zero: float = 0.25
+    #: Probability that x is in another unit than steps (tokens or an arbitrary factor 10^U(-3, 6)).
+    p_rescaled_units: float = 0.4
+    #: Relative noise level (log-uniform) and the probability of a near-noiseless task.
+    noise_range: tuple[float, float] = (1e-4, 5e-2)
+    p_noiseless: float = 0.15
+    #: Probability of AR(1) noise and the largest autocorrelation (rho ~ U(0, max)).
+    p_autocorrelated: float = 0.5
+    max_autocorrelation: float = 0.95
+    #: Per run: probabilities of divergence (raised for too large a lr), a loss spike, a double-descent bump.
+    p_divergence: float = 0.03
+    p_spike: float = 0.05
+    p_double_descent: float = 0.02
+    #: Probability that an accuracy-like task sits near chance before rising.
+    p_chance_plateau: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("max_runs", "n_points", "min_points"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidConfigError(f"CurvePrior.{name} must be a positive int, got {value!r}")
+        if self.min_points > self.n_points:
+            raise InvalidConfigError(
+                f"CurvePrior.min_points ({self.min_points}) must not exceed n_points ({self.n_points}); lower min_points"
+            )
+        for f in fields(self):
+            if f.name.startswith("p_"):
+                value = getattr(self, f.name)
+                if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                    raise InvalidConfigError(f"CurvePrior.{f.name} is a probability; use a value in [0, 1], got {value!r}")
+        for name in ("horizon_range", "n_params_range", "loss_floor_range", "loss_gap_range", "noise_range"):
+            value = getattr(self, name)
+            if len(value) != 2 or not 0.0 < value[0] <= value[1] < math.inf:
+                raise InvalidConfigError(f"CurvePrior.{name} must be (low, high) with 0 < low <= high < inf, got {value!r}")
+        if self.horizon_range[0] < 1.0:
+            raise InvalidConfigError(f"CurvePrior.horizon_range counts steps; the low end must be >= 1, got {self.horizon_range}")
+        if not 0.0 <= self.max_param_decades < math.inf:
+            raise InvalidConfigError(f"CurvePrior.max_param_decades must be >= 0, got {self.max_param_decades!r}")
+        if not 0.0 <= self.max_autocorrelation < 1.0:
+            raise InvalidConfigError(f"CurvePrior.max_autocorrelation must be in [0, 1), got {self.max_autocorrelation!r}")
+        for name, expected in (("family_weights", FAMILY_NAMES), ("schedule_weights", SCHEDULES)):
+            value = getattr(self, name)
+            if len(value) != len(expected) or any(not w >= 0.0 for w in value) or sum(value) <= 0.0:
+                raise InvalidConfigError(
+                    f"CurvePrior.{name} needs {len(expected)} non-negative weights (for {expected}) with a positive sum, got {value!r}"
+                )
+
+    def sample(
+        self,
+        n_tasks: int,
+        *,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        n_points: int | None = None,
+    ) -> TaskBatch:
+        """Draw ``n_tasks`` tasks as a :class:`TaskBatch` of shape ``n_tasks x max_runs x n_points``.
+
+        All randomness comes from ``generator``, which must live on ``device``. ``n_points`` overrides
+        :attr:`n_points` (it must be at least :attr:`min_points`).
+        """
+        n_points = self.n_points if n_points is None else n_points
+        if not isinstance(n_tasks, int) or n_tasks < 1:
+            raise InvalidConfigError(f"n_tasks must be a positive int, got {n_tasks!r}")
+        if not isinstance(n_points, int) or n_points < self.min_points:
+            raise InvalidConfigError(f"n_points must be an int >= min_points ({self.min_points}), got {n_points!r}")
+        device = torch.device(device)
+        if generator.device.type != device.type:
+            raise InvalidConfigError(
+                f"generator lives on {generator.device} but device is {device}; create it with torch.Generator(device={str(device)!r})"
+            )
+        return _Sampler(self, n_tasks, n_points, generator, device).run()
+
+
+class _Draws:
+    """Hands out the rows of one uniform ``k x n`` matrix, one row per random quantity of ``n`` items."""
+
+    def __init__(self, n: int, k: int, generator: torch.Generator, device: torch.device) -> None:
+        self.u = torch.rand(k, n, generator=generator, device=device)
+        self.used = 0
+
+    def uniform(self, lo: float | Tensor = 0.0, hi: float | Tensor = 1.0) -> Tensor:
+        if self.used >= self.u.shape[0]:
+            raise RuntimeError("_Draws ran out of uniforms; raise its k")
+        row = self.u[self.used]
+        self.used += 1
+        return lo + row * (hi - lo)
+
+    def log_uniform(self, lo: float, hi: float) -> Tensor:
+        return torch.exp(self.uniform(math.log(lo), math.log(hi)))
+
+    def normal(self) -> Tensor:
+        return math.sqrt(2.0) * torch.erfinv(self.uniform(-1.0 + 1e-6, 1.0 - 1e-6))
+
+    def bernoulli(self, p: float | Tensor) -> Tensor:
+        return self.uniform() < p
+
+    def categorical(self, weights: tuple[float, ...]) -> Tensor:
+        cdf = torch.tensor(weights, dtype=torch.float64).cumsum(0)
+        cdf = (cdf / cdf[-1]).to(dtype=torch.float32, device=self.u.device)
+        return torch.searchsorted(cdf, self.uniform(), right=True).clamp_(max=len(weights) - 1)
+
+
+class _Table:
+    """Named columns of ``n`` items, stored as the rows of one float32 ``K x n`` matrix so that
+    reordering or gathering all of them is a single ``index_select``."""
+
+    def __init__(self, columns: dict[str, Tensor]) -> None:
+        self.index = {name: i for i, name in enumerate(columns)}
+        self.data = torch.stack([c.to(torch.float32) for c in columns.values()])
+
+    def __getitem__(self, name: str) -> Tensor:
+        return self.data[self.index[name]]
+
+    def flag(self, name: str) -> Tensor:
+        return self.data[self.index[name]] > 0.5
+
+    def rows(self, name: str) -> Tensor:
+        """Indices of the items whose flag ``name`` is set."""
+        return self.flag(name).nonzero().squeeze(1)
+
+    def select(self, items: Tensor) -> "_Table":
+        out = object.__new__(_Table)
+        out.index, out.data = self.index, self.data.index_select(1, items)
+        return out
+
+
+#: Layout of the sort key of valid runs: direction, family, schedule, cosine-shaped decay.
+_N_KEYS = 2 * len(FAMILIES) * len(SCHEDULES) * 2
+
+
+def _decode_key(key: int) -> tuple[int, int, int, bool]:
+    """``(is_max, family, schedule, cosine)`` of a sort key."""
+    return key // (2 * len(SCHEDULES) * len(FAMILIES)), (key // (2 * len(SCHEDULES))) % len(FAMILIES), (key // 2) % len(SCHEDULES), bool(key % 2)
+
+
+def _segments(key: Tensor) -> list[tuple[int, int, int]]:
+    """``(key, start, end)`` of each non-empty block of the sorted ``key`` (``V`` long)."""
+    counts = torch.bincount(key, minlength=_N_KEYS).tolist()
+    out, start = [], 0
+    for k, c in enumerate(counts):
+        if c:
+            out.append((k, start, start + c))
+            start += c
+    return out
+
+
+def _deficit_(u: Tensor, decay_start: Tensor, span: Tensor, scale: Tensor, cosine: bool, out: Tensor) -> Tensor:
+    """Annealing deficit ``A(u)`` of one decay profile (see :func:`curvecast.priors.schedules.annealing_deficit`)
+    written into ``out``. ``u``, ``out``: ``n x P``; ``decay_start``, ``span`` (``1 - decay_start``, clamped
+    away from 0) and ``scale`` (``span (1 - final) / 2``): ``n x 1``."""
+    torch.sub(u, decay_start, out=out).div_(span).clamp_(0.0, 1.0)
+    if cosine:
+        return out.sub_(torch.sin(math.pi * out).div_(math.pi)).mul_(scale)
+    return out.mul_(out).mul_(scale)
+
+
+class _Sampler:
+    """One call of :meth:`CurvePrior.sample`.
+
+    Per-task quantities have shape ``n_tasks``; per-run ones live in a :class:`_Table` over the ``V`` valid
+    runs, sorted by (direction, family, schedule, decay shape) so that per-point work runs in place on
+    contiguous row blocks of ``V x n_points`` buffers.
+    """
+
+    def __init__(self, prior: CurvePrior, n_tasks: int, n_points: int, generator: torch.Generator, device: torch.device):
+        self.prior, self.n_tasks, self.n_points = prior, n_tasks, n_points
+        self.generator, self.device = generator, device
+
+    def run(self) -> TaskBatch:
+        tasks = self._draw_tasks()
+        runs = self._draw_runs(tasks)
+        order = torch.argsort(runs["key"].long(), stable=True)
+        self.runs, self.flat_index, self.task_id = runs.select(order), self.flat_index[order], self.task_id[order]
+        self.segments = _segments(self.runs["key"].long())
+        self._anneal_coefficient()
+        u = self._times()
+        h = self._curves(u)
+        self._extras(u, h)
+        y = self._observe(h)
+        x = u.mul_(self.runs["x_scale"][:, None])
+        rows = self.runs.rows("round")
+        if rows.numel():
+            x.index_copy_(0, rows, x.index_select(0, rows).round_())
+        return self._assemble(x, y, tasks)
+
+    def _draw_tasks(self) -> dict[str, Tensor]:
+        p, d, n = self.prior, _Draws(self.n_tasks, 80, self.generator, self.device), self.n_tasks
+        zeros, ones = torch.zeros(n, device=self.device), torch.ones(n, device=self.device)
+        t: dict[str, Tensor] = {}
+        multi = 2.0 + torch.floor(d.uniform() * (p.max_runs - 1)) if p.max_runs > 1 else ones
+        t["n_runs"] = torch.where(d.bernoulli(p.p_single_run), ones, multi)
+        t["is_max"] = d.bernoulli(p.p_max_direction)
+        t["family"] = d.categorical(p.family_weights)
+        family_u = torch.stack([d.uniform() for _ in range(MAX_FAMILY_PARAMS)], 1)
+        params = torch.zeros(n, MAX_FAMILY_PARAMS, device=self.device)
+        for i, fam in enumerate(FAMILIES):
+            k = len(fam.param_names)
+            params[:, :k] = torch.where((t["family"] == i)[:, None], fam.sample(family_u), params[:, :k])
+        t.update({f"family_param{i}": params[:, i] for i in range(MAX_FAMILY_PARAMS)})
+        # Scale of the metric.
+        t["floor"] = d.log_uniform(*p.loss_floor_range)
+        t["gap"] = t["floor"] * d.log_uniform(*p.loss_gap_range)
+        chance = torch.where(d.bernoulli(0.3), zeros, d.uniform(0.0, 0.5))
+        t["chance"], t["ceiling"] = chance, chance + (1.0 - chance) * d.uniform(0.15, 1.0)
+        t["link_power"] = torch.where(t["is_max"] & d.bernoulli(p.p_chance_plateau), d.log_uniform(1.5, 6.0), ones)
+        # Scaling law.
+        lo, hi = (math.log(v) for v in p.n_params_range)
+        span = torch.where(d.bernoulli(0.3), zeros, d.uniform(0.0, min(p.max_param_decades * math.log(10.0), hi - lo)))
+        t["log_n_lo"], t["log_n_span"] = d.uniform(lo, torch.clamp(hi - span, min=lo)), span
+        t["n_exponent"] = d.uniform(0.1, 0.6)
+        t["n_fraction"] = d.log_uniform(0.01, 0.5)
+        t["log_lr_ref"] = d.uniform(math.log(1e-4), math.log(0.1))
+        t["lr_n_exponent"] = d.uniform(0.0, 0.5)
+        t["lr_scatter"] = torch.where(d.bernoulli(0.3), zeros, d.uniform(0.1, 1.5))
+        t["lr_penalty"] = d.log_uniform(0.005, 0.1)
+        t["lr_speedup"] = d.uniform(0.3, 1.0)
+        t["n_speedup"] = d.uniform(0.0, 0.3)
+        t["log_batch"] = d.uniform(math.log(8.0), math.log(2048.0))
+        t["vary_batch"] = d.bernoulli(0.3)
+        t["log_batch_crit"] = d.uniform(math.log(16.0), math.log(4096.0))
+        t["seq_len"] = torch.exp2(torch.floor(d.uniform(7.0, 13.0)))
+        t["log_horizon"] = d.uniform(*(math.log(v) for v in p.horizon_range))
+        t["shared_horizon"] = d.bernoulli(0.5)
+        t["tau_end"] = d.log_uniform(0.3, 1e4)
+        # Schedule.
+        t["schedule"] = d.categorical(p.schedule_weights)
+        t["vary_schedule"] = d.bernoulli(0.1)
+        t["warmup"] = torch.where(d.bernoulli(0.35), zeros, d.log_uniform(0.005, 0.1))
+        t["cooldown"] = d.uniform(0.05, 0.4)
+        t["final_lr"] = torch.where(d.bernoulli(0.5), zeros, d.uniform(0.0, 0.1))
+        t["cosine_cooldown"] = d.bernoulli(0.3)
+        t["anneal_gain"] = d.uniform(0.05, 0.7)
+        t["anneal_window"] = d.log_uniform(100.0, 3000.0)
+        # Noise.
+        t["noise"] = torch.where(d.bernoulli(p.p_noiseless), d.log_uniform(1e-7, 1e-5), d.log_uniform(*p.noise_range))
+        t["noise_level_mix"] = d.uniform()
+        t["rho"] = torch.where(d.bernoulli(p.p_autocorrelated), d.uniform(0.0, p.max_autocorrelation), zeros)
+        # x sampling: unit 0 = steps, 1 = tokens, 2 = arbitrary factor.
+        rescaled, tokens = d.bernoulli(p.p_rescaled_units), d.bernoulli(0.4)
+        t["unit"] = torch.where(rescaled, torch.where(tokens, 1.0, 2.0), 0.0)
+        t["unit_factor"] = torch.pow(10.0, d.uniform(-3.0, 6.0))
+        t["round_steps"] = d.bernoulli(0.5) & ~rescaled
+        t["spacing"] = d.categorical((0.5, 0.35, 0.15))
+        t["config_known"] = torch.stack([d.bernoulli(p.p_config_known) for _ in CONFIG_FIELDS], 1)
+        return t
+
+    def _draw_runs(self, t: dict[str, Tensor]) -> _Table:
+        """Per-run parameters of the valid runs, in task-major order; sets ``flat_index`` and ``task_id``."""
+        p, n_points, dev = self.prior, self.n_points, self.device
+        valid = torch.arange(p.max_runs, device=dev)[None, :] < t["n_runs"][:, None]
+        self.flat_index = valid.reshape(-1).nonzero().squeeze(1)
+        self.task_id = torch.div(self.flat_index, p.max_runs, rounding_mode="floor")
+        d = _Draws(self.flat_index.shape[0], 48, self.generator, dev)
+        g = _Table({k: v for k, v in t.items() if v.ndim == 1}).select(self.task_id)
+        r: dict[str, Tensor] = {}
+
+        length = p.min_points + torch.floor(d.uniform() * (n_points - p.min_points + 1)).clamp_(max=n_points - p.min_points)
+        r["n"] = torch.where(d.bernoulli(p.p_full_length), float(n_points), length)
+        dn = g["log_n_span"] * d.uniform()
+        log_batch = g["log_batch"] + g["vary_batch"] * d.uniform(-2.0, 2.0) * math.log(2.0)
+        log_lr_opt = g["log_lr_ref"] - g["lr_n_exponent"] * dn + 0.5 * (log_batch - g["log_batch"])
+        lr_off = g["lr_scatter"] * d.normal()
+        h_lo, h_hi = (math.log(v) for v in p.horizon_range)
+        log_h = g["log_horizon"] + (1.0 - g["shared_horizon"]) * d.uniform(-1.0, 1.0) * math.log(10.0)
+        horizon = torch.exp(log_h.clamp_(h_lo, h_hi)).round_()
+        r["horizon"] = horizon
+        r["n_params"], r["batch"], r["lr"] = torch.exp(g["log_n_lo"] + dn), torch.exp(log_batch).round_(), torch.exp(log_lr_opt + lr_off)
+        r["tokens"] = horizon * r["batch"] * g["seq_len"]
+
+        # Asymptote (fraction of the initial gap) and time scale (tau per unit of normalized S1) of each run.
+        r["h_inf"] = (g["n_fraction"] * torch.exp(-g["n_exponent"] * dn) + g["lr_penalty"] * lr_off**2).clamp_(max=0.9)
+        crit = g["log_batch_crit"]
+        batch_slowdown = (1.0 + torch.exp(crit - log_batch)) / (1.0 + torch.exp(crit - g["log_batch"]))
+        speedup = torch.exp(g["lr_speedup"] * lr_off.clamp(max=1.5) + g["n_speedup"] * dn)
+        r["time_scale"] = horizon * g["tau_end"] * speedup / (torch.exp(g["log_horizon"]) * batch_slowdown)
+
+        # Schedule of each run.
+        sched = torch.where(g.flag("vary_schedule") & d.bernoulli(0.5), d.categorical(p.schedule_weights).float(), g["schedule"])
+        constant, wsd = sched == _CONSTANT, sched == _WSD
+        warmup = torch.where(constant & d.bernoulli(0.5), 0.0, g["warmup"])
+        decay_start = torch.where(constant, 1.0, torch.where(wsd, 1.0 - torch.minimum(g["cooldown"], 1.0 - warmup), warmup))
+        cosine = (sched == _COSINE) | (wsd & g.flag("cosine_cooldown"))
+        r["schedule"], r["warmup"], r["final_lr"], r["decay_start"] = sched, warmup, g["final_lr"], decay_start
+        r["window"] = torch.clamp(g["anneal_window"] / horizon, 0.005, 1.0)
+        r["anneal_gain"] = torch.where(constant, 0.0, g["anneal_gain"])
+        r["key"] = ((g["is_max"] * len(FAMILIES) + g["family"]) * len(SCHEDULES) + sched) * 2 + cosine
+        r["is_max"] = g["is_max"]
+        r.update({f"family_param{i}": g[f"family_param{i}"] for i in range(MAX_FAMILY_PARAMS)})
+
+        # x sampling: u runs from u_start to u_end along a warp of the point index.
+        u_end = torch.where(d.bernoulli(p.p_truncated), d.uniform(0.15, 0.95), 1.0)
+        at_zero = d.bernoulli(p.p_start_at_zero)
+        spacing = g["spacing"]
+        linear_start = u_end * d.uniform(0.3, 1.5) / r["n"]
+        log_start = u_end * torch.pow(10.0, d.uniform(-4.0, -1.0))
+        u_start = torch.where(at_zero, 0.0, torch.where(spacing == 1, log_start, linear_start)).clamp_(max=0.5 * u_end)
+        log_warp = torch.where(at_zero, d.uniform(4.0, 12.0), torch.log(u_end / u_start.clamp(min=1e-12)))
+        warp = torch.where(spacing == 0, 1e-4, torch.where(spacing == 1, log_warp, d.uniform(0.5, 4.0)))
+        r["u_start"], r["u_end"], r["warp"] = u_start, u_end, warp.clamp_(min=1e-4)
+        r["jitter"] = (spacing != 1) & d.bernoulli(0.3)
+        r["round"] = g.flag("round_steps") & (horizon >= 4.0 * r["n"])
+        unit = torch.where(g["unit"] == 1, r["batch"] * g["seq_len"], torch.where(g["unit"] == 2, g["unit_factor"], 1.0))
+        r["x_scale"] = horizon * unit
+
+        # Extras.
+        lr_risk = (1.0 + 3.0 * lr_off.clamp(min=0.0)).clamp_(max=10.0)
+        r["diverge"] = d.bernoulli(p.p_divergence * lr_risk)
+        r["diverge_at"] = u_start + (u_end - u_start) * d.uniform(0.1, 0.9)
+        r["diverge_rate"] = (u_end - r["diverge_at"]).clamp(min=1e-6) * d.log_uniform(0.05, 3.0)
+        r["spike"] = d.bernoulli(p.p_spike)
+        r["spike_at"] = u_start + (u_end - u_start) * d.uniform(0.05, 0.95)
+        r["spike_width"] = (u_end - u_start) / r["n"] * d.uniform(0.5, 4.0)
+        r["spike_height"] = d.log_uniform(0.01, 0.5)
+        r["bump"] = d.bernoulli(p.p_double_descent)
+        r["bump_at"] = torch.log(u_start + (u_end - u_start) * d.uniform(0.2, 0.8) + 1e-12)
+        r["bump_height"] = d.log_uniform(0.02, 0.5) * (1.0 - r["h_inf"])
+        r["bump_width"] = d.uniform(0.2, 1.0)
+        r["link_power"] = g["link_power"]
+
+        # Output y = offset + gain * z and noise sd = noise0 + noise1 * z.
+        is_max = g.flag("is_max")
+        width = g["ceiling"] - g["chance"]
+        r["offset"] = torch.where(is_max, g["ceiling"], g["floor"])
+        r["gain"] = torch.where(is_max, -width, g["gap"])
+        mix = g["noise_level_mix"]
+        r["noise0"] = g["noise"] * mix * torch.where(is_max, width, g["floor"])
+        r["noise1"] = g["noise"] * torch.where(is_max, (1.0 - mix) * width, g["gap"])
+        r["rho"] = g["rho"]
+        return _Table(r)
+
+    def _anneal_coefficient(self) -> None:
+        """Set ``self.anneal`` (``V``): ``C`` such that ``C S2(1) = anneal_gain (1 - h_inf) g(tau(1))``.
+
+        As ``S2`` is non-decreasing and ``g`` decreasing, ``C S2(u) <= anneal_gain (1 - h_inf) g(tau(u))``,
+        so the anneal never pushes a curve below its asymptote. At ``u = 1`` both decay profiles have
+        deficit ``1/2``, so ``S1(1) = 1 - w/2 - (1 - d0)(1 - final)/2``.
+        """
+        rs = self.runs
+        col = {k: rs[k][:, None] for k in ("warmup", "decay_start", "final_lr", "time_scale", "window")}
+        span = (1.0 - col["decay_start"]).clamp(min=1e-12)
+        scale = span * (1.0 - col["final_lr"]) / 2.0
+        g_end = (1.0 - col["warmup"] / 2.0 - scale) * col["time_scale"]
+        s2_end = torch.zeros_like(g_end)
+        one, work = torch.ones_like(g_end), torch.empty_like(g_end)
+        family_params = rs.data[rs.index["family_param0"] : rs.index["family_param0"] + MAX_FAMILY_PARAMS]
+        for key, a, b in self.segments:
+            _, family, schedule, cosine = _decode_key(key)
+            FAMILIES[family].evaluate_(g_end[a:b], family_params[:, a:b].T, work[a:b])
+            if schedule != _CONSTANT:
+                d0, sp, sc = col["decay_start"][a:b], span[a:b], scale[a:b]
+                _deficit_(one[a:b], d0, sp, sc, cosine, s2_end[a:b])
+                s2_end[a:b] -= _deficit_(one[a:b], d0 + col["window"][a:b], sp, sc, cosine, work[a:b])
+        self.anneal = rs["anneal_gain"] * (1.0 - rs["h_inf"]) * g_end[:, 0] / s2_end[:, 0].clamp(min=1e-12)
+
+    def _times(self) -> Tensor:
+        """Normalized times ``u = step / total_steps`` of every point, ``V x n_points``.
+
+        Point ``k`` of a run with ``n`` points sits at ``t = min(k, n - 1) / (n - 1)`` (padding repeats the
+        last point), optionally jittered by under half a spacing, then warped:
+        ``u = u_start + (u_end - u_start) expm1(c t) / expm1(c)`` (``c -> 0``: linear; ``c = log(u_end /
+        u_start)``: log-spaced). Every step is monotone, so ``u`` stays sorted.
+        """
+        rs, n_valid, n_points = self.runs, self.flat_index.shape[0], self.n_points
+        k = torch.arange(n_points, device=self.device, dtype=torch.float32)[None, :]
+        last = rs["n"][:, None] - 1.0
+        u = torch.empty(n_valid, n_points, device=self.device)
+        torch.minimum(k, last, out=u).div_(last.clamp(min=1.0))
+        rows = rs.rows("jitter")
+        if rows.numel():
+            uj, lj = u.index_select(0, rows), last[rows]
+            shake = torch.rand(uj.shape, generator=self.generator, device=self.device).sub_(0.5).mul_(0.9 / lj.clamp(min=1.0))
+            u.index_copy_(0, rows, uj.add_(shake.mul_((k > 0) & (k < lj))).clamp_(0.0, 1.0))
+        warp, u_start, u_end = rs["warp"][:, None], rs["u_start"][:, None], rs["u_end"][:, None]
+        return u.mul_(warp).expm1_().mul_((u_end - u_start) / torch.expm1(warp)).add_(u_start)
+
+    def _curves(self, u: Tensor) -> Tensor:
+        """Normalized curves ``h = h_inf + (1 - h_inf) g(S1 time_scale) - C S2``, ``V x n_points``.
+
+        Leaves its two ``V x n_points`` work buffers in ``self.scratch`` for :meth:`_observe` to reuse.
+        """
+        rs = self.runs
+        h, s2, work = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
+        family_params = rs.data[rs.index["family_param0"] : rs.index["family_param0"] + MAX_FAMILY_PARAMS]
+        for key, a, b in self.segments:
+            _, family, schedule, cosine = _decode_key(key)
+
+            def col(name: str) -> Tensor:
+                return rs[name][a:b, None]
+
+            ua, ha, sa, wa = u[a:b], h[a:b], s2[a:b], work[a:b]
+            warmup = col("warmup")
+            # S1 = u - w/2 + relu(w - u)^2 / (2w) - A(u); S2 = A(u) - A(u - window).
+            torch.sub(warmup, ua, out=ha).clamp_(min=0.0)
+            ha.mul_(ha).div_(2.0 * warmup.clamp(min=1e-12)).add_(ua).sub_(warmup / 2.0)
+            if schedule != _CONSTANT:
+                d0 = col("decay_start")
+                span = (1.0 - d0).clamp(min=1e-12)
+                scale = span * (1.0 - col("final_lr")) / 2.0
+                _deficit_(ua, d0, span, scale, cosine, sa)
+                ha.sub_(sa)
+                sa.sub_(_deficit_(ua, d0 + col("window"), span, scale, cosine, wa))
+            ha.clamp_(min=0.0).mul_(col("time_scale"))
+            FAMILIES[family].evaluate_(ha, family_params[:, a:b].T, wa)
+            h_inf = col("h_inf")
+            ha.mul_(1.0 - h_inf).add_(h_inf)
+            if schedule != _CONSTANT:
+                ha.addcmul_(sa, self.anneal[a:b, None], value=-1.0)
+        self.scratch = (s2, work)
+        return h
+
+    def _extras(self, u: Tensor, h: Tensor) -> None:
+        """Divergence, spikes, double-descent bumps and the accuracy link, in place on the affected rows of ``h``.
+
+        All are functions of ``u``, so padded points keep repeating the last valid value."""
+        for flag in ("diverge", "spike", "bump"):
+            rows = self.runs.rows(flag)
+            if rows.numel() == 0:
+                continue
+            c = self.runs.select(rows)
+            uf, hf = u.index_select(0, rows), h.index_select(0, rows)
+            if flag == "diverge":
+                ramp = ((uf - c["diverge_at"][:, None]) / c["diverge_rate"][:, None]).clamp_(min=0.0).neg_().expm1_().neg_()
+                hf.add_((1.0 - hf).clamp_(min=0.0) * ramp)
+            elif flag == "spike":
+                d = (uf - c["spike_at"][:, None]) / c["spike_width"][:, None]
+                hf.add_(torch.exp(-d.clamp(min=0.0)) * (d >= 0.0) * c["spike_height"][:, None] * (1.0 - hf).clamp(min=0.05))
+            else:
+                d = (torch.log(uf) - c["bump_at"][:, None]) / c["bump_width"][:, None]
+                hf.add_(torch.exp(-0.5 * d * d) * c["bump_height"][:, None])
+            h.index_copy_(0, rows, hf)
+        rows = (self.runs["link_power"] != 1.0).nonzero().squeeze(1)
+        if rows.numel():
+            power = self.runs["link_power"][rows][:, None]
+            z = h.index_select(0, rows).neg_().add_(1.0).clamp_(min=0.0).log_().mul_(power).exp_().neg_().add_(1.0)
+            h.index_copy_(0, rows, z)
+
+    def _noise(self, out: Tensor) -> Tensor:
+        """AR(1) standard normal noise written into ``out`` (``V x n_points`` storage) and returned as an
+        ``n_points x V`` view; padded points repeat the last valid value.
+
+        A run's recursion is frozen (``rho = 1``, no innovation) from its first padded point on; runs are
+        grouped by length so that freezing is one ``index_fill_`` per length.
+        """
+        rs = self.runs
+        e = out.view(self.n_points, -1).normal_(generator=self.generator)
+        rho = rs["rho"].clone()
+        innovation = torch.sqrt(1.0 - rho * rho)
+        by_length = torch.argsort(rs["n"])
+        ends = torch.bincount(rs["n"].long(), minlength=self.n_points + 1).cumsum(0).tolist()
+        for k in range(1, self.n_points):
+            if ends[k] > ends[k - 1]:
+                done = by_length[ends[k - 1] : ends[k]]
+                rho.index_fill_(0, done, 1.0)
+                innovation.index_fill_(0, done, 0.0)
+            e[k].mul_(innovation).addcmul_(e[k - 1], rho)
+        return e
+
+    def _observe(self, z: Tensor) -> Tensor:
+        """Metric values ``y = offset + gain z + (noise0 + noise1 z) e``, clipped; overwrites ``z``."""
+        rs = self.runs
+        sd = torch.addcmul(rs["noise0"][:, None], z, rs["noise1"][:, None], out=self.scratch[0])
+        sd.mul_(self._noise(self.scratch[1]).T)
+        y = z.mul_(rs["gain"][:, None]).add_(rs["offset"][:, None]).add_(sd)
+        n_min = int((~rs.flag("is_max")).sum())
+        y[:n_min].clamp_(min=0.0)
+        y[n_min:].clamp_(0.0, 1.0)
+        return y
+
+    def _assemble(self, x: Tensor, y: Tensor, tasks: dict[str, Tensor]) -> TaskBatch:
+        """Scatter the valid runs into the padded ``n_tasks x max_runs x n_points`` layout."""
+        t, r, p, dev = self.n_tasks, self.prior.max_runs, self.n_points, self.device
+        absent = torch.ones(t * r, dtype=torch.bool, device=dev)
+        absent[self.flat_index] = False
+        absent = absent.nonzero().squeeze(1)
+
+        def scatter(values: Tensor) -> Tensor:
+            out = torch.empty((t * r,) + values.shape[1:], dtype=values.dtype, device=dev)
+            out.index_copy_(0, self.flat_index, values)
+            return out.index_fill_(0, absent, 0)
+
+        x_out, y_out = scatter(x), scatter(y)
+        n_out = scatter(self.runs["n"])
+        point_mask = torch.arange(p, device=dev)[None, :] < n_out[:, None]
+        config = scatter(self._config())
+        config_mask = scatter(tasks["config_known"].index_select(0, self.task_id))
+        direction = torch.where(tasks["is_max"], -1, 1).to(torch.int8)
+        return TaskBatch(
+            x_out.view(t, r, p), y_out.view(t, r, p), point_mask.view(t, r, p), config.view(t, r, -1), config_mask.view(t, r, -1), direction
+        )
+
+    def _config(self) -> Tensor:
+        """``V x len(CONFIG_FIELDS)`` config of the sorted valid runs (x-unit fields in x units).
+
+        ``cooldown_steps`` is the length of the LR decay: ``total - warmup`` for cosine and linear, the
+        final decay of wsd, 0 for constant."""
+        rs = self.runs
+        x_scale = rs["x_scale"]
+        values = {
+            "n_params": rs["n_params"],
+            "n_tokens": rs["tokens"],
+            "batch_size": rs["batch"],
+            "lr": rs["lr"],
+            "warmup_steps": rs["warmup"] * x_scale,
+            "total_steps": x_scale,
+            "cooldown_steps": (1.0 - rs["decay_start"]) * x_scale,
+            "schedule": rs["schedule"],
+        }
+        return torch.stack([values[name] for name in CONFIG_FIELDS], 1)

@@ -1,0 +1,386 @@
+"""Tests of curvecast.priors: schedules, progress families, the default prior, check_prior, the simple prior."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from curvecast.errors import InvalidConfigError, PriorCheckError
+from curvecast.priors import CONFIG_FIELDS, SCHEDULES, CurvePrior, SimplePowerLawPrior, TaskBatch, check_prior, default
+from curvecast.priors.batch import config_index
+from curvecast.priors.benchmark import curves_per_second
+from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS, evaluate_family
+from curvecast.priors.schedules import annealing_area, forward_area, lr_multiplier
+
+
+def _sample(prior, n_tasks: int = 64, seed: int = 0, **kw) -> TaskBatch:
+    return prior.sample(n_tasks, generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def _last_valid(batch: TaskBatch, values: torch.Tensor) -> torch.Tensor:
+    """``T x R`` value at the last valid point of each run."""
+    last = (batch.run_lengths.clamp(min=1) - 1)[..., None]
+    return values.gather(2, last)[..., 0]
+
+
+QUIET = dict(p_noiseless=1.0, p_divergence=0.0, p_spike=0.0, p_double_descent=0.0)
+
+
+# --- schedules -------------------------------------------------------------------------------------
+
+
+def test_lr_multiplier_at_hand_computed_points():
+    u = torch.tensor([0.05, 0.1, 0.55, 0.9, 1.0], dtype=torch.float64)
+    assert torch.allclose(lr_multiplier(u, "constant", warmup=0.1), torch.tensor([0.5, 1, 1, 1, 1], dtype=torch.float64))
+    # Cosine: half-way through the decay (u = 0.1 + 0.9 / 2) the LR is half-way between peak and final.
+    cosine = lr_multiplier(u, "cosine", warmup=0.1, final=0.1)
+    assert cosine[0].item() == pytest.approx(0.5)
+    assert cosine[2].item() == pytest.approx(0.1 + 0.9 * 0.5)
+    assert cosine[4].item() == pytest.approx(0.1)
+    linear = lr_multiplier(torch.tensor([0.25, 0.5]), "linear")
+    assert linear.tolist() == pytest.approx([0.75, 0.5])
+    # WSD with a 20% cooldown: flat until 0.8, half-way down at 0.9.
+    wsd = lr_multiplier(torch.tensor([0.5, 0.8, 0.9, 1.0]), "wsd", warmup=0.0, cooldown=0.2)
+    assert wsd.tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0], abs=1e-6)
+    wsd_cos = lr_multiplier(torch.tensor([0.85]), "wsd", cooldown=0.2, cosine_cooldown=True)
+    assert wsd_cos.item() == pytest.approx((1 + math.cos(math.pi * 0.25)) / 2, abs=1e-6)
+
+
+def test_forward_area_closed_forms():
+    u = torch.linspace(0, 1, 11, dtype=torch.float64)
+    total = 5000.0
+    assert torch.allclose(total * forward_area(u, "constant"), total * u)
+    assert forward_area(torch.tensor([0.1]), "constant", warmup=0.1).item() == pytest.approx(0.05)
+    assert forward_area(torch.tensor([0.5]), "constant", warmup=0.1).item() == pytest.approx(0.45)
+    assert forward_area(torch.tensor([1.0]), "linear").item() == pytest.approx(0.5)
+    assert forward_area(torch.tensor([1.0]), "cosine").item() == pytest.approx(0.5)
+    assert forward_area(torch.tensor([1.0]), "wsd", cooldown=0.2).item() == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("cosine_cooldown", [False, True])
+def test_areas_match_numerical_integrals(schedule, cosine_cooldown):
+    u = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    kw = dict(warmup=0.07, cooldown=0.3, final=0.05, cosine_cooldown=cosine_cooldown)
+    eta = lr_multiplier(u, schedule, **kw)
+    s1 = torch.cat([torch.zeros(1, dtype=u.dtype), torch.cumulative_trapezoid(eta, u)])
+    assert torch.allclose(forward_area(u, schedule, **kw), s1, atol=1e-8)
+    deficit = torch.cat([torch.zeros(1, dtype=u.dtype), torch.cumulative_trapezoid((1 - eta) * (u >= 0.07), u)])
+    assert torch.allclose(annealing_area(u, schedule, window=2.0, **kw), deficit, atol=1e-6)
+    windowed = annealing_area(u, schedule, window=0.05, **kw)
+    assert (windowed.diff() >= -1e-12).all()
+    if schedule == "constant":
+        assert windowed.abs().max() == 0
+
+
+def test_unknown_schedule_raises():
+    with pytest.raises(InvalidConfigError, match="schedule"):
+        lr_multiplier(torch.zeros(3), "exponential")
+
+
+# --- families --------------------------------------------------------------------------------------
+
+
+def test_families_at_hand_computed_values():
+    one = torch.tensor([1.0])
+    assert evaluate_family("power_law", one, [0.7]).item() == pytest.approx(2**-0.7)
+    assert evaluate_family("log_logistic", one, [2.5]).item() == pytest.approx(0.5)
+    assert evaluate_family("stretched_exponential", one, [0.4]).item() == pytest.approx(math.exp(-1))
+    assert evaluate_family("inverse_log", torch.tensor([math.e - 1]), [3.0]).item() == pytest.approx(0.25)
+    # Broken power law: slope a1 well before the break, a2 well after.
+    tau = torch.tensor([10.0, 20.0, 1e6, 2e6], dtype=torch.float64)
+    g = evaluate_family("broken_power_law", tau, [0.3, 1.2, 1e3, 0.1])
+    assert g[:2].tolist() == pytest.approx([11**-0.3, 21**-0.3], rel=1e-6)
+    assert (torch.log(g[3] / g[2]) / math.log(2)).item() == pytest.approx(-1.2, abs=0.02)
+    # Plateau then late drop: stays at 1 - w between the two time scales.
+    g = evaluate_family("plateau_drop", torch.tensor([20.0, 40.0, 1e5]), [0.6, 0.5, 1e3, 4.0])
+    assert g[:2].tolist() == pytest.approx([0.4, 0.4], abs=1e-3)
+    assert g[2].item() < 1e-6
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=FAMILY_NAMES)
+def test_families_start_at_one_and_decrease(family):
+    params = family.sample(torch.rand(256, MAX_FAMILY_PARAMS, generator=torch.Generator().manual_seed(1)))
+    tau = torch.cat([torch.zeros(1), torch.logspace(-3, 6, 200)]).expand(256, -1).contiguous()
+    g = family.evaluate_(tau.clone(), params, torch.empty_like(tau))
+    assert torch.isfinite(g).all()
+    assert torch.allclose(g[:, 0], torch.ones(256))
+    assert (g.diff(dim=1) <= 1e-6).all()
+    assert (g >= 0).all() and (g[:, -1] < g[:, 0]).all()
+
+
+def test_unknown_family_raises():
+    with pytest.raises(InvalidConfigError, match="family"):
+        evaluate_family("sigmoid", torch.ones(2), [1.0])
+
+
+# --- the default prior -----------------------------------------------------------------------------
+
+
+def test_default_prior_passes_check():
+    check_prior(default())
+    check_prior(default(), n_tasks=300, seed=5)
+
+
+def test_simple_prior_passes_check_and_follows_its_formula():
+    prior = SimplePowerLawPrior(noise_range=(0.0, 0.0))
+    check_prior(prior)
+    batch = _sample(prior, 16)
+    assert batch.n_runs == 1 and (batch.direction == 1).all()
+    y = batch.y[:, 0]
+    # Noise-free power law: strictly decreasing over the valid points, above the floor range.
+    mask = batch.point_mask[:, 0]
+    assert ((y.diff(dim=1) < 0) | ~mask[:, 1:]).all()
+    assert (y[mask] > prior.floor_range[0]).all()
+
+
+def test_shapes_and_layout():
+    prior = CurvePrior(max_runs=5, n_points=20, min_points=3)
+    batch = _sample(prior, 200, n_points=30)
+    assert batch.x.shape == (200, 5, 30) and batch.config.shape == (200, 5, len(CONFIG_FIELDS))
+    assert batch.x.dtype == torch.float32 and batch.direction.dtype == torch.int8
+    lengths = batch.run_lengths
+    present = batch.run_mask
+    assert ((lengths >= 3) | ~present).all() and (lengths <= 30).all()
+    assert (present[:, 1:] <= present[:, :-1]).all(), "valid runs come first"
+    assert present.sum(1).max() <= 5 and (present.sum(1) >= 1).all()
+    assert (lengths == 30).any() and (present.sum(1) == 1).any() and (present.sum(1) == 5).any()
+
+
+def test_padding_repeats_last_valid_point_and_absent_runs_are_zero():
+    batch = _sample(default(), 300)
+    mask, present = batch.point_mask, batch.run_mask[..., None]
+    for values in (batch.x, batch.y):
+        last = _last_valid(batch, values)[..., None]
+        assert ((values == last) | mask | ~present).all()
+        assert (values[~present.expand_as(values)] == 0).all()
+    assert not batch.config_mask[~batch.run_mask].any()
+    assert (batch.config[~batch.run_mask] == 0).all()
+
+
+def test_same_seed_same_batch_and_different_seeds_differ():
+    a, b, c = _sample(default(), 32, seed=3), _sample(default(), 32, seed=3), _sample(default(), 32, seed=4)
+    for field in ("x", "y", "point_mask", "config", "config_mask", "direction"):
+        assert torch.equal(getattr(a, field), getattr(b, field))
+    assert not torch.equal(a.y, c.y)
+
+
+def test_does_not_touch_global_rng():
+    state = torch.random.get_rng_state()
+    _sample(default(), 50)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_value_ranges_by_direction():
+    batch = _sample(default(), 500)
+    mask = batch.point_mask
+    is_max = (batch.direction == -1)[:, None, None] & mask
+    is_min = (batch.direction == 1)[:, None, None] & mask
+    assert is_max.any() and is_min.any()
+    assert (batch.y[is_max] >= 0).all() and (batch.y[is_max] <= 1).all()
+    assert (batch.y[is_min] >= 0).all()
+    # Losses span many orders of magnitude across tasks.
+    start = batch.y[:, :, 0][batch.run_mask & (batch.direction == 1)[:, None]]
+    assert start.max() / start.min() > 1e3
+    # x is sorted and non-negative, and spans several units and horizons.
+    assert ((batch.x.diff(dim=2) >= 0) | ~mask[..., 1:]).all() and (batch.x >= 0).all()
+    ends = _last_valid(batch, batch.x)[batch.run_mask]
+    assert ends.max() / ends.min() > 1e4
+
+
+def test_config_fields_are_consistent():
+    batch = _sample(default(), 400)
+    present = batch.run_mask
+    cfg = batch.config[present]
+    total = cfg[:, config_index("total_steps")]
+    warmup, cooldown = cfg[:, config_index("warmup_steps")], cfg[:, config_index("cooldown_steps")]
+    schedule = cfg[:, config_index("schedule")]
+    assert (schedule == schedule.round()).all() and schedule.min() >= 0 and schedule.max() <= len(SCHEDULES) - 1
+    assert set(schedule.long().tolist()) == set(range(len(SCHEDULES)))
+    assert (warmup >= 0).all() and (warmup + cooldown <= total * (1 + 1e-5)).all()
+    assert (cooldown[schedule == SCHEDULES.index("constant")] == 0).all()
+    # Every run stops at or before its planned total (x rounding aside).
+    last_x = _last_valid(batch, batch.x)[present]
+    assert (last_x <= total * (1 + 1e-5) + 0.5).all()
+    assert (last_x < 0.9 * total).any(), "some runs are truncated"
+    n_params = cfg[:, config_index("n_params")]
+    assert n_params.min() >= 1e6 * 0.999 and n_params.max() <= 1e10 * 1.001
+    # Known fields: about p_config_known of them, shared by the runs of a task.
+    known = batch.config_mask[present].float().mean().item()
+    assert 0.45 < known < 0.75
+    first = batch.config_mask[:, :1].expand_as(batch.config_mask)
+    assert (batch.config_mask == first)[present].all()
+
+
+def test_starts_at_zero_and_log_spacing_occur():
+    batch = _sample(default(), 400)
+    present = batch.run_mask
+    first = batch.x[..., 0][present]
+    assert (first == 0).float().mean() > 0.1
+    second, last = batch.x[..., 1][present], _last_valid(batch, batch.x)[present]
+    assert ((first > 0) & (last / first > 1e3)).any(), "log-spaced runs start orders of magnitude before their end"
+    assert (second >= first).all() and (second > first).float().mean() > 0.95
+
+
+def test_larger_models_reach_lower_loss():
+    prior = dataclasses.replace(default(), p_max_direction=0.0, p_single_run=0.0, **QUIET)
+    batch = _sample(prior, 600, n_points=16)
+    final = _last_valid(batch, batch.y)
+    n_params = batch.config[..., config_index("n_params")]
+    both = batch.run_mask[:, :, None] & batch.run_mask[:, None, :]
+    larger = (n_params[:, :, None] > 1.5 * n_params[:, None, :]) & both
+    lower = final[:, :, None] < final[:, None, :]
+    assert larger.sum() > 500
+    assert (lower & larger).sum() / larger.sum() > 0.65
+
+
+def test_accuracy_tasks_improve_and_loss_tasks_decrease_without_noise():
+    batch = _sample(dataclasses.replace(default(), **QUIET), 400)
+    first, last = batch.y[..., 0], _last_valid(batch, batch.y)
+    improved = (last - first) * -batch.direction[:, None].float()
+    assert (improved[batch.run_mask] >= -1e-4 * first.abs()[batch.run_mask]).float().mean() > 0.99
+
+
+def test_noise_is_autocorrelated_in_some_tasks():
+    prior = dataclasses.replace(default(), p_noiseless=0.0, p_autocorrelated=1.0, max_autocorrelation=0.95, p_max_direction=0.0)
+    quiet = dataclasses.replace(prior, noise_range=(1e-7, 1e-7))
+    noisy, clean = _sample(prior, 200, seed=9, n_points=64), _sample(quiet, 200, seed=9, n_points=64)
+    resid = (noisy.y - clean.y) / clean.y.clamp(min=1e-12)
+    full = (noisy.run_lengths == 64)
+    r = resid[full]
+    r = r - r.mean(1, keepdim=True)
+    lag1 = (r[:, 1:] * r[:, :-1]).sum(1) / (r * r).sum(1).clamp(min=1e-30)
+    assert lag1.median() > 0.2
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(min_points=10, n_points=5), "min_points"),
+        (dict(max_runs=0), "max_runs"),
+        (dict(n_points=2.5), "n_points"),
+        (dict(p_max_direction=1.5), "p_max_direction"),
+        (dict(horizon_range=(1e6, 10.0)), "horizon_range"),
+        (dict(noise_range=(0.0, 0.1)), "noise_range"),
+        (dict(family_weights=(1.0, 1.0)), "family_weights"),
+        (dict(schedule_weights=(0.0, 0.0, 0.0, 0.0)), "schedule_weights"),
+        (dict(max_autocorrelation=1.0), "max_autocorrelation"),
+    ],
+)
+def test_invalid_prior_fields_raise(kwargs, match):
+    with pytest.raises(InvalidConfigError, match=match):
+        CurvePrior(**kwargs)
+
+
+def test_invalid_sample_arguments_raise():
+    with pytest.raises(InvalidConfigError, match="n_points"):
+        _sample(CurvePrior(min_points=8), 4, n_points=4)
+    with pytest.raises(InvalidConfigError, match="n_tasks"):
+        _sample(default(), 0)
+    with pytest.raises(InvalidConfigError, match="min_points"):
+        SimplePowerLawPrior(min_points=40, n_points=8)
+
+
+def test_prior_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default().max_runs = 3
+
+
+def test_benchmark_counts_curves():
+    rate = curves_per_second(default(), n_points=16, n_tasks=200, repeats=1)
+    assert rate > 0 and math.isfinite(rate)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_default_prior_on_cuda():
+    check_prior(default(), device="cuda")
+
+
+# --- check_prior rejects broken priors -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Broken:
+    """Wraps the simple prior and breaks one rule."""
+
+    fault: str
+
+    def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+        if self.fault == "global_rng":
+            torch.rand(1)
+        if self.fault == "ignores_seed":
+            generator = torch.Generator().manual_seed(123)
+        if self.fault == "constant":
+            generator = torch.Generator().manual_seed(generator.initial_seed() * 0)
+        if self.fault == "not_a_batch":
+            return {"x": torch.zeros(1)}
+        if self.fault == "raises":
+            raise RuntimeError("boom")
+        b = SimplePowerLawPrior().sample(n_tasks, generator=generator, device=device, n_points=n_points)
+        x, y, mask, config, config_mask, direction = (b.x, b.y, b.point_mask, b.config, b.config_mask, b.direction)
+        if self.fault == "nan":
+            y = y.clone()
+            y[0, 0, 0] = float("nan")
+        if self.fault == "inf_padding":
+            y = y.clone()
+            y[~mask] = float("inf")
+            mask = mask.clone()
+            mask[0, 0, -1] = False
+            y[0, 0, -1] = float("inf")
+        if self.fault == "unsorted":
+            x = x.flip(-1) * mask
+        if self.fault == "gap":
+            mask = mask.clone()
+            mask[:, :, 1] = False
+        if self.fault == "direction":
+            direction = torch.zeros_like(direction)
+        if self.fault == "schedule":
+            config, config_mask = config.clone(), config_mask.clone()
+            config[..., config_index("schedule")] = 1.5
+            config_mask[..., config_index("schedule")] = True
+        if self.fault == "empty_task":
+            mask = mask.clone()
+            mask[0] = False
+        if self.fault == "wrong_count":
+            return b[: n_tasks - 1]
+        return TaskBatch(x, y, mask, config, config_mask, direction)
+
+
+@pytest.mark.parametrize(
+    "fault, match",
+    [
+        ("nan", "NaN"),
+        ("inf_padding", "NaN or inf"),
+        ("unsorted", "sorted"),
+        ("gap", "prefix"),
+        ("direction", "direction"),
+        ("schedule", "schedule"),
+        ("empty_task", "at least one run"),
+        ("wrong_count", "tasks"),
+        ("global_rng", "global torch RNG"),
+        ("ignores_seed", "identical"),
+        ("constant", "identical"),
+        ("not_a_batch", "TaskBatch"),
+        ("raises", "boom"),
+    ],
+)
+def test_check_prior_rejects_broken_priors(fault, match):
+    with pytest.raises(PriorCheckError, match=match):
+        check_prior(_Broken(fault))
+
+
+def test_check_prior_catches_nondeterminism():
+    @dataclasses.dataclass(frozen=True)
+    class Flaky:
+        calls: list = dataclasses.field(default_factory=list)
+
+        def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+            self.calls.append(1)
+            seed = generator.initial_seed() + len(self.calls)
+            return SimplePowerLawPrior().sample(n_tasks, generator=torch.Generator().manual_seed(seed), device=device)
+
+    with pytest.raises(PriorCheckError, match="differ"):
+        check_prior(Flaky())
