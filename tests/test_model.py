@@ -130,3 +130,14 @@ def test_sample_joint_shapes_determinism_and_anchors():
     assert torch.isfinite(s1).all()
     assert (s1[:, ~is_query] == 0).all()
     assert s1[:, is_query].std(0).min() > 0  # samples differ
+
+
+def test_checkpoint_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    save_model(tmp_path / "ckpt", make_model())
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("model.safetensors", "config.json"):
+        assert stat.S_IMODE((tmp_path / "ckpt" / name).stat().st_mode) == 0o666 & ~mask

@@ -12,6 +12,8 @@ import dataclasses
 import json
 import math
 import os
+import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,6 @@ import torch.distributed as dist
 from torch import Tensor
 from tqdm.auto import tqdm
 
-import curvecast
 from curvecast.errors import DeviceUnavailableError, InvalidConfigError
 from curvecast.pfn.bar_distribution import BarDistribution, borders_from_samples
 from curvecast.pfn.checkpoint import atomic_write_text, save_model
@@ -34,7 +35,7 @@ from curvecast.training.dev_curves import load_dev_curves
 from curvecast.training.split import sample_split
 from curvecast.training.state import load_state, save_state, state_path
 
-__all__ = ["train", "TrainResult", "build_prior", "resolve_device", "make_batch", "nll_from_logits"]
+__all__ = ["train", "TrainResult", "build_prior", "resolve_device", "make_batch", "nll_from_logits", "optimizer_step"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,30 @@ def nll_from_logits(bar: BarDistribution, logits: Tensor, target: Tensor, mask: 
     return -(log_p * mask).sum() / mask.sum().clamp_min(1)
 
 
+def optimizer_step(
+    net: torch.nn.Module,
+    model: PFN,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[PFNInput, Tensor, Tensor],
+    *,
+    amp: bool,
+    grad_clip: float,
+) -> tuple[Tensor, Tensor]:
+    """One step on ``batch`` (tokens, targets, loss mask): ``net`` is ``model`` or its DDP wrapper.
+
+    Returns the loss and the gradient norm before clipping.
+    """
+    inp, target, mask = batch
+    with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = net(inp)
+    loss = nll_from_logits(model.bar_distribution, logits, target, mask)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach(), grad_norm
+
+
 def _lr_at(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
@@ -132,6 +157,12 @@ def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return rank, world, device
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def _read_metrics(path: Path, up_to_step: int) -> list[str]:
@@ -195,38 +226,41 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         "train": config.to_dict(),
         "world_size": world,
         "device": str(device),
+        "hardware": _hardware(device),
         "torch_version": torch.__version__,
         "n_parameters": model.num_parameters(),
     }
     started = time.perf_counter()
     last: dict[str, Any] = {}
-    tokens_seen = 0
     window_start = time.perf_counter()
     window_tokens = 0
     bar = tqdm(total=config.steps, initial=start_step, disable=not (config.progress and rank == 0), desc="train", unit="step", dynamic_ncols=True)
     model.train()
     end_step = config.steps if stop_after is None else min(config.steps, stop_after)
-    for step in range(start_step, end_step):
+
+    def progress_record(steps_done: int) -> dict[str, Any]:
+        return {
+            **record,
+            "steps_done": steps_done,
+            "tasks_seen": steps_done * config.batch_size * world,
+            "wall_time_s_this_session": time.perf_counter() - started,
+            "last_metrics": last,
+        }
+
+    def _one_step(step: int) -> None:
+        nonlocal window_start, window_tokens
         lr = _lr_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        inp, target, mask = make_batch(prior, config, generator, device, config.batch_size)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = net(inp)
-        loss = nll_from_logits(model.bar_distribution, logits, target, mask)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        n_tokens = int(inp.valid.sum()) * world
-        tokens_seen += n_tokens
-        window_tokens += n_tokens
+        batch = make_batch(prior, config, generator, device, config.batch_size)
+        loss, grad_norm = optimizer_step(net, model, optimizer, batch, amp=amp, grad_clip=config.grad_clip)
+        window_tokens += int(batch[0].valid.sum()) * world
         done = step + 1
         row: dict[str, Any] | None = None
         if done % config.log_every == 0 or done == config.steps:
-            loss_value = float(loss.detach())
+            loss_value = float(loss)
             if world > 1:
-                reduced = loss.detach().clone()
+                reduced = loss.clone()
                 dist.all_reduce(reduced)
                 loss_value = float(reduced) / world
             now = time.perf_counter()
@@ -246,10 +280,19 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             last.update(row)
             with metrics_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-        if done % config.checkpoint_every == 0 or done == end_step:
-            _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, {**record, "steps_done": done, "last_metrics": last})
         bar.update(1)
-    bar.close()
+        if done % config.checkpoint_every == 0 or done == end_step:
+            _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, progress_record(done))
+
+    try:
+        for step in range(start_step, end_step):
+            _one_step(step)
+    except KeyboardInterrupt:
+        if rank == 0 and state_path(run_dir).exists():
+            print(f"\ninterrupted; continue from the last checkpoint in {run_dir} with --resume", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
     wall = time.perf_counter() - started
     if world > 1:
         dist.barrier()
@@ -259,4 +302,4 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 def _checkpoint(run_dir: Path, rank: int, step: int, model: PFN, optimizer: torch.optim.Optimizer, generator: torch.Generator, prior: Any, record: dict[str, Any]) -> None:
     save_state(state_path(run_dir, rank), step=step, generator=generator, model=model if rank == 0 else None, optimizer=optimizer if rank == 0 else None)
     if rank == 0:
-        save_model(run_dir, model, prior=prior_record(prior), extra={"training": record, "library_version": curvecast.__version__})
+        save_model(run_dir, model, prior=prior_record(prior), extra={"training": record})
