@@ -32,6 +32,7 @@ def _train(args: argparse.Namespace) -> int:
         "out_dir": args.out,
         "device": args.device,
         "batch_size": args.batch_size,
+        "time_limit_s": args.time_limit,
     }
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     if args.no_progress:
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="run folder (weights, config.json, metrics.jsonl)")
     tr.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     tr.add_argument("--batch-size", type=int, help="tasks per step per process")
+    tr.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop with a checkpoint after this many seconds (resume later)")
     tr.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(func=_train)

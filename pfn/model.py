@@ -65,11 +65,11 @@ class Block(nn.Module):
 
     def forward(self, h: Tensor, key_mask: Tensor) -> Tensor:
         # h: B x L x D; key_mask: B x 1 x 1 x L (True = context token, may be attended to)
-        b, l, d = h.shape
+        b, n, d = h.shape
         q, k, v = self.qkv(self.ln_attn(h)).split(d, dim=-1)
-        q, k, v = (t.view(b, l, self.n_heads, d // self.n_heads).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
+        q, k, v = (t.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # B x H x L x Dh
-        h = h + self.dropout(self.proj(a.transpose(1, 2).reshape(b, l, d)))
+        h = h + self.dropout(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return h + self.dropout(self.mlp(self.ln_mlp(h)))
 
 

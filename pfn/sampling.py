@@ -61,7 +61,7 @@ def sample_joint(
     Returns:
         ``S x B x L`` samples of z (zero outside ``is_query``).
     """
-    b, l = is_query.shape
+    b, n_tokens = is_query.shape
     anchors = _anchor_order(t, is_query, max_sequential)  # B x M
     rep = inp.repeat_interleave(n_samples)  # (B*S) x L, sample s of task b at row b*S + s
     anchors_rep = anchors.repeat_interleave(n_samples, 0)
@@ -82,4 +82,4 @@ def sample_joint(
     anchored = is_ctx & ~rep.is_context
     out = torch.where(anchored, z, rest)
     out = torch.where(query_rep, out, torch.zeros_like(out))
-    return out.view(b, n_samples, l).transpose(0, 1)
+    return out.view(b, n_samples, n_tokens).transpose(0, 1)

@@ -19,14 +19,14 @@ def make_model(seed=0):
         return PFN(CFG, torch.linspace(-4, 4, CFG.n_bars + 1)).eval()
 
 
-def make_input(b=2, l=10, n_ctx=4, seed=0):
+def make_input(b=2, n=10, n_ctx=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    x = torch.arange(1, l + 1, dtype=torch.float32).expand(b, l) * 10
-    y = 2.0 + (x + 1) ** -0.5 + 0.01 * torch.randn(b, l, generator=g)
-    is_context = (torch.arange(l) < n_ctx).expand(b, l)
-    valid = torch.ones(b, l, dtype=torch.bool)
-    run_id = torch.zeros(b, l, dtype=torch.long)
-    config = torch.zeros(b, l, len(CONFIG_FIELDS))
+    x = torch.arange(1, n + 1, dtype=torch.float32).expand(b, n) * 10
+    y = 2.0 + (x + 1) ** -0.5 + 0.01 * torch.randn(b, n, generator=g)
+    is_context = (torch.arange(n) < n_ctx).expand(b, n)
+    valid = torch.ones(b, n, dtype=torch.bool)
+    run_id = torch.zeros(b, n, dtype=torch.long)
+    config = torch.zeros(b, n, len(CONFIG_FIELDS))
     inp, norm = encode(x, y, is_context, valid, run_id, config, config.bool(), torch.ones(b))
     return inp, norm
 
@@ -120,7 +120,7 @@ def test_anchor_order_spreads_over_queries_in_x_order():
 
 def test_sample_joint_shapes_determinism_and_anchors():
     model = make_model()
-    inp, _ = make_input(b=2, l=10, n_ctx=4)
+    inp, _ = make_input(b=2, n=10, n_ctx=4)
     is_query = ~inp.is_context
     t = inp.features[..., 0]
     s1 = sample_joint(model, inp, is_query, t, 5, generator=torch.Generator().manual_seed(0), max_sequential=3)

@@ -146,3 +146,16 @@ def test_distributed_two_processes_gloo(tmp_path):
     proc = subprocess.run(launch + args + ["--steps", "8", "--resume"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["step"] for r in read_metrics(out)][-1] == 8
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
+    config = SIMPLE.replace(out_dir=str(tmp_path / "timed"), checkpoint_every=1000, time_limit_s=1e-6)
+    result = train(config)
+    assert result.steps == 1  # the limit is checked after each finished step
+    rows = read_metrics(tmp_path / "timed")
+    assert [r["step"] for r in rows] == [1]
+    result = train(config.replace(time_limit_s=None), resume=True)
+    assert result.steps == 20
+    assert [r["step"] for r in read_metrics(tmp_path / "timed")] == list(range(1, 21))
+    with pytest.raises(InvalidConfigError, match="time_limit_s"):
+        SIMPLE.replace(time_limit_s=0)

@@ -46,12 +46,16 @@ class TrainConfig:
     checkpoint_every: int = 250
     border_tasks: int = 2048
     progress: bool = True
+    #: Stop (with a checkpoint) once this many seconds have passed; ``--resume`` continues later.
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "log_every", "eval_every", "eval_tasks", "checkpoint_every", "border_tasks")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise InvalidConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise InvalidConfigError(f"TrainConfig.time_limit_s must be > 0 seconds (or None for no limit), got {self.time_limit_s}")
         if self.warmup_steps < 0:
             raise InvalidConfigError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
         if not self.lr > 0:

@@ -159,6 +159,14 @@ def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+def _out_of_time(started: float, limit_s: float, world: int, device: torch.device) -> bool:
+    """Whether the time limit has passed; under DDP rank 0's clock decides for all ranks."""
+    over = torch.tensor([float(time.perf_counter() - started > limit_s)], device=device)
+    if world > 1:
+        dist.broadcast(over, 0)
+    return bool(over.item())
+
+
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -247,7 +255,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             "last_metrics": last,
         }
 
-    def _one_step(step: int) -> None:
+    def _one_step(step: int) -> int:
         nonlocal window_start, window_tokens
         lr = _lr_at(step, config)
         for group in optimizer.param_groups:
@@ -283,10 +291,18 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         bar.update(1)
         if done % config.checkpoint_every == 0 or done == end_step:
             _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, progress_record(done))
+        return done
 
+    done = start_step
     try:
         for step in range(start_step, end_step):
-            _one_step(step)
+            done = _one_step(step)
+            if config.time_limit_s is not None and done < end_step and _out_of_time(started, config.time_limit_s, world, device):
+                if done % config.checkpoint_every:
+                    _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, progress_record(done))
+                if rank == 0:
+                    print(f"time limit of {config.time_limit_s:g} s reached after step {done}; continue with --resume", file=sys.stderr)
+                break
     except KeyboardInterrupt:
         if rank == 0 and state_path(run_dir).exists():
             print(f"\ninterrupted; continue from the last checkpoint in {run_dir} with --resume", file=sys.stderr)
@@ -296,7 +312,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     wall = time.perf_counter() - started
     if world > 1:
         dist.barrier()
-    return TrainResult(run_dir=run_dir, model=model.eval(), steps=end_step, final_metrics=last, wall_time_s=wall)
+    return TrainResult(run_dir=run_dir, model=model.eval(), steps=done, final_metrics=last, wall_time_s=wall)
 
 
 def _checkpoint(run_dir: Path, rank: int, step: int, model: PFN, optimizer: torch.optim.Optimizer, generator: torch.Generator, prior: Any, record: dict[str, Any]) -> None:
