@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from curvecast.errors import CheckpointNotFoundError, InvalidConfigError
-from curvecast.pfn import ModelConfig, load_model
+from curvecast.pfn import ModelConfig, encode_task_batch, load_model, sample_joint
+from curvecast.priors import SimplePowerLawPrior
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.training import TrainConfig, load_config, preset, train
 from curvecast.training.loop import build_prior, make_batch, nll_from_logits
@@ -36,12 +37,18 @@ def read_metrics(folder):
     return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture(scope="module")
+def trained_simple(tmp_path_factory):
+    """A tiny PFN trained for ~15 s on the simple power-law prior."""
+    out = tmp_path_factory.mktemp("trained")
+    config = SIMPLE.replace(steps=600, batch_size=32, warmup_steps=20, log_every=50, out_dir=str(out / "run"), eval_every=600, checkpoint_every=600, border_tasks=512)
+    return config, train(config).model
+
+
 @pytest.mark.slow
-def test_tiny_pfn_beats_prior_marginal(tmp_path):
-    config = SIMPLE.replace(steps=250, out_dir=str(tmp_path / "run"), eval_every=250, checkpoint_every=250)
-    result = train(config)
+def test_tiny_pfn_beats_prior_marginal(trained_simple):
+    config, model = trained_simple
     prior = build_prior(config)
-    model = result.model
     # The prior's marginal: bucket frequencies of the normalized targets (the best context-free predictor).
     counts_gen = torch.Generator().manual_seed(123)
     _, target, mask = make_batch(prior, config, counts_gen, torch.device("cpu"), 4096)
@@ -55,6 +62,29 @@ def test_tiny_pfn_beats_prior_marginal(tmp_path):
         model_nll = float(nll_from_logits(bar, model(inp), target, mask))
         marginal_nll = float(nll_from_logits(bar, marginal_logits.expand(*target.shape, -1), target, mask))
     assert model_nll < marginal_nll - 0.5, (model_nll, marginal_nll)
+
+
+def _correlation(samples, i, j):
+    a, b = samples[:, :, i] - samples[:, :, i].mean(0), samples[:, :, j] - samples[:, :, j].mean(0)
+    return (a * b).mean(0) / (a.std(0) * b.std(0))
+
+
+@pytest.mark.slow
+def test_joint_samples_are_coherent_trajectories(trained_simple):
+    """A curve whose asymptote is uncertain moves as a whole: joint samples at two future points correlate,
+    independent marginal draws do not."""
+    _, model = trained_simple
+    batch = SimplePowerLawPrior(n_points=24, min_points=24).sample(8, generator=torch.Generator().manual_seed(3))
+    is_context = torch.zeros_like(batch.point_mask)
+    is_context[..., :6] = True
+    inp, _, _ = encode_task_batch(batch, is_context)
+    is_query = inp.valid & ~inp.is_context
+    joint = sample_joint(model, inp, is_query, inp.features[..., 0], 300, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        marginal = model.bar_distribution.sample(model(inp), 300, generator=torch.Generator().manual_seed(1)).permute(2, 0, 1)
+    joint_corr = float(_correlation(joint, 12, 23).mean())
+    marginal_corr = float(_correlation(marginal, 12, 23).mean())
+    assert joint_corr > 0.15 and joint_corr > marginal_corr + 0.1, (joint_corr, marginal_corr)
 
 
 def test_resume_reproduces_uninterrupted_losses(tmp_path):
