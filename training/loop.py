@@ -241,7 +241,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     started = time.perf_counter()
     last: dict[str, Any] = {}
     window_start = time.perf_counter()
-    window_tokens = 0
+    window_tokens = torch.zeros((), dtype=torch.long, device=device)
     bar = tqdm(total=config.steps, initial=start_step, disable=not (config.progress and rank == 0), desc="train", unit="step", dynamic_ncols=True)
     model.train()
     end_step = config.steps if stop_after is None else min(config.steps, stop_after)
@@ -262,7 +262,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             group["lr"] = lr
         batch = make_batch(prior, config, generator, device, config.batch_size)
         loss, grad_norm = optimizer_step(net, model, optimizer, batch, amp=amp, grad_clip=config.grad_clip)
-        window_tokens += int(batch[0].valid.sum()) * world
+        window_tokens += batch[0].valid.sum() * world  # stays on the device: no sync per step
         done = step + 1
         row: dict[str, Any] | None = None
         if done % config.log_every == 0 or done == config.steps:
@@ -277,10 +277,10 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
                 "loss": loss_value,
                 "lr": lr,
                 "grad_norm": float(grad_norm),
-                "tokens_per_s": window_tokens / max(now - window_start, 1e-9),
+                "tokens_per_s": float(window_tokens) / max(now - window_start, 1e-9),
                 "elapsed_s": now - started,
             }
-            window_start, window_tokens = now, 0
+            window_start, window_tokens = now, torch.zeros((), dtype=torch.long, device=device)
             bar.set_postfix(loss=f"{loss_value:.3f}")
         if done % config.eval_every == 0 or done == config.steps:
             row = {**(row or {"step": done}), **_evaluate(model, eval_sets, amp, device)}
