@@ -5,6 +5,7 @@ Subcommands:
 - ``curvecast train``: pretrain a PFN on a prior (``--preset`` or ``--config``), optionally ``--resume``.
 - ``curvecast check-prior``: run the prior conformance check and measure sampling throughput.
 - ``curvecast plot-prior``: draw a few tasks from a prior into a PNG, to see what the model learns from.
+- ``curvecast plot-run``: plot a training run's losses from its ``metrics.jsonl``.
 
 User mistakes print one ``error:`` line (no stack trace) and exit with status 2.
 """
@@ -15,8 +16,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from curvecast.errors import CurvecastError
+from curvecast.errors import CheckpointNotFoundError, CurvecastError
 
 __all__ = ["main"]
 
@@ -93,6 +95,34 @@ def _plot_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(args.run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"no metrics.jsonl in '{args.run_dir}'; pass the --out folder of a training run")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), lw=0.8, alpha=0.6, label="training loss (NLL)")
+    for key, label in (("eval_prior_nll", "eval: fresh prior samples"), ("eval_real_nll", "eval: shipped real curves")):
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        if points:
+            ax.plot(*zip(*points), "o-", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("negative log density (normalized units)")
+    ax.set_title(str(args.run_dir))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curvecast", description="Bayesian learning-curve extrapolation with prior-data fitted networks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--seed", type=int, default=0)
     pl.add_argument("--out", default="prior.png", help="PNG file to write")
     pl.set_defaults(func=_plot_prior)
+
+    pr = sub.add_parser("plot-run", help="plot the training and evaluation losses of a run folder")
+    pr.add_argument("run_dir", help="the --out folder of `curvecast train`")
+    pr.add_argument("--out", default="training.png", help="PNG file to write")
+    pr.set_defaults(func=_plot_run)
     return parser
 
 

@@ -37,3 +37,15 @@ def test_throughput_benchmark_prints_json():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("prior_curves_per_s", "train_tokens_per_s", "train_steps_per_s"):
         assert result[key] > 0
+
+
+def test_plot_run_draws_metrics(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": 10, "loss": 1.5}, {"step": 20, "loss": 1.2, "eval_prior_nll": 1.3, "eval_real_nll": 1.4}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "training.png"
+    assert main(["plot-run", str(run), "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["plot-run", str(tmp_path / "missing")]) == 2
+    assert "no metrics.jsonl" in capsys.readouterr().err
