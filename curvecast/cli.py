@@ -50,17 +50,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prior(name: str):
-    from curvecast import priors
-
-    return priors.default() if name == "default" else priors.SimplePowerLawPrior()
-
-
 def _check_prior(args: argparse.Namespace) -> int:
-    from curvecast.priors import check_prior
+    from curvecast.priors import check_prior, named
     from curvecast.priors.benchmark import curves_per_second
 
-    prior = _prior(args.prior)
+    prior = named(args.prior)
     check_prior(prior, n_tasks=args.tasks)
     rate = curves_per_second(prior, n_points=100)
     print(f"{type(prior).__name__}: conformance check passed; {rate:,.0f} curves of 100 points per second on cpu")
@@ -74,7 +68,9 @@ def _plot_prior(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    prior = _prior(args.prior)
+    from curvecast.priors import named
+
+    prior = named(args.prior)
     batch = prior.sample(args.tasks, generator=torch.Generator().manual_seed(args.seed))
     cols = min(3, args.tasks)
     rows = -(-args.tasks // cols)

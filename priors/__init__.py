@@ -10,14 +10,36 @@ A prior is a frozen dataclass with ``sample(n_tasks, *, generator, device="cpu",
 that draws all its randomness from ``generator``.
 """
 
+import dataclasses
+from typing import Any, Literal
+
+from curvecast.errors import InvalidConfigError
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch
 from curvecast.priors.check import check_prior
 from curvecast.priors.curve_prior import CurvePrior
 from curvecast.priors.simple import SimplePowerLawPrior
 
-__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "default"]
+__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "default", "named", "PriorName"]
+
+PriorName = Literal["default", "simple"]
 
 
 def default() -> CurvePrior:
     """The prior the shipped model is trained on."""
     return CurvePrior()
+
+
+def named(name: PriorName, **overrides: Any) -> CurvePrior | SimplePowerLawPrior:
+    """A built-in prior by name (``default`` or ``simple``), with some of its fields overridden.
+
+    Lists (as JSON config files give them) are turned into tuples for tuple-valued fields.
+    """
+    if name not in ("default", "simple"):
+        raise InvalidConfigError(f"unknown prior {name!r}; choose 'default' or 'simple'")
+    base = default() if name == "default" else SimplePowerLawPrior()
+    known = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InvalidConfigError(f"{type(base).__name__} has no fields {unknown}; its fields are {sorted(known)}")
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return dataclasses.replace(base, **overrides)

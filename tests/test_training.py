@@ -133,7 +133,7 @@ def test_config_validation_and_files(tmp_path):
     path.write_text(json.dumps({"stepz": 7}))
     with pytest.raises(InvalidConfigError, match="unknown training config keys"):
         load_config(path)
-    with pytest.raises(InvalidConfigError, match="prior_overrides"):
+    with pytest.raises(InvalidConfigError, match="has no fields"):
         build_prior(SIMPLE.replace(prior_overrides={"nonsense": 1}))
 
 
@@ -189,3 +189,11 @@ def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path / "timed")] == list(range(1, 21))
     with pytest.raises(InvalidConfigError, match="time_limit_s"):
         SIMPLE.replace(time_limit_s=0)
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    config = SIMPLE.replace(steps=4, out_dir=str(tmp_path / "run"))
+    train(config)
+    with pytest.raises(InvalidConfigError, match=r"\['lr'\] differ"):
+        train(config.replace(lr=1.0, steps=6), resume=True)
+    assert train(config.replace(steps=6, log_every=2), resume=True).steps == 6  # length and logging may change

@@ -6,15 +6,14 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from curvecast.errors import InvalidConfigError
 from curvecast.pfn.model import ModelConfig
+from curvecast.priors import PriorName
 from curvecast.training.split import SplitPolicy
 
-__all__ = ["TrainConfig", "PRESETS", "preset", "load_config", "PriorName"]
-
-PriorName = Literal["default", "simple"]
+__all__ = ["TrainConfig", "PRESETS", "preset", "load_config"]
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ import torch.distributed as dist
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from curvecast import priors
 from curvecast.errors import DeviceUnavailableError, InvalidConfigError
 from curvecast.pfn.bar_distribution import BarDistribution, borders_from_samples
-from curvecast.pfn.checkpoint import atomic_write_text, save_model
+from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, save_model
 from curvecast.pfn.encoding import PFNInput, encode_task_batch
 from curvecast.pfn.model import PFN
 from curvecast.priors.batch import TaskBatch
@@ -64,14 +65,7 @@ def resolve_device(name: str) -> torch.device:
 
 def build_prior(config: TrainConfig) -> Any:
     """The prior object named by ``config.prior``, with ``config.prior_overrides`` applied."""
-    from curvecast import priors
-
-    base = priors.default() if config.prior == "default" else priors.SimplePowerLawPrior()
-    try:
-        return dataclasses.replace(base, **config.prior_overrides)
-    except TypeError as exc:
-        fields = sorted(f.name for f in dataclasses.fields(base))
-        raise InvalidConfigError(f"bad prior_overrides {config.prior_overrides}: {exc}; fields of {type(base).__name__} are {fields}") from None
+    return priors.named(config.prior, **config.prior_overrides)
 
 
 def prior_record(prior: Any) -> dict[str, Any]:
@@ -159,6 +153,25 @@ def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+# Settings that may change between an interrupted run and its resumption.
+_RESUME_MAY_CHANGE = {"steps", "progress", "time_limit_s", "out_dir", "device", "log_every", "eval_every", "checkpoint_every", "amp"}
+
+
+def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
+    """Refuse to resume a run folder with a config that would not continue the same run."""
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text()).get("training", {}).get("train", {})
+    current = json.loads(json.dumps(config.to_dict()))
+    changed = sorted(k for k in current if k not in _RESUME_MAY_CHANGE and k in stored and stored[k] != current[k])
+    if changed:
+        raise InvalidConfigError(
+            f"cannot resume '{run_dir}': {changed} differ from the run's config.json; resume with the same preset/config "
+            f"(only {sorted(_RESUME_MAY_CHANGE)} may change), or train into a new --out folder"
+        )
+
+
 def _out_of_time(started: float, limit_s: float, world: int, device: torch.device) -> bool:
     """Whether the time limit has passed; under DDP rank 0's clock decides for all ranks."""
     over = torch.tensor([float(time.perf_counter() - started > limit_s)], device=device)
@@ -217,6 +230,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     metrics_path = run_dir / "metrics.jsonl"
     start_step = 0
     if resume:
+        _check_resumable(run_dir, config)
         # Every rank restores rank 0's weights and optimizer moments, and its own generator.
         start_step = load_state(state_path(run_dir, 0), generator=generator if rank == 0 else None, model=model, optimizer=optimizer)
         if rank > 0:
