@@ -19,7 +19,8 @@ import torch
 from curvecast import priors
 from curvecast.priors.benchmark import curves_per_second
 from curvecast.training.config import preset
-from curvecast.training.loop import build_prior, make_batch, optimizer_step, resolve_device
+from curvecast.device import resolve_device
+from curvecast.training.loop import build_prior, make_batch, optimizer_step
 from curvecast.pfn.model import PFN
 
 # Dense bf16 peaks (no sparsity), for the utilisation estimate.

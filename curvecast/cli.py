@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from curvecast.errors import CheckpointNotFoundError, CurvecastError
+from curvecast.errors import CheckpointNotFoundError, CurvecastError, InvalidConfigError
 
 __all__ = ["main"]
 
@@ -61,6 +61,11 @@ def _check_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_png(path: str) -> None:
+    if not path.lower().endswith(".png"):
+        raise InvalidConfigError(f"--out must name a .png file, got {path!r}")
+
+
 def _plot_prior(args: argparse.Namespace) -> int:
     import matplotlib
 
@@ -70,6 +75,7 @@ def _plot_prior(args: argparse.Namespace) -> int:
 
     from curvecast.priors import named
 
+    _check_png(args.out)
     prior = named(args.prior)
     batch = prior.sample(args.tasks, generator=torch.Generator().manual_seed(args.seed))
     cols = min(3, args.tasks)
@@ -97,10 +103,13 @@ def _plot_run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from curvecast.training.loop import read_metrics
+
+    _check_png(args.out)
     path = Path(args.run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise CheckpointNotFoundError(f"no metrics.jsonl in '{args.run_dir}'; pass the --out folder of a training run")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_metrics(path)
     train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:

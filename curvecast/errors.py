@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "PriorCheckError",
     "DeviceUnavailableError",
+    "TrainingDivergedError",
 ]
 
 
@@ -49,3 +50,7 @@ class PriorCheckError(CurvecastError, AssertionError):
 
 class DeviceUnavailableError(CurvecastError, RuntimeError):
     """A device (e.g. ``cuda``) was requested that this machine does not have."""
+
+
+class TrainingDivergedError(CurvecastError, RuntimeError):
+    """The training loss became NaN or infinite; nothing from that point on was checkpointed."""

@@ -46,7 +46,8 @@ def borders_from_samples(values: Tensor, n_bars: int, *, trim: float = 1e-3) -> 
     borders = sorted_values[(qs * (values.numel() - 1)).round().long()]
     # Ties (e.g. many identical targets) would give zero-width buckets; spread them to a minimal width.
     span = float(borders[-1] - borders[0]) or 1.0
-    min_width = span * 1e-6
+    # At least a few float32 ulps of the largest border, or tied borders would not stay distinct in float32.
+    min_width = max(span * 1e-6, 4 * torch.finfo(torch.float32).eps * float(borders.abs().max()))
     widths = (borders[1:] - borders[:-1]).clamp_min(min_width)
     borders = torch.cat([borders[:1], borders[0] + widths.cumsum(0)])
     return borders.float()
@@ -129,18 +130,21 @@ class BarDistribution(nn.Module):
         b, w = self.borders, self.widths
         k = self.n_bars
         q = torch.as_tensor(q, dtype=torch.float32, device=p.device)
+        q = q.reshape(1) if q.ndim == 0 else q
         q = q.expand(*p.shape[:-1], q.shape[-1]).contiguous()
-        cum = p.cumsum(-1)
-        idx = torch.searchsorted(cum.contiguous(), q, right=False).clamp_max(k - 1)
-        p_at = p.gather(-1, idx).clamp_min(1e-30)
-        below_at = (cum.gather(-1, idx) - p.gather(-1, idx))
-        frac = ((q - below_at) / p_at).clamp(0.0, 1.0)
+        cum = p.cumsum(-1).contiguous()
+        q = q * cum[..., -1:]  # the float32 cumsum may end a little below 1
+        # q = 0 falls in the first bucket with mass; any other q where the cumulative mass first reaches it.
+        idx = torch.where(q > 0, torch.searchsorted(cum, q, right=False), torch.searchsorted(cum, q, right=True)).clamp_max(k - 1)
+        p_at = p.gather(-1, idx)
+        below_at = cum.gather(-1, idx) - p_at
+        frac = ((q - below_at) / p_at.clamp_min(1e-30)).clamp(0.0, 1.0)
         interior = b[idx] + frac * w[idx]
         tiny = 1e-7
-        p0 = p[..., :1]
-        pl = p[..., k - 1 : k]
-        left = b[1] - w[0] * _SQRT2 * torch.erfinv((1.0 - q / p0.clamp_min(1e-30)).clamp(0.0, 1.0 - tiny))
-        right_frac = ((q - (1.0 - pl)) / pl.clamp_min(1e-30)).clamp(0.0, 1.0 - tiny)
+        p0 = p[..., :1].clamp_min(1e-30)
+        p_last = p[..., k - 1 : k].clamp_min(1e-30)
+        left = b[1] - w[0] * _SQRT2 * torch.erfinv((1.0 - q / p0).clamp(0.0, 1.0 - tiny))
+        right_frac = ((q - cum[..., k - 2 : k - 1]) / p_last).clamp(0.0, 1.0 - tiny)
         right = b[k - 1] + w[k - 1] * _SQRT2 * torch.erfinv(right_frac)
         return torch.where(idx == 0, left, torch.where(idx == k - 1, right, interior))
 
@@ -154,7 +158,7 @@ class BarDistribution(nn.Module):
         half_normal_mean = math.sqrt(2.0 / math.pi)
         centers[0] = b[1] - w[0] * half_normal_mean
         centers[k - 1] = b[k - 1] + w[k - 1] * half_normal_mean
-        return p @ centers
+        return (p * centers).sum(-1)  # elementwise, so autocast cannot drop it to bf16
 
     def median(self, logits: Tensor) -> Tensor:
         """Median (shape ``...``)."""

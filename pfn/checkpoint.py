@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import curvecast
+from curvecast.device import resolve_device
 from curvecast.errors import CheckpointError, CheckpointNotFoundError
 from curvecast.pfn.model import PFN, ModelConfig
 
@@ -112,7 +113,10 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
     if "bar_distribution.borders" not in state:
         raise CheckpointError(f"'{weights}' holds no bar-distribution borders; it is not a curvecast PFN")
     model = PFN(model_config, state["bar_distribution.borders"])
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that disagree with the config
+        raise CheckpointError(f"weights '{weights}' do not match the model config in config.json: {exc}") from None
     if missing or unexpected:
         raise CheckpointError(f"weights '{weights}' do not match the model config: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return model.to(device).eval(), config
+    return model.to(resolve_device(device)).eval(), config

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from curvecast.errors import ShapeError
+from curvecast.errors import InvalidCurveError, ShapeError
 from curvecast.pfn.normalization import Normalization
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, config_index
 
@@ -103,6 +103,9 @@ def encode(
     if config.shape != (*x.shape, len(CONFIG_FIELDS)) or config_mask.shape != config.shape:
         raise ShapeError(f"config and config_mask must be B x L x {len(CONFIG_FIELDS)}, got {tuple(config.shape)} and {tuple(config_mask.shape)}")
     is_context = is_context & valid
+    if bool((valid.any(-1) & ~is_context.any(-1)).any()):
+        # A query with nothing to attend to has no posterior (and attention over an empty set is undefined).
+        raise InvalidCurveError("every task needs at least one observed (context) point")
     norm = normalization or Normalization.from_context(x, y, is_context, direction)
     t = norm.x_forward(x)
     x_feats = torch.stack([t.clamp(0.0, 100.0) / 10.0, t.clamp_min(1e-4).log() / 4.0], dim=-1)

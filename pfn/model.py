@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from curvecast.errors import InvalidConfigError
+from curvecast.validation import check_field_types
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.encoding import N_STATIC_FEATURES, PFNInput
 
@@ -36,6 +37,7 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("d_model", "n_layers", "n_heads", "d_ff", "max_runs"):
             if getattr(self, name) < 1:
                 raise InvalidConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -106,12 +108,6 @@ class PFN(nn.Module):
         for block in self.blocks:
             h = block(h, key_mask)
         return self.head(self.ln_out(h))
-
-    def nll(self, inp: PFNInput, target_z: Tensor, loss_mask: Tensor) -> Tensor:
-        """Mean negative log density (in z units) of ``target_z`` (``B x L``) over ``loss_mask`` tokens."""
-        logits = self(inp)
-        log_p = self.bar_distribution.log_prob(logits, target_z.clamp(-1e4, 1e4))
-        return -(log_p * loss_mask).sum() / loss_mask.sum().clamp_min(1)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

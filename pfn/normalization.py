@@ -44,6 +44,11 @@ class Normalization:
         n_ctx = is_context.sum(-1)
         if bool((n_ctx == 0).any()):
             raise InvalidCurveError("every task needs at least one observed point to normalize against")
+        finite = torch.isfinite(x) & torch.isfinite(y)
+        if bool((is_context & ~finite).any()):
+            raise InvalidCurveError("observed points must be finite: drop NaN/inf values of x and y before predicting")
+        if not bool(((direction == 1) | (direction == -1)).all()):
+            raise InvalidCurveError("direction must be +1 (lower is better, 'min') or -1 (higher is better, 'max')")
         x_obs = torch.where(is_context, x, torch.full_like(x, -torch.inf))
         x_ref = x_obs.amax(-1)
         # Curves that start at x = 0 and have only that point still need a positive reference.

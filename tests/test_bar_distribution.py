@@ -96,3 +96,26 @@ def test_borders_from_samples_follow_quantiles():
         borders_from_samples(values, 2)
     with pytest.raises(InvalidConfigError):
         BarDistribution(torch.tensor([0.0, 1.0, 1.0, 2.0]))
+
+
+def test_icdf_ends_land_on_the_support():
+    borders = torch.linspace(-10, 10, 65)
+    bar = BarDistribution(borders)
+    logits = torch.full((64,), -torch.inf)
+    logits[10:40] = 0.0  # mass only in buckets 10..39
+    ends = bar.icdf(logits, torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(ends, torch.stack([borders[10], borders[40]]))
+    assert bar.icdf(logits, torch.tensor(0.5)).shape == (1,)
+
+
+def test_mean_stays_float32_under_autocast():
+    bar = BarDistribution(torch.linspace(1000, 1010, 11))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mean = bar.mean(torch.zeros(10))
+    assert mean.dtype == torch.float32 and float(mean) == pytest.approx(1005.0, abs=1e-3)
+
+
+def test_borders_of_large_tied_values_stay_increasing():
+    values = torch.cat([torch.full((5000,), 100.0), torch.linspace(99, 101, 5000)])
+    b = borders_from_samples(values, 256)
+    BarDistribution(b)  # would raise if two borders collapsed in float32

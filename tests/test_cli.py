@@ -49,3 +49,8 @@ def test_plot_run_draws_metrics(tmp_path, capsys):
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert main(["plot-run", str(tmp_path / "missing")]) == 2
     assert "no metrics.jsonl" in capsys.readouterr().err
+
+
+def test_plot_commands_want_png(tmp_path, capsys):
+    assert main(["plot-prior", "--out", str(tmp_path / "p.txt")]) == 2
+    assert "must name a .png" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from curvecast.errors import CheckpointError, CheckpointNotFoundError, InvalidConfigError, ShapeError
+from curvecast.errors import CheckpointError, CheckpointNotFoundError, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.pfn import PFN, ModelConfig, encode, load_model, sample_joint, save_model
 from curvecast.pfn.sampling import _anchor_order
 from curvecast.priors.batch import CONFIG_FIELDS
@@ -56,6 +56,14 @@ def test_queries_see_context_only():
     z = inp.z.clone()
     z[:, 1] += 1.0
     assert not torch.allclose(model(inp.with_context(z, inp.is_context))[:, 5], base[:, 5])
+
+
+def test_encode_needs_context_in_every_task():
+    x = torch.ones(2, 3)
+    config = torch.zeros(2, 3, len(CONFIG_FIELDS))
+    ctx = torch.tensor([[True, False, False], [False, False, False]])
+    with pytest.raises(InvalidCurveError, match="context"):
+        encode(x, x, ctx, x.bool(), x.long(), config, config.bool(), torch.ones(2))
 
 
 def test_encode_rejects_bad_shapes():
@@ -141,3 +149,13 @@ def test_checkpoint_files_get_ordinary_permissions(tmp_path):
     os.umask(mask)
     for name in ("model.safetensors", "config.json"):
         assert stat.S_IMODE((tmp_path / "ckpt" / name).stat().st_mode) == 0o666 & ~mask
+
+
+def test_config_that_does_not_match_the_weights_is_a_checkpoint_error(tmp_path):
+    folder = tmp_path / "ckpt"
+    save_model(folder, make_model())
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["d_ff"] = 128
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not match the model config"):
+        load_model(folder)

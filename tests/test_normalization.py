@@ -73,3 +73,16 @@ def test_no_context_is_an_error():
     x = torch.ones(1, 3)
     with pytest.raises(InvalidCurveError, match="at least one observed point"):
         Normalization.from_context(x, x, torch.zeros(1, 3, dtype=torch.bool), torch.ones(1))
+
+
+def test_non_finite_context_and_bad_direction_are_errors():
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    ctx = torch.ones(1, 3, dtype=torch.bool)
+    for bad in (torch.nan, torch.inf):
+        y = torch.tensor([[1.0, bad, 0.5]])
+        with pytest.raises(InvalidCurveError, match="finite"):
+            Normalization.from_context(x, y, ctx, torch.ones(1))
+    # non-finite values outside the context are not read
+    Normalization.from_context(x, torch.tensor([[1.0, 0.7, torch.nan]]), torch.tensor([[True, True, False]]), torch.ones(1))
+    with pytest.raises(InvalidCurveError, match="direction"):
+        Normalization.from_context(x, x, ctx, torch.zeros(1))

@@ -197,3 +197,52 @@ def test_resume_with_another_config_is_refused(tmp_path):
     with pytest.raises(InvalidConfigError, match=r"\['lr'\] differ"):
         train(config.replace(lr=1.0, steps=6), resume=True)
     assert train(config.replace(steps=6, log_every=2), resume=True).steps == 6  # length and logging may change
+
+
+def test_bad_values_and_types_in_configs_are_clear_errors(tmp_path, capsys):
+    from curvecast.cli import main
+
+    with pytest.raises(InvalidConfigError, match="grad_clip"):
+        SIMPLE.replace(grad_clip=-1.0)
+    for bad in ({"steps": "abc"}, {"steps": 3.5}, {"amp": "no"}, {"model": {"d_model": "a"}}, {"split": {"p_full": "a"}}, {"split": {"p_thin": 2.0}}):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({"preset": "tiny", **bad}))
+        assert main(["train", "--config", str(path), "--out", str(tmp_path / "never")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "Traceback" not in err, (bad, err)
+
+
+def test_config_file_merges_prior_overrides_with_the_preset(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"preset": "tiny", "prior_overrides": {"n_points": 32}}))
+    assert load_config(path).prior_overrides == {"max_runs": 3, "n_points": 32}
+    path.write_text(json.dumps({"preset": "tiny", "prior": "simple"}))
+    assert load_config(path).prior_overrides == {}
+
+
+def test_resume_refuses_another_world_size(tmp_path):
+    from curvecast.training.state import load_state, save_state
+
+    generator = torch.Generator().manual_seed(0)
+    save_state(tmp_path / "s.safetensors", step=3, generator=generator, model=None, optimizer=None, world_size=2)
+    with pytest.raises(InvalidConfigError, match="2 process"):
+        load_state(tmp_path / "s.safetensors", generator=generator, model=None, optimizer=None, world_size=1, device_type="cpu")
+    assert load_state(tmp_path / "s.safetensors", generator=generator, model=None, optimizer=None, world_size=2, device_type="cpu") == 3
+
+
+def test_resume_skips_a_torn_metrics_line_and_stays_exact_with_dropout(tmp_path):
+    config = SIMPLE.replace(steps=8, checkpoint_every=4, model=SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "dropout": 0.2}))
+    train(config.replace(out_dir=str(tmp_path / "full")))
+    split = config.replace(out_dir=str(tmp_path / "split"))
+    train(split, stop_after=4)
+    with (tmp_path / "split" / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 5, "lo')  # a crash mid-write
+    train(split, resume=True)
+    assert [r["loss"] for r in read_metrics(tmp_path / "full")] == [r["loss"] for r in read_metrics(tmp_path / "split")]
+
+
+def test_diverging_training_stops_with_a_typed_error(tmp_path):
+    from curvecast.errors import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="training loss is"):
+        train(SIMPLE.replace(lr=1e12, warmup_steps=0, grad_clip=1e30, out_dir=str(tmp_path / "nan")))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from curvecast.errors import InvalidConfigError
+from curvecast.validation import check_field_types
 from curvecast.pfn.model import ModelConfig
 from curvecast.priors import PriorName
 from curvecast.training.split import SplitPolicy
@@ -49,6 +50,7 @@ class TrainConfig:
     time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         positive = ("steps", "batch_size", "log_every", "eval_every", "eval_tasks", "checkpoint_every", "border_tasks")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -57,6 +59,10 @@ class TrainConfig:
             raise InvalidConfigError(f"TrainConfig.time_limit_s must be > 0 seconds (or None for no limit), got {self.time_limit_s}")
         if self.warmup_steps < 0:
             raise InvalidConfigError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not self.grad_clip > 0:
+            raise InvalidConfigError(f"TrainConfig.grad_clip must be > 0 (the largest gradient norm), got {self.grad_clip}")
+        if self.weight_decay < 0:
+            raise InvalidConfigError(f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay}")
         if not self.lr > 0:
             raise InvalidConfigError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -156,7 +162,9 @@ def load_config(path: str | Path) -> TrainConfig:
     if not isinstance(data, dict):
         raise InvalidConfigError(f"training config '{path}' must hold a JSON object")
     base = preset(data.pop("preset")).to_dict() if "preset" in data else {}
-    for key in ("model", "split"):
+    if "prior" in data and data["prior"] != base.get("prior"):
+        base.pop("prior_overrides", None)  # the preset's overrides belong to its own prior
+    for key in ("model", "split", "prior_overrides"):
         if key in base and key in data and isinstance(data[key], dict):
             data[key] = {**base[key], **data[key]}
     return TrainConfig.from_dict({**base, **data})

@@ -25,7 +25,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from curvecast import priors
-from curvecast.errors import DeviceUnavailableError, InvalidConfigError
+from curvecast.device import resolve_device
+from curvecast.errors import CheckpointError, InvalidConfigError, TrainingDivergedError
 from curvecast.pfn.bar_distribution import BarDistribution, borders_from_samples
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, save_model
 from curvecast.pfn.encoding import PFNInput, encode_task_batch
@@ -36,7 +37,7 @@ from curvecast.training.dev_curves import load_dev_curves
 from curvecast.training.split import sample_split
 from curvecast.training.state import load_state, save_state, state_path
 
-__all__ = ["train", "TrainResult", "build_prior", "resolve_device", "make_batch", "nll_from_logits", "optimizer_step"]
+__all__ = ["train", "TrainResult", "build_prior", "make_batch", "nll_from_logits", "optimizer_step"]
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,6 @@ class TrainResult:
     steps: int
     final_metrics: dict[str, Any]
     wall_time_s: float
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; a requested but absent CUDA device is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InvalidConfigError(f"unknown device {name!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailableError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
-    return device
 
 
 def build_prior(config: TrainConfig) -> Any:
@@ -84,7 +72,7 @@ def make_batch(prior: Any, config: TrainConfig, generator: torch.Generator, devi
 def nll_from_logits(bar: BarDistribution, logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean negative log density of ``target`` (``B x L``) at ``mask`` tokens under ``logits``."""
     log_p = bar.log_prob(logits.float(), target.clamp(-1e4, 1e4))
-    return -(log_p * mask).sum() / mask.sum().clamp_min(1)
+    return -torch.where(mask, log_p, torch.zeros_like(log_p)).sum() / mask.sum().clamp_min(1)
 
 
 def optimizer_step(
@@ -162,7 +150,10 @@ def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
     path = run_dir / CONFIG_FILE
     if not path.exists():
         return
-    stored = json.loads(path.read_text()).get("training", {}).get("train", {})
+    try:
+        stored = json.loads(path.read_text())["training"]["train"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise CheckpointError(f"cannot resume: '{path}' is unreadable or holds no training record; train into a new --out folder") from None
     current = json.loads(json.dumps(config.to_dict()))
     changed = sorted(k for k in current if k not in _RESUME_MAY_CHANGE and k in stored and stored[k] != current[k])
     if changed:
@@ -174,10 +165,12 @@ def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
 
 def _out_of_time(started: float, limit_s: float, world: int, device: torch.device) -> bool:
     """Whether the time limit has passed; under DDP rank 0's clock decides for all ranks."""
-    over = torch.tensor([float(time.perf_counter() - started > limit_s)], device=device)
-    if world > 1:
-        dist.broadcast(over, 0)
-    return bool(over.item())
+    over = time.perf_counter() - started > limit_s
+    if world == 1:
+        return over
+    flag = torch.tensor([float(over)], device=device)
+    dist.broadcast(flag, 0)
+    return bool(flag.item())
 
 
 def _hardware(device: torch.device) -> str:
@@ -186,10 +179,19 @@ def _hardware(device: torch.device) -> str:
     return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def _read_metrics(path: Path, up_to_step: int) -> list[str]:
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``metrics.jsonl``; a line torn by a crash mid-write (or any non-row) is skipped."""
     if not path.exists():
         return []
-    return [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= up_to_step]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    return rows
 
 
 def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
@@ -218,6 +220,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         betas=(0.9, 0.95),
     )
     generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)
+    # Dropout draws from torch's global RNG: seed it too (per rank), and the state file keeps it for --resume.
+    torch.manual_seed(config.seed * 7919 + rank + 1)
 
     eval_generator = torch.Generator(device=device).manual_seed(config.seed + 2_000_003)
     eval_sets = {"prior": make_batch(prior, config, eval_generator, device, config.eval_tasks)}
@@ -232,13 +236,14 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     if resume:
         _check_resumable(run_dir, config)
         # Every rank restores rank 0's weights and optimizer moments, and its own generator.
-        start_step = load_state(state_path(run_dir, 0), generator=generator if rank == 0 else None, model=model, optimizer=optimizer)
+        where = {"world_size": world, "device_type": device.type}
+        start_step = load_state(state_path(run_dir, 0), generator=generator if rank == 0 else None, model=model, optimizer=optimizer, **where)
         if rank > 0:
-            load_state(state_path(run_dir, rank), generator=generator, model=None, optimizer=None)
+            load_state(state_path(run_dir, rank), generator=generator, model=None, optimizer=None, **where)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        kept = _read_metrics(metrics_path, start_step) if resume else []
-        atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
+        kept = [row for row in read_metrics(metrics_path) if row["step"] <= start_step] if resume else []
+        atomic_write_text(metrics_path, "".join(json.dumps(row) + "\n" for row in kept))
 
     net: torch.nn.Module = model
     if world > 1:
@@ -279,7 +284,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         window_tokens += batch[0].valid.sum() * world  # stays on the device: no sync per step
         done = step + 1
         row: dict[str, Any] | None = None
-        if done % config.log_every == 0 or done == config.steps:
+        logging, saving = done % config.log_every == 0 or done == config.steps, done % config.checkpoint_every == 0 or done == end_step
+        if (logging or saving) and not bool(torch.isfinite(loss)):  # checked only here: a GPU sync
+            raise TrainingDivergedError(
+                f"training loss is {float(loss)} at step {done}; lower --lr or raise warmup_steps, and restart "
+                "(the last checkpoint holds the last finite state)"
+            )
+        if logging:
             loss_value = float(loss)
             if world > 1:
                 reduced = loss.clone()
@@ -303,7 +314,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             with metrics_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
         bar.update(1)
-        if done % config.checkpoint_every == 0 or done == end_step:
+        if saving:
             _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, progress_record(done))
         return done
 
@@ -330,6 +341,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
 
 def _checkpoint(run_dir: Path, rank: int, step: int, model: PFN, optimizer: torch.optim.Optimizer, generator: torch.Generator, prior: Any, record: dict[str, Any]) -> None:
-    save_state(state_path(run_dir, rank), step=step, generator=generator, model=model if rank == 0 else None, optimizer=optimizer if rank == 0 else None)
+    save_state(
+        state_path(run_dir, rank),
+        step=step,
+        generator=generator,
+        model=model if rank == 0 else None,
+        optimizer=optimizer if rank == 0 else None,
+        world_size=dist.get_world_size() if dist.is_initialized() else 1,
+    )
     if rank == 0:
         save_model(run_dir, model, prior=prior_record(prior), extra={"training": record})

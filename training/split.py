@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from curvecast.errors import InvalidConfigError
+from curvecast.validation import check_field_types
 from curvecast.priors.batch import TaskBatch
 
 __all__ = ["SplitPolicy", "sample_split"]
@@ -31,6 +32,10 @@ class SplitPolicy:
     thin_keep: float = 0.5
 
     def __post_init__(self) -> None:
+        check_field_types(self)
+        for name in ("p_thin", "thin_keep"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InvalidConfigError(f"SplitPolicy.{name} is a probability; use a value in [0, 1], got {getattr(self, name)}")
         if not (0 <= self.p_full and 0 <= self.p_unobserved and self.p_full + self.p_unobserved <= 1):
             raise InvalidConfigError("SplitPolicy needs p_full, p_unobserved >= 0 with p_full + p_unobserved <= 1")
         if not 0.0 <= self.min_cut <= self.max_cut <= 1.0:
@@ -63,8 +68,9 @@ def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPoli
     n_ctx = (cut_frac * lengths).round().long().clamp_min(1)
     n_ctx = torch.minimum(n_ctx, (lengths - 1).clamp_min(1))
     n_ctx = torch.where(full, lengths, torch.where(unobserved | (lengths == 0), torch.zeros_like(n_ctx), n_ctx))
-    # Every task needs context: where all runs came out unobserved, observe the first run's prefix.
-    empty = (n_ctx.sum(-1) == 0)[:, None] & (torch.arange(r, device=dev) == 0)[None, :]
+    # Every task needs context: where all runs came out unobserved, observe the prefix of its first run with points.
+    first_run = batch.run_mask.float().argmax(-1)  # T
+    empty = (n_ctx.sum(-1) == 0)[:, None] & (torch.arange(r, device=dev)[None, :] == first_run[:, None])
     n_ctx = torch.where(empty, torch.minimum(lengths.clamp_min(1), (cut_frac * lengths).round().long().clamp_min(1)), n_ctx)
     idx = torch.arange(p, device=dev)
     is_context = (idx[None, None, :] < n_ctx[..., None]) & batch.point_mask

@@ -9,7 +9,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from curvecast.errors import CheckpointError, CheckpointNotFoundError
+from curvecast.errors import CheckpointError, CheckpointNotFoundError, InvalidConfigError
 from curvecast.pfn.checkpoint import atomic_save_tensors
 
 __all__ = ["save_state", "load_state", "state_path"]
@@ -19,10 +19,16 @@ def state_path(run_dir: Path, rank: int = 0) -> Path:
     return run_dir / ("state.safetensors" if rank == 0 else f"state-rank{rank}.safetensors")
 
 
-def save_state(path: Path, *, step: int, generator: torch.Generator, model: torch.nn.Module | None, optimizer: torch.optim.Optimizer | None) -> None:
-    """Write the state needed to continue exactly from ``step`` (model/optimizer only on rank 0)."""
-    tensors: dict[str, torch.Tensor] = {"generator_state": generator.get_state()}
-    meta: dict[str, str] = {"step": str(step)}
+def save_state(path: Path, *, step: int, generator: torch.Generator, model: torch.nn.Module | None, optimizer: torch.optim.Optimizer | None, world_size: int) -> None:
+    """Write the state needed to continue exactly from ``step`` (model/optimizer only on rank 0).
+
+    Besides the prior's generator this keeps torch's global RNG (dropout draws from it) and, on CUDA, the
+    device's RNG.
+    """
+    tensors: dict[str, torch.Tensor] = {"generator_state": generator.get_state(), "torch_rng_state": torch.get_rng_state()}
+    if generator.device.type == "cuda":
+        tensors["cuda_rng_state"] = torch.cuda.get_rng_state(generator.device)
+    meta: dict[str, str] = {"step": str(step), "device_type": generator.device.type, "world_size": str(world_size)}
     if model is not None:
         tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
     if optimizer is not None:
@@ -34,8 +40,14 @@ def save_state(path: Path, *, step: int, generator: torch.Generator, model: torc
     atomic_save_tensors(path, tensors, metadata=meta)
 
 
-def load_state(path: Path, *, generator: torch.Generator | None, model: torch.nn.Module | None, optimizer: torch.optim.Optimizer | None) -> int:
-    """Restore what :func:`save_state` wrote (the parts not passed as None); returns the saved step."""
+def load_state(
+    path: Path, *, generator: torch.Generator | None, model: torch.nn.Module | None, optimizer: torch.optim.Optimizer | None, world_size: int, device_type: str
+) -> int:
+    """Restore what :func:`save_state` wrote (the parts not passed as None); returns the saved step.
+
+    The run must continue on the same kind of device with the same number of processes, or the random
+    streams (and so the run) would differ; anything else is refused.
+    """
     if not path.exists():
         raise CheckpointNotFoundError(f"cannot resume: '{path}' does not exist (no checkpoint was written in this run folder yet); drop --resume to start afresh")
     try:
@@ -44,8 +56,17 @@ def load_state(path: Path, *, generator: torch.Generator | None, model: torch.nn
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"cannot read training state '{path}': {exc}") from None
+    saved_device, saved_world = meta.get("device_type", device_type), int(meta.get("world_size", world_size))
+    if saved_device != device_type or saved_world != world_size:
+        raise InvalidConfigError(
+            f"cannot resume: the run was saved on {saved_device} with {saved_world} process(es), this resume runs on {device_type} "
+            f"with {world_size}; resume with the same --device and process count, or train into a new --out folder"
+        )
     if generator is not None:
         generator.set_state(tensors["generator_state"])
+        torch.set_rng_state(tensors["torch_rng_state"])
+        if "cuda_rng_state" in tensors:
+            torch.cuda.set_rng_state(tensors["cuda_rng_state"], generator.device)
     if model is not None:
         model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None:
