@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from curvecast.errors import ShapeError
+from curvecast.errors import InvalidConfigError, ShapeError
 
-__all__ = ["CONFIG_FIELDS", "SCHEDULES", "TaskBatch", "config_index"]
+__all__ = ["CONFIG_FIELDS", "SCHEDULES", "TaskBatch", "config_index", "checked_sample_size"]
 
 #: Run-configuration fields, in the order of the last axis of :attr:`TaskBatch.config`.
 #: ``warmup_steps``, ``total_steps`` and ``cooldown_steps`` are measured in the units of ``x``
@@ -33,6 +33,16 @@ SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear", "wsd")
 def config_index(name: str) -> int:
     """Position of config field ``name`` in :data:`CONFIG_FIELDS`."""
     return CONFIG_FIELDS.index(name)
+
+
+def checked_sample_size(n_tasks: int, n_points: int | None, *, default_points: int, min_points: int) -> int:
+    """Validate the size arguments of a prior's ``sample``; returns the number of points per run to draw."""
+    n_points = default_points if n_points is None else n_points
+    if not isinstance(n_tasks, int) or n_tasks < 1:
+        raise InvalidConfigError(f"n_tasks must be a positive int, got {n_tasks!r}")
+    if not isinstance(n_points, int) or n_points < min_points:
+        raise InvalidConfigError(f"n_points must be an int >= min_points ({min_points}), got {n_points!r}")
+    return n_points
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from curvecast.errors import InvalidConfigError
-from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch
+from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, checked_sample_size
 from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS
 
 __all__ = ["CurvePrior"]
@@ -141,11 +141,7 @@ class CurvePrior:
         All randomness comes from ``generator``, which must live on ``device``. ``n_points`` overrides
         :attr:`n_points` (it must be at least :attr:`min_points`).
         """
-        n_points = self.n_points if n_points is None else n_points
-        if not isinstance(n_tasks, int) or n_tasks < 1:
-            raise InvalidConfigError(f"n_tasks must be a positive int, got {n_tasks!r}")
-        if not isinstance(n_points, int) or n_points < self.min_points:
-            raise InvalidConfigError(f"n_points must be an int >= min_points ({self.min_points}), got {n_points!r}")
+        n_points = checked_sample_size(n_tasks, n_points, default_points=self.n_points, min_points=self.min_points)
         device = torch.device(device)
         if generator.device.type != device.type:
             raise InvalidConfigError(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from curvecast.errors import InvalidConfigError
-from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch
+from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch, checked_sample_size
 
 __all__ = ["SimplePowerLawPrior"]
 
@@ -47,11 +47,7 @@ class SimplePowerLawPrior:
         n_points: int | None = None,
     ) -> TaskBatch:
         """``n_tasks x 1 x n_points`` batch; all randomness from ``generator`` (on ``device``)."""
-        p = self.n_points if n_points is None else n_points
-        if not isinstance(n_tasks, int) or n_tasks < 1:
-            raise InvalidConfigError(f"n_tasks must be a positive int, got {n_tasks!r}")
-        if not isinstance(p, int) or p < self.min_points:
-            raise InvalidConfigError(f"n_points must be an int >= min_points ({self.min_points}), got {p!r}")
+        p = checked_sample_size(n_tasks, n_points, default_points=self.n_points, min_points=self.min_points)
         u = torch.rand(5, n_tasks, 1, generator=generator, device=device)
 
         def between(i: int, bounds: tuple[float, float]) -> torch.Tensor:

@@ -53,7 +53,7 @@ class TrainConfig:
         check_field_types(self)
         positive = ("steps", "batch_size", "log_every", "eval_every", "eval_tasks", "checkpoint_every", "border_tasks")
         for name in positive:
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise InvalidConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise InvalidConfigError(f"TrainConfig.time_limit_s must be > 0 seconds (or None for no limit), got {self.time_limit_s}")

@@ -347,7 +347,7 @@ def _checkpoint(run_dir: Path, rank: int, step: int, model: PFN, optimizer: torc
         generator=generator,
         model=model if rank == 0 else None,
         optimizer=optimizer if rank == 0 else None,
-        world_size=dist.get_world_size() if dist.is_initialized() else 1,
+        world_size=record["world_size"],
     )
     if rank == 0:
         save_model(run_dir, model, prior=prior_record(prior), extra={"training": record})
