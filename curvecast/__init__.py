@@ -1,13 +1,45 @@
 """curvecast: Bayesian learning-curve and scaling-law extrapolation with prior-data fitted networks.
 
-The public surface is small: the error hierarchy (:mod:`curvecast.errors`), the engine packages
-:mod:`curvecast.priors` (synthetic curve priors), :mod:`curvecast.pfn` (the transformer PFN),
-:mod:`curvecast.training` (pretraining pipeline) and :mod:`curvecast.bo` (Bayesian optimisation),
-and the ``curvecast`` command line.
+The public surface is small:
+
+- :func:`load` returns a :class:`Predictor` (the shipped default model, or one you trained), whose
+  :meth:`~Predictor.predict` / :meth:`~Predictor.predict_many` turn partial curves (:class:`Curve`) into
+  :class:`Prediction` objects (quantiles, density, joint samples, fan charts);
+- the error hierarchy :mod:`curvecast.errors`;
+- the engine packages :mod:`curvecast.priors` (synthetic curve priors), :mod:`curvecast.pfn` (the
+  transformer PFN), :mod:`curvecast.training` (pretraining) and :mod:`curvecast.bo` (Bayesian optimisation);
+- the ``curvecast`` command line.
+
+``import curvecast`` stays light: the torch-backed names load on first use.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from curvecast import errors
 
 __version__ = "0.1.0"
 
-__all__ = ["errors", "__version__"]
+_LAZY = {
+    "load": "curvecast.predictor",
+    "Predictor": "curvecast.predictor",
+    "Prediction": "curvecast.prediction",
+    "Curve": "curvecast.curve",
+}
+
+__all__ = ["errors", "__version__", "load", "Predictor", "Prediction", "Curve"]
+
+if TYPE_CHECKING:
+    from curvecast.curve import Curve
+    from curvecast.prediction import Prediction
+    from curvecast.predictor import Predictor, load
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'curvecast' has no attribute {name!r}")

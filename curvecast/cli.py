@@ -2,6 +2,7 @@
 
 Subcommands:
 
+- ``curvecast predict``: extrapolate a partial curve from a CSV/JSON file with the shipped (or a given) model.
 - ``curvecast train``: pretrain a PFN on a prior (``--preset`` or ``--config``), optionally ``--resume``.
 - ``curvecast check-prior``: run the prior conformance check and measure sampling throughput.
 - ``curvecast plot-prior``: draw a few tasks from a prior into a PNG, to see what the model learns from.
@@ -61,9 +62,75 @@ def _check_prior(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_png(path: str) -> None:
+def _query_points(last_x: float, until: float, points: int, log_spacing: bool) -> "list[float]":
+    import numpy as np
+
+    if not until > last_x:
+        raise InvalidConfigError(f"--until must lie beyond the last observed x ({last_x:g}), got {until:g}")
+    if points < 1:
+        raise InvalidConfigError(f"--points must be >= 1, got {points}")
+    if log_spacing and last_x > 0:
+        return np.geomspace(last_x, until, points + 1)[1:].tolist()
+    return np.linspace(last_x, until, points + 1)[1:].tolist()
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import warnings
+
+    import numpy as np
+
+    import curvecast
+    from curvecast.curve_file import read_curve_file
+    from curvecast.prediction import DEFAULT_QUANTILES
+
+    if args.plot:
+        _check_png(args.plot, "--plot")
+    data = read_curve_file(args.file)
+    direction = args.direction or data.direction or "min"
+    x_obs = np.asarray(data.x, dtype=float)
+    finite_x = x_obs[np.isfinite(x_obs)]
+    if finite_x.size == 0:
+        raise curvecast.errors.InvalidCurveError(f"{args.file} holds no finite x values")
+    x_query = _query_points(float(finite_x.max()), args.until, args.points, args.log_x)
+    model = curvecast.load(args.model, device=args.device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", curvecast.errors.CurvecastWarning)
+        pred = model.predict(data.x, data.y, x_query, direction=direction, config=data.config or None)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
+        pred.plot(ax, n_samples=args.plot_samples)
+        ax.set_title(f"{Path(args.file).name}: forecast to x = {args.until:g}")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+    best = float(pred.observed_y.min() if direction == "min" else pred.observed_y.max())
+    p_better = float(pred.cdf(best)[-1]) if direction == "min" else float(1.0 - pred.cdf(best)[-1])
+    if args.json:
+        out = pred.to_dict()
+        out["p_final_better_than_best_observed"] = p_better
+        print(json.dumps(out, indent=2))
+    else:
+        qs = pred.quantile(DEFAULT_QUANTILES)
+        print(f"{args.file}: {pred.observed_x.size} observed points, x {pred.observed_x.min():g} .. {pred.observed_x.max():g}, direction {direction}")
+        header = ["x", "mean", *(f"q{q:g}" if q != 0.5 else "median" for q in DEFAULT_QUANTILES)]
+        print("  ".join(f"{h:>11}" for h in header))
+        for j, xq in enumerate(pred.x):
+            row = [xq, pred.mean[j], *qs[:, j]]
+            print("  ".join(f"{v:>11.5g}" for v in row))
+        word = "below" if direction == "min" else "above"
+        print(f"P(y at x = {pred.x[-1]:g} ends {word} the best observed value {best:.5g}) = {p_better:.2f}")
+    if args.plot:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _check_png(path: str, flag: str = "--out") -> None:
     if not path.lower().endswith(".png"):
-        raise InvalidConfigError(f"--out must name a .png file, got {path!r}")
+        raise InvalidConfigError(f"{flag} must name a .png file, got {path!r}")
 
 
 def _plot_prior(args: argparse.Namespace) -> int:
@@ -132,9 +199,28 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curvecast", description="Bayesian learning-curve extrapolation with prior-data fitted networks.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    pd = sub.add_parser(
+        "predict",
+        help="extrapolate a partial curve (CSV or JSON file)",
+        description="Predict the rest of a partial curve: quantiles at points up to --until, optionally a fan chart.",
+    )
+    pd.add_argument("file", help="CSV with x,y columns (header optional) or JSON {\"x\": [...], \"y\": [...]}")
+    pd.add_argument("--until", type=float, required=True, metavar="X", help="predict up to this x")
+    pd.add_argument("--points", type=int, default=10, metavar="K", help="query points between the last observed x and --until (default 10)")
+    pd.add_argument("--direction", choices=["min", "max"], help="min: lower is better (loss; default); max: higher is better (accuracy)")
+    pd.add_argument("--plot", metavar="OUT.png", help="write a fan chart to this PNG file")
+    pd.add_argument("--plot-samples", type=int, default=0, metavar="N", help="draw N sampled trajectories on the fan chart")
+    pd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pd.add_argument("--log-x", action="store_true", help="space the query points evenly in log x")
+    pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
+    pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    pd.set_defaults(func=_predict)
+
     tr = sub.add_parser("train", help="pretrain a PFN on a prior", description="Pretrain a PFN on synthetic curves from a prior.")
     source = tr.add_mutually_exclusive_group()
-    source.add_argument("--preset", default="tiny", help="named preset: tiny (CPU, ~1 min), small (CPU), default (GPU); default: tiny")
+    source.add_argument(
+        "--preset", default="tiny", help="named preset: tiny (CPU, ~1 min), small (CPU), cpu (the shipped model's recipe), default (GPU); default: tiny"
+    )
     source.add_argument("--config", help="JSON file of TrainConfig fields (may name a \"preset\" to start from)")
     tr.add_argument("--steps", type=int, help="optimizer steps (overrides the preset's length)")
     tr.add_argument("--seed", type=int, help="random seed")

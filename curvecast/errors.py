@@ -17,6 +17,7 @@ __all__ = [
     "PriorCheckError",
     "DeviceUnavailableError",
     "TrainingDivergedError",
+    "CurvecastWarning",
 ]
 
 
@@ -54,3 +55,7 @@ class DeviceUnavailableError(CurvecastError, RuntimeError):
 
 class TrainingDivergedError(CurvecastError, RuntimeError):
     """The training loss became NaN or infinite; nothing from that point on was checkpointed."""
+
+
+class CurvecastWarning(UserWarning):
+    """Input that curvecast repaired on its own (dropped NaN points, averaged repeated x, thinned context)."""

@@ -164,11 +164,27 @@ class BarDistribution(nn.Module):
         """Median (shape ``...``)."""
         return self.icdf(logits, torch.tensor([0.5], device=logits.device)).squeeze(-1)
 
-    def sample(self, logits: Tensor, n: int | None = None, *, generator: torch.Generator | None = None) -> Tensor:
-        """Draw samples by inverse-CDF: shape ``...`` (``n=None``) or ``... x n``."""
+    def sample(
+        self,
+        logits: Tensor,
+        n: int | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        low: Tensor | None = None,
+        high: Tensor | None = None,
+    ) -> Tensor:
+        """Draw samples by inverse-CDF: shape ``...`` (``n=None``) or ``... x n``.
+
+        ``low`` / ``high`` (shape ``...``, may be infinite) truncate the distribution to ``[low, high]``:
+        the uniform draws are confined to ``[cdf(low), cdf(high)]``.
+        """
         self._check(logits)
         m = 1 if n is None else n
         u = torch.rand(*logits.shape[:-1], m, generator=generator, device=logits.device)
         u = u.clamp(1e-6, 1.0 - 1e-6)
+        if low is not None or high is not None:
+            lo = self.cdf(logits, low) if low is not None else torch.zeros(logits.shape[:-1], device=logits.device)
+            hi = self.cdf(logits, high) if high is not None else torch.ones(logits.shape[:-1], device=logits.device)
+            u = lo[..., None] + u * (hi - lo)[..., None]
         draws = self.icdf(logits, u)
         return draws.squeeze(-1) if n is None else draws

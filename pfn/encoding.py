@@ -129,13 +129,17 @@ def encode(
     return inp, norm
 
 
-def encode_task_batch(batch: TaskBatch, is_context: Tensor, run_id: Tensor | None = None) -> tuple[PFNInput, Normalization, Tensor]:
+def encode_task_batch(
+    batch: TaskBatch, is_context: Tensor, run_id: Tensor | None = None, *, normalize_on: Tensor | None = None
+) -> tuple[PFNInput, Normalization, Tensor]:
     """Tokens for a :class:`TaskBatch`, flattening ``R`` runs x ``P`` points into ``L = R * P`` tokens.
 
     Args:
         batch: ``T`` tasks of ``R`` runs of ``P`` points.
         is_context: ``T x R x P`` bool, which valid points are observed.
         run_id: ``T x R`` long run ids (default ``0 .. R-1``).
+        normalize_on: ``T x R x P`` bool, the points normalization statistics come from (default: the
+            context); a subset of the context, e.g. the observed prefix without sampled anchors.
 
     Returns:
         Tokens, normalization, and the normalized targets ``T x L`` (z of every point).
@@ -152,6 +156,9 @@ def encode_task_batch(batch: TaskBatch, is_context: Tensor, run_id: Tensor | Non
     def per_point(v: Tensor) -> Tensor:  # T x R x ... -> T x R x P x ...
         return v[:, :, None].expand(t, r, p, *v.shape[2:])
 
+    norm = None
+    if normalize_on is not None:
+        norm = Normalization.from_context(flat(batch.x), flat(batch.y), flat(normalize_on & batch.point_mask), batch.direction)
     inp, norm = encode(
         flat(batch.x),
         flat(batch.y),
@@ -161,5 +168,6 @@ def encode_task_batch(batch: TaskBatch, is_context: Tensor, run_id: Tensor | Non
         flat(per_point(batch.config)),
         flat(per_point(batch.config_mask)),
         batch.direction,
+        normalization=norm,
     )
     return inp, norm, norm.y_forward(flat(batch.y))

@@ -46,6 +46,8 @@ def sample_joint(
     *,
     generator: torch.Generator | None = None,
     max_sequential: int = 16,
+    low: Tensor | None = None,
+    high: Tensor | None = None,
 ) -> Tensor:
     """Draw joint samples of z at the query tokens.
 
@@ -57,6 +59,7 @@ def sample_joint(
         n_samples: samples per task ``S``.
         generator: source of randomness.
         max_sequential: anchors drawn one at a time (the number of forward passes is this plus one).
+        low, high: optional ``B`` bounds of z per task (may be infinite); every draw is truncated to them.
 
     Returns:
         ``S x B x L`` samples of z (zero outside ``is_query``).
@@ -67,17 +70,24 @@ def sample_joint(
     anchors_rep = anchors.repeat_interleave(n_samples, 0)
     z, is_ctx = rep.z.clone(), rep.is_context.clone()
     rows = torch.arange(b * n_samples, device=z.device)
+    low_rep = None if low is None else low.float().repeat_interleave(n_samples, 0)  # (B*S)
+    high_rep = None if high is None else high.float().repeat_interleave(n_samples, 0)
     bar = model.bar_distribution
     for j in range(anchors.shape[1]):
         idx = anchors_rep[:, j]
         active = idx >= 0
         safe_idx = idx.clamp_min(0)
         logits = model(rep.with_context(z, is_ctx))[rows, safe_idx]  # (B*S) x K
-        draw = bar.sample(logits, generator=generator)
+        draw = bar.sample(logits, generator=generator, low=low_rep, high=high_rep)
         z[rows, safe_idx] = torch.where(active, draw, z[rows, safe_idx])
         is_ctx[rows, safe_idx] = is_ctx[rows, safe_idx] | active
     logits = model(rep.with_context(z, is_ctx))  # (B*S) x L x K
-    rest = bar.sample(logits, generator=generator)
+    rest = bar.sample(
+        logits,
+        generator=generator,
+        low=None if low_rep is None else low_rep[:, None].expand(-1, n_tokens),
+        high=None if high_rep is None else high_rep[:, None].expand(-1, n_tokens),
+    )
     query_rep = is_query.repeat_interleave(n_samples, 0)
     anchored = is_ctx & ~rep.is_context
     out = torch.where(anchored, z, rest)

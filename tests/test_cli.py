@@ -54,3 +54,62 @@ def test_plot_run_draws_metrics(tmp_path, capsys):
 def test_plot_commands_want_png(tmp_path, capsys):
     assert main(["plot-prior", "--out", str(tmp_path / "p.txt")]) == 2
     assert "must name a .png" in capsys.readouterr().err
+
+
+def write_loss_csv(path, header=True, nan_row=False):
+    lines = ["step,loss"] if header else []
+    for step in range(100, 1100, 100):
+        lines.append(f"{step},{2.0 + 3.0 * (step / 100) ** -0.5:.5f}")
+    if nan_row:
+        lines.insert(3, "350,nan")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_predict_prints_a_quantile_table(tmp_path, capsys):
+    csv = write_loss_csv(tmp_path / "run.csv")
+    assert main(["predict", str(csv), "--until", "5000", "--points", "4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "10 observed points" in out[0] and out[1].split()[:3] == ["x", "mean", "q0.05"]
+    rows = [[float(v) for v in line.split()] for line in out[2:6]]
+    assert [r[0] for r in rows] == [2000.0, 3000.0, 4000.0, 5000.0]
+    for r in rows:
+        assert r[2] < r[5] < r[8]  # q0.05 < median < q0.95
+    assert out[6].startswith("P(y at x = 5000 ends below the best observed value")
+
+
+def test_predict_json_plot_and_headerless_csv_with_nan(tmp_path, capsys):
+    csv = write_loss_csv(tmp_path / "run.csv", header=False, nan_row=True)
+    png = tmp_path / "fan.png"
+    assert main(["predict", str(csv), "--until", "3000", "--json", "--plot", str(png), "--log-x"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert len(data["x"]) == 10 and data["direction"] == "min" and 0.0 <= data["p_final_better_than_best_observed"] <= 1.0
+    assert "warning: dropped 1 observed point" in captured.err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_reads_json_with_direction(tmp_path, capsys):
+    path = tmp_path / "acc.json"
+    path.write_text(json.dumps({"x": [1, 2, 3, 4, 5, 6], "y": [0.3, 0.45, 0.55, 0.6, 0.63, 0.65], "direction": "max"}))
+    assert main(["predict", str(path), "--until", "20", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["direction"] == "max" and data["bounds"] == [0.0, 1.0]
+    assert max(data["quantiles"]["0.95"]) <= 1.0
+
+
+def test_predict_bad_files_are_one_error_line(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n2,abc\n")
+    cases = [
+        ([str(bad), "--until", "5"], "line 3"),
+        ([str(tmp_path / "missing.csv"), "--until", "5"], "no such file"),
+        ([str(write_loss_csv(tmp_path / "ok.csv")), "--until", "10"], "--until must lie beyond"),
+        ([str(tmp_path / "ok.csv"), "--until", "5000", "--plot", "fan.jpg"], ".png"),
+    ]
+    (tmp_path / "broken.json").write_text("{not json")
+    cases.append(([str(tmp_path / "broken.json"), "--until", "5"], "not valid JSON"))
+    for argv, match in cases:
+        assert main(["predict", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and match in err and "Traceback" not in err

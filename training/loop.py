@@ -64,9 +64,9 @@ def prior_record(prior: Any) -> dict[str, Any]:
 def make_batch(prior: Any, config: TrainConfig, generator: torch.Generator, device: torch.device, n_tasks: int) -> tuple[PFNInput, Tensor, Tensor]:
     """Sample ``n_tasks`` tasks and split them: tokens, normalized targets ``T x L``, loss mask ``T x L``."""
     batch: TaskBatch = prior.sample(n_tasks, generator=generator, device=device)
-    is_context, loss_mask, run_id = sample_split(batch, generator, config.split, max_runs=config.model.max_runs)
-    inp, _, target = encode_task_batch(batch, is_context, run_id)
-    return inp, target, loss_mask.reshape(batch.n_tasks, -1)
+    split = sample_split(batch, generator, config.split, max_runs=config.model.max_runs)
+    inp, _, target = encode_task_batch(batch, split.is_context, split.run_id, normalize_on=split.prefix)
+    return inp, target, split.loss_mask.reshape(batch.n_tasks, -1)
 
 
 def nll_from_logits(bar: BarDistribution, logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:

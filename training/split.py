@@ -3,12 +3,16 @@
 The PFN learns what the split teaches it, so the split mirrors how the model is used: some runs observed up
 to a random cut (extrapolate their rest), some observed fully (other finished runs of the sweep), some not
 at all (predict a run that has not started from its config alone); sometimes context points are dropped
-at random (irregular logging, and the gaps that joint sampling leaves between anchors).
+at random (irregular logging); and sometimes a few later points of a partly observed run join the context
+as "anchors". Anchors teach the model what joint sampling asks of it: to predict given the observed prefix
+plus some already-sampled future points. Normalization always comes from the prefix alone, as it does when
+sampling (the anchors' z is computed with the prefix's statistics).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -17,7 +21,7 @@ from curvecast.errors import InvalidConfigError
 from curvecast.validation import check_field_types
 from curvecast.priors.batch import TaskBatch
 
-__all__ = ["SplitPolicy", "sample_split"]
+__all__ = ["SplitPolicy", "Split", "sample_split"]
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,12 @@ class SplitPolicy:
     max_cut: float = 0.95
     p_thin: float = 0.15  # per task: drop a random part of the context
     thin_keep: float = 0.5
+    p_anchors: float = 0.2  # per task: add future anchors to partly observed runs
+    anchor_keep: float = 0.3  # each later point is an anchor with probability U(0, anchor_keep)
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        for name in ("p_thin", "thin_keep"):
+        for name in ("p_thin", "thin_keep", "p_anchors", "anchor_keep"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidConfigError(f"SplitPolicy.{name} is a probability; use a value in [0, 1], got {getattr(self, name)}")
         if not (0 <= self.p_full and 0 <= self.p_unobserved and self.p_full + self.p_unobserved <= 1):
@@ -42,7 +48,16 @@ class SplitPolicy:
             raise InvalidConfigError("SplitPolicy needs 0 <= min_cut <= max_cut <= 1")
 
 
-def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPolicy = SplitPolicy(), *, max_runs: int) -> tuple[Tensor, Tensor, Tensor]:
+class Split(NamedTuple):
+    """One draw of :func:`sample_split` (all ``T x R x P`` bool unless noted)."""
+
+    is_context: Tensor  # observed points, anchors included
+    loss_mask: Tensor  # valid points that are not context: the targets
+    run_id: Tensor  # T x R long
+    prefix: Tensor  # the context without anchors: what normalization is computed from
+
+
+def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPolicy = SplitPolicy(), *, max_runs: int) -> Split:
     """Draw which points are context.
 
     Args:
@@ -52,8 +67,7 @@ def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPoli
         max_runs: size of the model's run-id vocabulary (``>= R``); run ids are a random subset of it.
 
     Returns:
-        ``is_context`` (``T x R x P`` bool), ``loss_mask`` (``T x R x P`` bool: valid points that are not
-        context) and ``run_id`` (``T x R`` long).
+        A :class:`Split`.
     """
     t, r, p = batch.x.shape
     if max_runs < r:
@@ -77,7 +91,13 @@ def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPoli
     thin_task = torch.rand(t, generator=generator, device=dev) < policy.p_thin
     drop = torch.rand(t, r, p, generator=generator, device=dev) > policy.thin_keep
     drop = drop & thin_task[:, None, None] & (idx > 0)[None, None, :]  # a run keeps its first context point
-    is_context = is_context & ~drop
+    prefix = is_context & ~drop
+    partly_observed = (n_ctx > 0) & (n_ctx < lengths)  # T x R
+    anchor_task = torch.rand(t, generator=generator, device=dev) < policy.p_anchors
+    keep = policy.anchor_keep * torch.rand(t, 1, 1, generator=generator, device=dev)
+    later = (idx[None, None, :] >= n_ctx[..., None]) & batch.point_mask & partly_observed[..., None]
+    anchors = later & anchor_task[:, None, None] & (torch.rand(t, r, p, generator=generator, device=dev) < keep)
+    is_context = prefix | anchors
     loss_mask = batch.point_mask & ~is_context
     run_id = torch.rand(t, max_runs, generator=generator, device=dev).argsort(-1)[:, :r]
-    return is_context, loss_mask, run_id
+    return Split(is_context, loss_mask, run_id, prefix)

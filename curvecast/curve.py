@@ -1,0 +1,209 @@
+"""What users hand to :meth:`curvecast.Predictor.predict`: one partial curve, checked and cleaned.
+
+The rules, in the order they are applied (each is tested):
+
+- ``x``, ``y`` and ``x_query`` must be 1-D, numeric, and ``x``/``y`` of equal length (:class:`ShapeError`).
+- Observed pairs where ``x`` or ``y`` is NaN or infinite are dropped with a :class:`CurvecastWarning`
+  (logs often hold a NaN for a missed evaluation); ``x_query`` must be finite.
+- ``x`` and ``x_query`` must be ``>= 0`` (steps, epochs, tokens, samples): shift your axis otherwise.
+- Unsorted observations are sorted by ``x``; points that share an ``x`` are averaged, with a warning.
+- At least :data:`MIN_OBSERVED` distinct observed points are needed (:class:`InvalidCurveError`).
+- Constant curves are allowed: the scale of change is then taken from the level (10% of it).
+- ``direction`` is ``"min"`` (losses, errors) or ``"max"`` (accuracies, scores).
+- ``bounds`` clips the predictive distribution to a range (it is truncated and renormalised there):
+  ``"auto"`` bounds ``"max"`` metrics whose observations all lie in ``[0, 1]`` to ``[0, 1]`` (accuracies)
+  and leaves everything else unbounded; ``None`` never bounds; ``(low, high)`` with ``None`` for an open
+  side bounds explicitly, and observations outside it are an error.
+- ``config`` describes the run (keys of :data:`CONFIG_KEYS`); ``warmup_steps``, ``total_steps`` and
+  ``cooldown_steps`` are in the units of ``x``; ``schedule`` is one of :data:`SCHEDULES`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence, Union
+
+import numpy as np
+
+from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
+from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES
+
+__all__ = ["Curve", "CleanCurve", "Direction", "Bounds", "CONFIG_KEYS", "MIN_OBSERVED", "clean_curve", "config_vector"]
+
+Direction = Literal["min", "max"]
+Bounds = Union[Literal["auto"], None, tuple[Union[float, None], Union[float, None]]]
+
+#: Keys a run ``config`` may hold.
+CONFIG_KEYS: tuple[str, ...] = CONFIG_FIELDS
+#: Fewest distinct observed points a prediction needs.
+MIN_OBSERVED = 3
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One partial curve to extrapolate (the item type of :meth:`curvecast.Predictor.predict_many`).
+
+    Attributes:
+        x: ``n`` observed x values (steps, epochs, tokens, training-set sizes), any order.
+        y: ``n`` observed metric values.
+        x_query: ``m`` x values to predict at.
+        direction: ``"min"`` if lower is better (loss), ``"max"`` if higher is better (accuracy).
+        config: optional run description, keys from :data:`CONFIG_KEYS`.
+        bounds: see the module docstring.
+    """
+
+    x: Any
+    y: Any
+    x_query: Any
+    direction: Direction = "min"
+    config: Mapping[str, Any] | None = None
+    bounds: Bounds = "auto"
+
+
+@dataclass(frozen=True)
+class CleanCurve:
+    """A validated curve: sorted distinct finite observations, finite queries, resolved bounds."""
+
+    x: np.ndarray  # n, float64, strictly increasing
+    y: np.ndarray  # n, float64
+    x_query: np.ndarray  # m, float64, in the user's order
+    sign: int  # +1 for "min", -1 for "max"
+    bounds: tuple[float, float]  # (low, high), infinite where open
+    config: np.ndarray  # len(CONFIG_FIELDS), NaN where unknown
+
+
+def _as_1d(name: str, values: Any) -> np.ndarray:
+    if isinstance(values, (str, bytes)) or values is None:
+        raise InvalidCurveError(f"{name} must be a 1-D array-like of numbers, got {type(values).__name__}")
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCurveError(f"{name} must hold numbers only ({exc}); convert strings and None to floats first") from None
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1:
+        raise ShapeError(f"{name} must be 1-D (one value per point), got shape {array.shape}; pass one curve at a time or use predict_many")
+    return array
+
+
+def _check_direction(direction: Any) -> int:
+    if direction == "min":
+        return 1
+    if direction == "max":
+        return -1
+    raise InvalidConfigError(f"direction must be 'min' (lower is better: losses, errors) or 'max' (higher is better: accuracies), got {direction!r}")
+
+
+def config_vector(config: Mapping[str, Any] | None) -> np.ndarray:
+    """A run description as a ``len(CONFIG_FIELDS)`` vector (NaN where unknown)."""
+    out = np.full(len(CONFIG_FIELDS), np.nan)
+    if config is None:
+        return out
+    if not isinstance(config, Mapping):
+        raise InvalidConfigError(f"config must be a dict of run settings (keys among {list(CONFIG_KEYS)}), got {type(config).__name__}")
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise InvalidConfigError(f"unknown config keys {unknown}; curvecast understands {list(CONFIG_KEYS)}")
+    for key, value in config.items():
+        if value is None:
+            continue
+        i = CONFIG_FIELDS.index(key)
+        if key == "schedule":
+            if value not in SCHEDULES:
+                raise InvalidConfigError(f"config['schedule'] must be one of {list(SCHEDULES)}, got {value!r}")
+            out[i] = SCHEDULES.index(value)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+            raise InvalidConfigError(f"config[{key!r}] must be a finite number, got {value!r}")
+        if key in ("n_params", "n_tokens", "batch_size", "lr") and value <= 0:
+            raise InvalidConfigError(f"config[{key!r}] must be > 0, got {value!r}")
+        if value < 0:
+            raise InvalidConfigError(f"config[{key!r}] must be >= 0 (it is measured in units of x), got {value!r}")
+        out[i] = float(value)
+    return out
+
+
+def _resolve_bounds(bounds: Any, y: np.ndarray, sign: int) -> tuple[float, float]:
+    if bounds is None:
+        return (-math.inf, math.inf)
+    if isinstance(bounds, str):
+        if bounds != "auto":
+            raise InvalidConfigError(f"bounds must be 'auto', None or a (low, high) pair, got {bounds!r}")
+        if sign < 0 and y.min() >= 0.0 and y.max() <= 1.0:
+            return (0.0, 1.0)
+        return (-math.inf, math.inf)
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise InvalidConfigError(f"bounds must be 'auto', None or a (low, high) pair (None for an open side), got {bounds!r}") from None
+    low = -math.inf if low is None else float(low)
+    high = math.inf if high is None else float(high)
+    if not low < high or math.isnan(low) or math.isnan(high):
+        raise InvalidConfigError(f"bounds must satisfy low < high, got {bounds!r}")
+    if y.min() < low or y.max() > high:
+        raise InvalidCurveError(
+            f"observed y spans [{y.min():g}, {y.max():g}], outside bounds [{low:g}, {high:g}]; "
+            "fix the bounds (e.g. (0, 100) for percentages) or pass bounds=None"
+        )
+    return (low, high)
+
+
+def clean_curve(
+    x: Any,
+    y: Any,
+    x_query: Any,
+    *,
+    direction: Any = "min",
+    config: Mapping[str, Any] | None = None,
+    bounds: Any = "auto",
+) -> CleanCurve:
+    """Validate and clean one curve following the module's rules."""
+    sign = _check_direction(direction)
+    x, y, x_query = _as_1d("x", x), _as_1d("y", y), _as_1d("x_query", x_query)
+    if x.shape != y.shape:
+        raise ShapeError(f"x and y must have the same length, got {x.size} x values and {y.size} y values")
+    if x.size == 0:
+        raise InvalidCurveError(f"the curve is empty: pass at least {MIN_OBSERVED} observed (x, y) points")
+    if x_query.size == 0:
+        raise InvalidCurveError("x_query is empty: pass at least one x to predict at")
+    if not np.isfinite(x_query).all():
+        raise InvalidCurveError("x_query holds NaN or inf; pass finite x values to predict at")
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.all():
+        warnings.warn(f"dropped {int((~finite).sum())} observed point(s) with NaN or inf x or y", CurvecastWarning, stacklevel=3)
+        x, y = x[finite], y[finite]
+    if (x.size and x.min() < 0) or x_query.min() < 0:
+        raise InvalidCurveError("x and x_query must be >= 0 (steps, epochs, tokens or samples); shift the axis so the run starts at 0 or later")
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if x.size > 1 and (np.diff(x) == 0).any():
+        unique_x, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+        y = np.bincount(inverse, weights=y) / counts
+        warnings.warn(f"averaged y over {int((counts > 1).sum())} repeated x value(s)", CurvecastWarning, stacklevel=3)
+        x = unique_x
+    if x.size < MIN_OBSERVED:
+        raise InvalidCurveError(
+            f"need at least {MIN_OBSERVED} distinct finite observed points to extrapolate, got {x.size}; wait for more evaluations"
+        )
+    return CleanCurve(x=x, y=y, x_query=x_query, sign=sign, bounds=_resolve_bounds(bounds, y, sign), config=config_vector(config))
+
+
+def as_curve(item: Any, *, direction: Any, config: Mapping[str, Any] | None, bounds: Any) -> Curve:
+    """An item of ``predict_many``: a :class:`Curve`, a mapping with ``x``, ``y``, ``x_query`` (and
+    optionally ``direction``, ``config``, ``bounds``), or an ``(x, y, x_query)`` tuple; the keyword
+    defaults fill what the item does not say."""
+    if isinstance(item, Curve):
+        return item
+    if isinstance(item, Mapping):
+        missing = [k for k in ("x", "y", "x_query") if k not in item]
+        extra = sorted(set(item) - {"x", "y", "x_query", "direction", "config", "bounds"})
+        if missing or extra:
+            raise InvalidCurveError(f"a curve mapping needs keys x, y, x_query (optional: direction, config, bounds); missing {missing}, unknown {extra}")
+        return Curve(
+            item["x"], item["y"], item["x_query"], item.get("direction", direction), item.get("config", config), item.get("bounds", bounds)
+        )
+    if isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and len(item) == 3:
+        return Curve(item[0], item[1], item[2], direction, config, bounds)
+    raise InvalidCurveError(f"each curve must be a curvecast.Curve, a dict with x, y, x_query, or an (x, y, x_query) tuple; got {type(item).__name__}")

@@ -1,0 +1,319 @@
+"""The predictive distribution of the rest of one curve, in the user's units.
+
+The PFN predicts, at every query x, a bar distribution over the normalized value
+``z = sign * (y - loc) / scale`` (see :mod:`curvecast.pfn.normalization`). A :class:`Prediction` maps it
+back: quantiles, density and CDF are exact transforms of that distribution, truncated to the curve's
+``bounds`` (e.g. ``[0, 1]`` for accuracies) and renormalised there. Joint trajectories come from
+autoregressive sampling through the PFN (:func:`curvecast.pfn.sample_joint`), so a sampled path that ends
+high stays high in between.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from curvecast.errors import InvalidConfigError, ShapeError
+from curvecast.pfn.bar_distribution import BarDistribution
+from curvecast.pfn.encoding import PFNInput
+from curvecast.pfn.sampling import sample_joint
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from curvecast.pfn.model import PFN
+
+__all__ = ["Prediction", "DEFAULT_QUANTILES"]
+
+#: Quantile levels written by :meth:`Prediction.to_dict` (and the CLI table).
+DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+_MEAN_GRID = 256  # quantile midpoints averaged for the mean of a truncated distribution
+
+
+@dataclass(frozen=True)
+class ZMap:
+    """Affine map between y and z for a group of queries; every field broadcasts against ``... x m``."""
+
+    loc: Tensor
+    scale: Tensor
+    sign: Tensor
+    z_low: Tensor  # truncation bounds in z (may be infinite)
+    z_high: Tensor
+
+    @classmethod
+    def build(cls, loc: Tensor, scale: Tensor, sign: Tensor, y_low: Tensor, y_high: Tensor) -> "ZMap":
+        """From per-curve ``loc``, ``scale``, ``sign`` and y bounds (all shape ``B``) to a ``B x 1`` map."""
+        za = sign * (y_low - loc) / scale
+        zb = sign * (y_high - loc) / scale
+        col = [v[:, None] for v in (loc, scale, sign, torch.minimum(za, zb), torch.maximum(za, zb))]
+        return cls(*col)
+
+    def index(self, i: int) -> "ZMap":
+        return ZMap(*(v[i] for v in (self.loc, self.scale, self.sign, self.z_low, self.z_high)))
+
+    def cpu(self) -> "ZMap":
+        return ZMap(*(v.cpu() for v in (self.loc, self.scale, self.sign, self.z_low, self.z_high)))
+
+    def z(self, y: Tensor) -> Tensor:
+        return self.sign * (y - self.loc) / self.scale
+
+    def y(self, z: Tensor) -> Tensor:
+        return self.loc + self.sign * self.scale * z
+
+
+def _kept_mass(bar: BarDistribution, logits: Tensor, zmap: ZMap) -> tuple[Tensor, Tensor]:
+    """CDF at the lower and upper truncation bounds, each ``... x m``."""
+    shape = logits.shape[:-1]
+    lo = bar.cdf(logits, zmap.z_low.float().expand(shape))
+    hi = bar.cdf(logits, zmap.z_high.float().expand(shape))
+    # Bounds far outside the predicted mass: keep a sliver so the renormalisation stays finite.
+    return lo, torch.maximum(hi, lo + 1e-12)
+
+
+def quantiles(bar: BarDistribution, logits: Tensor, zmap: ZMap, levels: Tensor) -> Tensor:
+    """``... x m x Q`` quantiles in y of the truncated predictive distribution at ``levels``.
+
+    ``levels`` is ``Q`` (the same levels at every query) or ``m x Q`` (its own levels per query).
+    """
+    lo, hi = _kept_mass(bar, logits, zmap)
+    levels = levels.to(logits.device, torch.float64)
+    # A high quantile of y is a low quantile of z when the metric was flipped ("max").
+    q_z = torch.where(zmap.sign[..., None] > 0, levels, 1.0 - levels)  # ... x 1 x Q
+    q = lo[..., None].double() + q_z * (hi - lo)[..., None].double()
+    z = bar.icdf(logits, q.float().expand(*logits.shape[:-1], levels.shape[-1]).contiguous()).double()
+    z = torch.maximum(torch.minimum(z, zmap.z_high[..., None]), zmap.z_low[..., None])
+    return _y_of_z(zmap, z)
+
+
+def _y_of_z(zmap: ZMap, z: Tensor) -> Tensor:
+    """``... x m x Q`` z -> y with the map's ``... x 1`` statistics."""
+    return zmap.loc[..., None] + zmap.sign[..., None] * zmap.scale[..., None] * z
+
+
+def means(bar: BarDistribution, logits: Tensor, zmap: ZMap) -> Tensor:
+    """``... x m`` predictive means in y (exact without truncation, a fine quantile grid with it)."""
+    exact = zmap.y(bar.mean(logits).double())
+    truncated = torch.isfinite(zmap.z_low) | torch.isfinite(zmap.z_high)
+    if not bool(truncated.any()):
+        return exact
+    grid = (torch.arange(_MEAN_GRID, dtype=torch.float64) + 0.5) / _MEAN_GRID
+    on_grid = quantiles(bar, logits, zmap, grid).mean(-1)
+    return torch.where(truncated, on_grid, exact)
+
+
+def log_densities(bar: BarDistribution, logits: Tensor, zmap: ZMap, y: Tensor) -> Tensor:
+    """``... x m`` log density of y (user units) under the truncated predictive distribution."""
+    z = zmap.z(y.double())
+    lo, hi = _kept_mass(bar, logits, zmap)
+    log_p = bar.log_prob(logits, z.float()).double() - zmap.scale.log() - (hi - lo).double().log()
+    inside = (z >= zmap.z_low) & (z <= zmap.z_high)
+    return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
+
+
+def cdfs(bar: BarDistribution, logits: Tensor, zmap: ZMap, y: Tensor) -> Tensor:
+    """``... x m`` P(Y <= y) under the truncated predictive distribution."""
+    z = zmap.z(y.double())
+    lo, hi = _kept_mass(bar, logits, zmap)
+    f = ((bar.cdf(logits, z.float()) - lo) / (hi - lo)).clamp(0.0, 1.0).double()
+    f = torch.where(z <= zmap.z_low, torch.zeros_like(f), torch.where(z >= zmap.z_high, torch.ones_like(f), f))
+    return torch.where(zmap.sign > 0, f, 1.0 - f)
+
+
+@dataclass(frozen=True)
+class JointSampler:
+    """What :meth:`Prediction.sample` needs to run the PFN again: one curve's tokens."""
+
+    model: "PFN"
+    inp: PFNInput  # 1 x L tokens (context, then queries)
+    is_query: Tensor  # 1 x L bool
+    t: Tensor  # 1 x L normalized x
+    query_slice: slice  # where the queries sit among the L tokens, in the user's order
+
+
+class Prediction:
+    """Predictive distribution of a curve at ``m`` query points, in the user's units.
+
+    Made by :meth:`curvecast.Predictor.predict`; arrays are NumPy, ``float64``, one value per query x.
+
+    Attributes:
+        x: ``m`` query x values (the user's ``x_query``, same order).
+        mean: ``m`` predictive means.
+        median: ``m`` predictive medians.
+        observed_x, observed_y: the cleaned observations (sorted, NaN dropped, repeats averaged).
+        direction: ``"min"`` or ``"max"``.
+        bounds: ``(low, high)`` the distribution was truncated to (infinite where open).
+        n_context: observed points the model read (long curves are thinned to the model's context size).
+    """
+
+    def __init__(
+        self,
+        *,
+        x: np.ndarray,
+        logits: Tensor,
+        zmap: ZMap,
+        bar: BarDistribution,
+        mean: np.ndarray,
+        median: np.ndarray,
+        observed_x: np.ndarray,
+        observed_y: np.ndarray,
+        bounds: tuple[float, float],
+        n_context: int,
+        sampler: JointSampler,
+    ) -> None:
+        self.x = x
+        self.mean = mean
+        self.median = median
+        self.observed_x = observed_x
+        self.observed_y = observed_y
+        self.direction = "min" if float(zmap.sign.flatten()[0]) > 0 else "max"
+        self.bounds = bounds
+        self.n_context = n_context
+        self._logits = logits  # m x K
+        self._zmap = zmap  # fields of shape 1
+        self._bar = bar
+        self._sampler = sampler
+
+    def __repr__(self) -> str:
+        return (
+            f"Prediction({len(self.x)} queries, x in [{self.x.min():g}, {self.x.max():g}], direction={self.direction!r}, "
+            f"median at last query {self.median[-1]:.4g})"
+        )
+
+    def _values(self, name: str, y: Any) -> Tensor:
+        arr = np.asarray(y, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full(len(self.x), float(arr))
+        if arr.shape != self.x.shape:
+            raise ShapeError(f"{name} takes one y per query point ({len(self.x)}), or a scalar; got shape {arr.shape}")
+        if np.isnan(arr).any():
+            raise InvalidConfigError(f"{name} got NaN values; pass finite y (or +-inf)")
+        return torch.from_numpy(arr)
+
+    def quantile(self, qs: Any) -> np.ndarray:
+        """Quantiles at levels ``qs`` (each strictly between 0 and 1): array ``len(qs) x m``.
+
+        A scalar ``qs`` gives an array of length ``m``.
+        """
+        levels = np.asarray(qs, dtype=np.float64)
+        scalar = levels.ndim == 0
+        levels = levels.reshape(-1)
+        if levels.size == 0 or not ((levels > 0) & (levels < 1)).all():
+            raise InvalidConfigError(f"quantile levels must lie strictly between 0 and 1 (e.g. 0.05, 0.5, 0.95), got {qs!r}")
+        out = quantiles(self._bar, self._logits, self._zmap, torch.from_numpy(levels)).T.numpy()  # Q x m
+        return out[0] if scalar else out
+
+    def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Central interval holding ``level`` of the predictive mass: ``(lower, upper)``, each of length ``m``."""
+        if not 0 < level < 1:
+            raise InvalidConfigError(f"interval level must be in (0, 1), e.g. 0.9 for a 90% interval, got {level!r}")
+        lower, upper = self.quantile([(1 - level) / 2, (1 + level) / 2])
+        return lower, upper
+
+    def logpdf(self, y: Any) -> np.ndarray:
+        """Log predictive density at ``y`` (one value per query point, or a scalar), pointwise; ``-inf`` outside the bounds."""
+        return log_densities(self._bar, self._logits, self._zmap, self._values("logpdf", y)).numpy()
+
+    def cdf(self, y: Any) -> np.ndarray:
+        """P(Y <= y) at each query point, pointwise."""
+        return cdfs(self._bar, self._logits, self._zmap, self._values("cdf", y)).numpy()
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n x m`` joint trajectories (each row a coherent path over all query points).
+
+        Paths are drawn autoregressively through the PFN (each sampled point joins the context of the
+        next), which gives their dependence across x. Autoregressive draws compound the model's errors, so
+        their pointwise spread would drift from the one-pass marginals; the draws are therefore reordered
+        onto the marginals by rank (the Schaake shuffle): at every query, the ``k``-th smallest sampled
+        value is replaced by the marginal quantile at a jittered level in ``[k/n, (k+1)/n)``. Each column
+        then follows the marginal distribution exactly, and the rank dependence between queries is that of
+        the joint draws.
+
+        Args:
+            n: number of trajectories.
+            seed: makes the draws reproducible; ``None`` draws a fresh seed from the operating system.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise InvalidConfigError(f"n must be a positive int (number of trajectories), got {n!r}")
+        n = int(n)
+        s = self._sampler
+        device = s.inp.features.device
+        generator = torch.Generator(device=device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(int(seed))
+        low = self._zmap.z_low.reshape(1).to(device)
+        high = self._zmap.z_high.reshape(1).to(device)
+        chunks = []
+        chunk = max(1, 4096 // max(1, s.inp.features.shape[1] // 64))  # bound memory on long inputs
+        for start in range(0, n, chunk):
+            k = min(chunk, n - start)
+            z = sample_joint(s.model, s.inp, s.is_query, s.t, k, generator=generator, low=low, high=high)  # k x 1 x L
+            chunks.append(z[:, 0, s.query_slice].double().cpu())
+        z = torch.cat(chunks, 0)  # n x m
+        jitter = torch.rand(z.shape, generator=generator, device=device).cpu().double()
+        ranks = z.argsort(0).argsort(0).double()  # ties are broken by position, which is exchangeable
+        y_levels = (ranks + jitter) / n
+        # A large z is a large y for "min" metrics and a small one for "max" ones.
+        y_levels = y_levels if self.direction == "min" else 1.0 - y_levels
+        y = quantiles(self._bar, self._logits, self._zmap, y_levels.T.clamp(1e-9, 1 - 1e-9))  # m x n
+        return y.T.numpy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: query x, mean, median, quantiles at :data:`DEFAULT_QUANTILES`, observations."""
+        qs = self.quantile(DEFAULT_QUANTILES)
+        return {
+            "x": self.x.tolist(),
+            "mean": self.mean.tolist(),
+            "median": self.median.tolist(),
+            "quantiles": {f"{q:g}": row.tolist() for q, row in zip(DEFAULT_QUANTILES, qs)},
+            "direction": self.direction,
+            "bounds": [None if not math.isfinite(b) else b for b in self.bounds],
+            "observed": {"x": self.observed_x.tolist(), "y": self.observed_y.tolist()},
+            "n_context": self.n_context,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as a JSON string (keyword arguments go to :func:`json.dumps`)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def plot(self, ax: "Axes | None" = None, *, levels: tuple[float, ...] = (0.5, 0.8, 0.9), n_samples: int = 0, seed: int | None = 0) -> "Axes":
+        """Fan chart: observed points, predictive median and central intervals; optionally sampled paths.
+
+        Args:
+            ax: axes to draw on (a new figure if ``None``).
+            levels: central interval levels shaded from dark (narrow) to light (wide).
+            n_samples: joint trajectories to draw as thin lines.
+            seed: seed of those trajectories.
+
+        Returns:
+            The axes.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        order = np.argsort(self.x)
+        xq = self.x[order]
+        for i, level in enumerate(sorted(levels, reverse=True)):
+            lower, upper = self.interval(level)
+            ax.fill_between(xq, lower[order], upper[order], color="C0", alpha=0.15 + 0.15 * i, lw=0, label=f"{level:.0%} interval")
+        if n_samples:
+            paths = self.sample(n_samples, seed=seed)
+            for path in paths:
+                ax.plot(xq, path[order], color="C0", lw=0.5, alpha=0.4)
+        ax.plot(xq, self.median[order], color="C0", lw=1.8, label="median")
+        ax.plot(self.observed_x, self.observed_y, "o", color="k", ms=3, label="observed")
+        span = self.observed_x.max() / max(self.observed_x[self.observed_x > 0].min(initial=np.inf), 1e-300)
+        if self.observed_x.min() > 0 and span > 100:
+            ax.set_xscale("log")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend(loc="best", fontsize="small")
+        return ax

@@ -1,0 +1,204 @@
+"""The predict API on the shipped default model: inputs, invariances, samples, bad input."""
+
+import json
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+
+import curvecast
+from curvecast.errors import CheckpointNotFoundError, CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return curvecast.load()
+
+
+def loss_curve(n=30, noise=0.01, seed=0, scale=1.0, shift=0.0):
+    x = np.linspace(100.0, 3000.0, n)
+    y = 2.0 + 3.0 * (x / 100.0) ** -0.5 + np.random.default_rng(seed).normal(0.0, noise, n)
+    return x, scale * y + shift
+
+
+X_QUERY = np.linspace(3100.0, 9000.0, 12)
+
+
+def test_load_default_and_missing_path(tmp_path):
+    model = curvecast.load()
+    assert model.max_context >= 16 and model.model.num_parameters() > 0
+    with pytest.raises(CheckpointNotFoundError, match="no checkpoint"):
+        curvecast.load(tmp_path / "nope")
+
+
+def test_predict_shapes_and_consistency(model):
+    x, y = loss_curve()
+    p = model.predict(x, y, X_QUERY)
+    m = X_QUERY.size
+    assert p.x.shape == p.mean.shape == p.median.shape == (m,)
+    qs = p.quantile([0.05, 0.5, 0.95])
+    assert qs.shape == (3, m)
+    np.testing.assert_allclose(qs[1], p.median, rtol=1e-6)
+    assert np.all(qs[0] < qs[1]) and np.all(qs[1] < qs[2])
+    # A falling loss curve: the median keeps below the start and the band brackets the observed level.
+    assert np.all(p.median < y[0]) and np.all(qs[0] < y[-1] + 0.5)
+    np.testing.assert_allclose(p.cdf(p.median), 0.5, atol=1e-4)
+    assert np.all(np.isfinite(p.logpdf(qs[1])))
+
+
+def test_predict_many_matches_predict_with_ragged_lengths(model):
+    curves = []
+    for n, seed in ((10, 1), (45, 2), (25, 3)):
+        x, y = loss_curve(n=n, seed=seed)
+        curves.append(curvecast.Curve(x, y, X_QUERY[: 4 + n % 7]))
+    batched = model.predict_many(curves, batch_size=2)
+    for c, pb in zip(curves, batched):
+        single = model.predict(c.x, c.y, c.x_query)
+        np.testing.assert_allclose(pb.median, single.median, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(pb.mean, single.mean, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_many_accepts_dicts_and_tuples(model):
+    x, y = loss_curve()
+    preds = model.predict_many([(x, y, X_QUERY), {"x": x, "y": y, "x_query": X_QUERY, "direction": "min"}])
+    np.testing.assert_allclose(preds[0].median, preds[1].median)
+    with pytest.raises(ShapeError, match="curve 1"):
+        model.predict_many([(x, y, X_QUERY), (x, y[:5], X_QUERY)])
+
+
+def test_query_order_is_kept(model):
+    x, y = loss_curve()
+    perm = np.random.default_rng(0).permutation(X_QUERY.size)
+    a = model.predict(x, y, X_QUERY)
+    b = model.predict(x, y, X_QUERY[perm])
+    np.testing.assert_allclose(b.median, a.median[perm], rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale,shift", [(1e-4, 0.0), (1e4, 0.0), (1.0, -50.0), (-1.0, 0.0)])
+def test_any_scale_and_sign_gives_finite_sensible_output(model, scale, shift):
+    x, y = loss_curve(scale=abs(scale), shift=shift)
+    direction = "min" if scale > 0 else "max"
+    y = y if scale > 0 else -y  # a rising, negative-valued metric
+    p = model.predict(x, y, X_QUERY, direction=direction)
+    assert p.bounds == (-np.inf, np.inf)
+    span = y.max() - y.min()
+    for arr in (p.mean, p.median, *p.quantile([0.05, 0.95])):
+        assert np.all(np.isfinite(arr))
+        assert np.all(np.abs(arr - y[-1]) < 5 * span)
+
+
+def test_log_spaced_x_starting_at_zero_and_far_queries(model):
+    x = np.concatenate([[0.0], np.geomspace(1.0, 1e4, 25)])
+    y = 5.0 / (1.0 + x) ** 0.3 + 1.0
+    p = model.predict(x, y, np.geomspace(2e4, 1e7, 8))
+    assert np.all(np.isfinite(p.median)) and np.all(np.isfinite(p.quantile([0.01, 0.99])))
+
+
+def test_accuracies_stay_in_unit_interval(model):
+    x = np.arange(1.0, 21.0)
+    y = 0.95 - 0.5 * x**-0.7
+    p = model.predict(x, y, np.arange(21.0, 80.0), direction="max")
+    assert p.bounds == (0.0, 1.0)
+    samples = p.sample(64, seed=0)
+    lo, hi = p.quantile([0.001, 0.999])
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+    assert lo.min() >= 0.0 and hi.max() <= 1.0 and p.mean.max() <= 1.0
+    with pytest.raises(InvalidCurveError, match="outside bounds"):
+        model.predict(x, y * 100, x + 20, direction="max", bounds=(0, 1))
+    percent = model.predict(x, y * 100, x + 20, direction="max")  # auto: not in [0, 1], so unbounded
+    assert percent.bounds == (-np.inf, np.inf)
+
+
+def test_samples_are_reproducible_joint_and_match_marginals(model):
+    x, y = loss_curve(noise=0.002)
+    p = model.predict(x, y, X_QUERY)
+    s = p.sample(400, seed=7)
+    assert s.shape == (400, X_QUERY.size)
+    np.testing.assert_array_equal(s, p.sample(400, seed=7))
+    # Rank reordering makes every column follow the marginal: compare empirical and predicted quantiles.
+    for level in (0.1, 0.5, 0.9):
+        emp = np.quantile(s, level, axis=0)
+        band = p.quantile([max(level - 0.06, 0.01), min(level + 0.06, 0.99)])
+        assert np.all((emp >= band[0]) & (emp <= band[1]))
+
+
+def test_context_longer_than_the_model_takes_is_thinned(model):
+    x = np.arange(1.0, 1001.0)
+    y = 3.0 / np.sqrt(x) + 1.0
+    p = model.predict(x, y, [1200.0, 2000.0])
+    assert p.n_context == model.max_context
+    assert p.observed_x.size == 1000 and np.all(np.isfinite(p.median))
+
+
+def test_input_repairs_warn_and_are_documented(model):
+    x, y = loss_curve()
+    y_nan = y.copy()
+    y_nan[3] = np.nan
+    with pytest.warns(CurvecastWarning, match="dropped 1"):
+        p = model.predict(x, y_nan, X_QUERY)
+    assert p.observed_x.size == x.size - 1
+    shuffled = np.random.default_rng(1).permutation(x.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sorting is silent
+        q = model.predict(x[shuffled], y[shuffled], X_QUERY)
+    np.testing.assert_allclose(q.median, model.predict(x, y, X_QUERY).median, rtol=1e-6)
+    with pytest.warns(CurvecastWarning, match="averaged"):
+        r = model.predict(np.r_[x, x[-1]], np.r_[y, y[-1] + 0.1], X_QUERY)
+    assert r.observed_y[-1] == pytest.approx(y[-1] + 0.05)
+
+
+def test_constant_curve_is_allowed_and_centred(model):
+    p = model.predict(np.arange(10.0), np.full(10, 0.7), [12.0, 20.0])
+    assert np.all(np.isfinite(p.median)) and np.all(np.abs(p.median - 0.7) < 0.2)
+
+
+@pytest.mark.parametrize(
+    "x,y,xq,kwargs,error,match",
+    [
+        ([], [], [1.0], {}, InvalidCurveError, "empty"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], [4.0], {}, ShapeError, "same length"),
+        ([1.0, 2.0], [1.0, 2.0], [4.0], {}, InvalidCurveError, "at least 3"),
+        ([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [4.0], {}, InvalidCurveError, "at least 3"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [], {}, InvalidCurveError, "x_query is empty"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [np.nan], {}, InvalidCurveError, "NaN or inf"),
+        ([-1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {}, InvalidCurveError, ">= 0"),
+        ([1.0, 2.0, 3.0], ["a", "b", "c"], [4.0], {}, InvalidCurveError, "numbers only"),
+        ([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]], [4.0], {}, ShapeError, "1-D"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"direction": "up"}, InvalidConfigError, "direction"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"steps": 5}}, InvalidConfigError, "unknown config keys"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"schedule": "step"}}, InvalidConfigError, "schedule"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"lr": -1}}, InvalidConfigError, "> 0"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"bounds": (1, 0)}, InvalidConfigError, "low < high"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::curvecast.errors.CurvecastWarning")
+def test_bad_input_raises_typed_errors(model, x, y, xq, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        model.predict(x, y, xq, **kwargs)
+
+
+def test_runs_are_not_supported_yet(model):
+    with pytest.raises(NotImplementedError, match="runs=None"):
+        model.predict([1, 2, 3], [3, 2, 1], [4], runs=[])
+
+
+def test_config_changes_the_prediction(model):
+    x, y = loss_curve()
+    plain = model.predict(x, y, X_QUERY)
+    with_schedule = model.predict(x, y, X_QUERY, config={"total_steps": 6000, "schedule": "cosine", "lr": 3e-4})
+    assert not np.allclose(plain.median, with_schedule.median)
+
+
+def test_to_dict_is_json_and_plot_draws(model, tmp_path):
+    x, y = loss_curve()
+    p = model.predict(x, y, X_QUERY)
+    d = json.loads(p.to_json())
+    assert d["x"] == X_QUERY.tolist() and set(d["quantiles"]) == {"0.05", "0.1", "0.25", "0.5", "0.75", "0.9", "0.95"}
+    np.testing.assert_allclose(d["quantiles"]["0.5"], p.median)
+    ax = p.plot(n_samples=3)
+    assert len(ax.collections) == 3 and len(ax.lines) == 3 + 2
+    ax.figure.savefig(tmp_path / "fan.png")
+    assert (tmp_path / "fan.png").stat().st_size > 1000
