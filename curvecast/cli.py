@@ -95,7 +95,10 @@ def _predict(args: argparse.Namespace) -> int:
     model = curvecast.load(args.model, device=args.device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", curvecast.errors.CurvecastWarning)
-        pred = model.predict(data.x, data.y, x_query, direction=direction, config=data.config or None)
+        config = dict(data.config)
+        if args.total_steps is not None:
+            config["total_steps"] = args.total_steps
+        pred = model.predict(data.x, data.y, x_query, direction=direction, config=config or None)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.plot:
@@ -212,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--plot-samples", type=int, default=0, metavar="N", help="draw N sampled trajectories on the fan chart")
     pd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pd.add_argument("--log-x", action="store_true", help="space the query points evenly in log x")
+    pd.add_argument("--total-steps", type=float, metavar="X", help="the run's planned length, in units of x (sharpens the forecast near the end)")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)

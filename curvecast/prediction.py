@@ -97,14 +97,15 @@ def _y_of_z(zmap: ZMap, z: Tensor) -> Tensor:
 
 
 def means(bar: BarDistribution, logits: Tensor, zmap: ZMap) -> Tensor:
-    """``... x m`` predictive means in y (exact without truncation, a fine quantile grid with it)."""
-    exact = zmap.y(bar.mean(logits).double())
-    truncated = torch.isfinite(zmap.z_low) | torch.isfinite(zmap.z_high)
-    if not bool(truncated.any()):
-        return exact
+    """``... x m`` predictive means in y, taken over :data:`_MEAN_GRID` evenly spaced quantile levels.
+
+    The outermost buckets of the bar distribution are very wide (they hold the prior's rare extreme values,
+    e.g. diverging runs), so a sliver of tail mass can move the exact mean past the 5% quantile. Averaging the
+    quantile function on the grid ``(k + 0.5) / 256`` is the mean with the outer 0.2% of mass on each side
+    held at its quantile, which stays inside the bulk of the distribution.
+    """
     grid = (torch.arange(_MEAN_GRID, dtype=torch.float64) + 0.5) / _MEAN_GRID
-    on_grid = quantiles(bar, logits, zmap, grid).mean(-1)
-    return torch.where(truncated, on_grid, exact)
+    return quantiles(bar, logits, zmap, grid).mean(-1)
 
 
 def log_densities(bar: BarDistribution, logits: Tensor, zmap: ZMap, y: Tensor) -> Tensor:
@@ -143,7 +144,7 @@ class Prediction:
 
     Attributes:
         x: ``m`` query x values (the user's ``x_query``, same order).
-        mean: ``m`` predictive means.
+        mean: ``m`` predictive means (over 256 quantile levels: see :func:`means`).
         median: ``m`` predictive medians.
         observed_x, observed_y: the cleaned observations (sorted, NaN dropped, repeats averaged).
         direction: ``"min"`` or ``"max"``.
@@ -186,7 +187,7 @@ class Prediction:
         )
 
     def _values(self, name: str, y: Any) -> Tensor:
-        arr = np.asarray(y, dtype=np.float64)
+        arr = np.array(y, dtype=np.float64)  # a copy: torch cannot wrap read-only arrays (e.g. from pandas)
         if arr.ndim == 0:
             arr = np.full(len(self.x), float(arr))
         if arr.shape != self.x.shape:
@@ -283,7 +284,15 @@ class Prediction:
         """:meth:`to_dict` as a JSON string (keyword arguments go to :func:`json.dumps`)."""
         return json.dumps(self.to_dict(), **kwargs)
 
-    def plot(self, ax: "Axes | None" = None, *, levels: tuple[float, ...] = (0.5, 0.8, 0.9), n_samples: int = 0, seed: int | None = 0) -> "Axes":
+    def plot(
+        self,
+        ax: "Axes | None" = None,
+        *,
+        levels: tuple[float, ...] = (0.5, 0.8, 0.9),
+        n_samples: int = 0,
+        seed: int | None = 0,
+        zoom: bool = True,
+    ) -> "Axes":
         """Fan chart: observed points, predictive median and central intervals; optionally sampled paths.
 
         Args:
@@ -291,6 +300,8 @@ class Prediction:
             levels: central interval levels shaded from dark (narrow) to light (wide).
             n_samples: joint trajectories to draw as thin lines.
             seed: seed of those trajectories.
+            zoom: fit the y axis to the widest interval and the later three quarters of the observations, so
+                a high first loss does not flatten the part that matters (earlier points may fall outside).
 
         Returns:
             The axes.
@@ -301,8 +312,8 @@ class Prediction:
             _, ax = plt.subplots(figsize=(7, 4))
         order = np.argsort(self.x)
         xq = self.x[order]
-        for i, level in enumerate(sorted(levels, reverse=True)):
-            lower, upper = self.interval(level)
+        bands = [(level, *self.interval(level)) for level in sorted(levels, reverse=True)]
+        for i, (level, lower, upper) in enumerate(bands):
             ax.fill_between(xq, lower[order], upper[order], color="C0", alpha=0.15 + 0.15 * i, lw=0, label=f"{level:.0%} interval")
         if n_samples:
             paths = self.sample(n_samples, seed=seed)
@@ -313,6 +324,12 @@ class Prediction:
         span = self.observed_x.max() / max(self.observed_x[self.observed_x > 0].min(initial=np.inf), 1e-300)
         if self.observed_x.min() > 0 and span > 100:
             ax.set_xscale("log")
+        if zoom and bands:
+            recent = self.observed_y[len(self.observed_y) // 4 :]
+            low = min(float(bands[0][1].min()), float(recent.min()))
+            high = max(float(bands[0][2].max()), float(recent.max()))
+            pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+            ax.set_ylim(low - pad, high + pad)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.legend(loc="best", fontsize="small")

@@ -35,13 +35,15 @@ def default_model_path() -> Path:
     return Path(str(resources.files("curvecast") / "models" / "default"))
 
 
-def load(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> "Predictor":
+def load(path: str | Path | None = None, *, device: str | torch.device = "cpu", temperature: float | None = None) -> "Predictor":
     """Load a model for prediction.
 
     Args:
         path: a checkpoint folder (``model.safetensors`` + ``config.json``, e.g. a ``curvecast train`` run
             folder) or its weights file; ``None`` loads the default model shipped with the package.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
+        temperature: divides the bar-distribution logits (``> 1`` widens the predictive distributions);
+            ``None`` takes the checkpoint's ``calibration.temperature`` (1.25 for the shipped model), or 1.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -52,7 +54,7 @@ def load(path: str | Path | None = None, *, device: str | torch.device = "cpu") 
                 f"the default model is missing from the installed package ('{path}'); reinstall curvecast, or pass the path of a trained model"
             )
     model, config = load_model(path, device=device)
-    return Predictor(model, config, path=Path(path))
+    return Predictor(model, config, path=Path(path), temperature=temperature)
 
 
 class Predictor:
@@ -64,14 +66,20 @@ class Predictor:
         path: where it was loaded from.
         max_context: most observed points read per curve; longer curves are thinned evenly (keeping the
             first and the last point), because the model was trained on curves of at most this length.
+        temperature: the bar-distribution logits are divided by it before anything is computed from them.
     """
 
-    def __init__(self, model: PFN, config: dict[str, Any], *, path: Path | None = None) -> None:
+    def __init__(self, model: PFN, config: dict[str, Any], *, path: Path | None = None, temperature: float | None = None) -> None:
         self.model = model.eval()
         self.config = config
         self.path = path
         prior_params = (config.get("prior") or {}).get("params") or {}
         self.max_context = int(prior_params.get("n_points", _FALLBACK_CONTEXT))
+        if temperature is None:
+            temperature = (config.get("calibration") or {}).get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+            raise InvalidConfigError(f"temperature must be a positive finite number (1 = as trained), got {temperature!r}")
+        self.temperature = float(temperature)
 
     @property
     def device(self) -> torch.device:
@@ -186,20 +194,26 @@ class Predictor:
             torch.isfinite(config_t).to(dev),
             direction,
         )
-        logits = self.model(inp).float()  # B x L x K
+        logits = self.model(inp).float() / self.temperature  # B x L x K
+        # Summaries only at the query tokens: B x M, padded by repeating each curve's first query.
+        n_query = max(c.x_query.size for c in curves)
+        q_index = torch.zeros(b, n_query, dtype=torch.long, device=dev)
+        for i, (c, idx) in enumerate(zip(curves, ctx_idx)):
+            q_index[i] = idx.size + torch.arange(n_query, device=dev).clamp_max(c.x_query.size - 1)
+        q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B x M x K
         bar = self.model.bar_distribution
         y_low = torch.tensor([c.bounds[0] for c in curves], dtype=torch.float64, device=dev)
         y_high = torch.tensor([c.bounds[1] for c in curves], dtype=torch.float64, device=dev)
         zmap = ZMap.build(norm.y_loc.double(), norm.y_scale.double(), norm.sign.double(), y_low, y_high)
-        mean = means(bar, logits, zmap).cpu().numpy()  # B x L
-        median = quantiles(bar, logits, zmap, torch.tensor([0.5], dtype=torch.float64))[..., 0].cpu().numpy()
+        mean = means(bar, q_logits, zmap).cpu().numpy()  # B x M
+        median = quantiles(bar, q_logits, zmap, torch.tensor([0.5], dtype=torch.float64))[..., 0].cpu().numpy()
         t = norm.x_forward(x_t)
         cpu_bar = bar if dev.type == "cpu" else BarDistribution(bar.borders.cpu())
         out = []
         for i, (c, idx) in enumerate(zip(curves, ctx_idx)):
             nc, m = idx.size, c.x_query.size
             q = slice(nc, nc + m)
-            for name, values in (("mean", mean[i, q]), ("median", median[i, q])):
+            for name, values in (("mean", mean[i, :m]), ("median", median[i, :m])):
                 if not np.isfinite(values).all():  # never hand back NaN: this is a bug, not bad input
                     raise FloatingPointError(f"the model produced a non-finite {name}; please report this with the input curve")
             is_query = torch.zeros(1, nc + m, dtype=torch.bool, device=dev)
@@ -214,11 +228,11 @@ class Predictor:
             out.append(
                 Prediction(
                     x=c.x_query.copy(),
-                    logits=logits[i, q].cpu(),
+                    logits=q_logits[i, :m].cpu(),
                     zmap=zmap.index(i).cpu(),
                     bar=cpu_bar,
-                    mean=mean[i, q].copy(),
-                    median=median[i, q].copy(),
+                    mean=mean[i, :m].copy(),
+                    median=median[i, :m].copy(),
                     observed_x=c.x,
                     observed_y=c.y,
                     bounds=c.bounds,

@@ -202,3 +202,14 @@ def test_to_dict_is_json_and_plot_draws(model, tmp_path):
     assert len(ax.collections) == 3 and len(ax.lines) == 3 + 2
     ax.figure.savefig(tmp_path / "fan.png")
     assert (tmp_path / "fan.png").stat().st_size > 1000
+
+
+def test_temperature_widens_the_prediction_and_is_validated():
+    x, y = loss_curve()
+    sharp = curvecast.load(temperature=1.0).predict(x, y, X_QUERY)
+    wide = curvecast.load(temperature=2.0).predict(x, y, X_QUERY)
+    width = lambda p: np.subtract(*p.interval(0.9)[::-1])  # noqa: E731
+    assert np.all(width(wide) > width(sharp))
+    assert curvecast.load().temperature == curvecast.load().config["calibration"]["temperature"]
+    with pytest.raises(InvalidConfigError, match="temperature"):
+        curvecast.load(temperature=-1.0)

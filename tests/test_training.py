@@ -10,6 +10,7 @@ import torch
 
 from curvecast.errors import CheckpointNotFoundError, InvalidConfigError
 from curvecast.pfn import ModelConfig, encode_task_batch, load_model, sample_joint
+from curvecast import priors
 from curvecast.priors import SimplePowerLawPrior
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.training import TrainConfig, load_config, preset, train
@@ -246,3 +247,30 @@ def test_diverging_training_stops_with_a_typed_error(tmp_path):
 
     with pytest.raises(TrainingDivergedError, match="training loss is"):
         train(SIMPLE.replace(lr=1e12, warmup_steps=0, grad_clip=1e30, out_dir=str(tmp_path / "nan")))
+
+
+def test_split_anchors_lie_after_the_cut_and_normalization_ignores_them():
+    from curvecast.pfn import Normalization
+    from curvecast.training.split import SplitPolicy, sample_split
+
+    prior = priors.named("default", max_runs=3, n_points=32)
+    g = torch.Generator().manual_seed(3)
+    batch = prior.sample(256, generator=g)
+    split = sample_split(batch, g, SplitPolicy(p_anchors=1.0, anchor_keep=0.5, p_thin=0.0), max_runs=4)
+    anchors = split.is_context & ~split.prefix
+    assert anchors.any()
+    # Every anchor comes after its run's observed prefix, and anchors are never targets.
+    idx = torch.arange(batch.n_points)
+    last_prefix = torch.where(split.prefix, idx, torch.full_like(idx, -1)).amax(-1, keepdim=True)
+    assert bool((idx[None, None, :] > last_prefix)[anchors].all())
+    assert not bool((split.loss_mask & split.is_context).any())
+    # Statistics come from the prefix: the same as a split without anchors would give.
+    inp, norm, _ = encode_task_batch(batch, split.is_context, split.run_id, normalize_on=split.prefix)
+    flat = lambda v: v.reshape(batch.n_tasks, -1)  # noqa: E731
+    expected = Normalization.from_context(flat(batch.x), flat(batch.y), flat(split.prefix), batch.direction)
+    torch.testing.assert_close(norm.y_loc, expected.y_loc)
+    torch.testing.assert_close(norm.x_ref, expected.x_ref)
+    none = sample_split(batch, torch.Generator().manual_seed(3), SplitPolicy(p_anchors=0.0), max_runs=4)
+    assert torch.equal(none.is_context, none.prefix)
+    with pytest.raises(InvalidConfigError, match="p_anchors"):
+        SplitPolicy(p_anchors=1.5)

@@ -1,0 +1,262 @@
+"""Metrics and baselines of benchmarks/realcurves.py, on synthetic curves (no shared data needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("realcurves_benchmark", ROOT / "benchmarks" / "realcurves.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+rc = _load_benchmark()
+
+
+def make_curve(x, y, direction="min", curve_id="c", source="synthetic") -> rc.RealCurve:
+    return rc.RealCurve(source, curve_id, "loss", direction, "{}", np.asarray(x, float), np.asarray(y, float))
+
+
+def power_law_curve(n=20, noise=0.0, seed=0, a=2.0, b=3.0, c=0.5, x0=1.0):
+    x = x0 * np.geomspace(1, 1000, n)
+    y = a + b * x ** (-c) + noise * np.random.default_rng(seed).standard_normal(n)
+    return make_curve(x, y)
+
+
+def test_curve_metrics_hand_computed():
+    curve = make_curve([1, 2, 3, 4, 5], [4.0, 3.0, 2.0, 1.0, 0.0])  # range 4
+    task = rc.Task(curve, 3)  # held out: y = 1, 0
+    pred = rc.Prediction(
+        logpdf=np.array([-1.0, -3.0]),
+        median=np.array([1.0, 0.5]),
+        q05=np.array([0.5, 0.6]),
+        q95=np.array([1.5, 0.9]),
+    )
+    m = rc.curve_metrics(task, pred)
+    assert m["nll"] == pytest.approx(2.0 - math.log(4.0))
+    assert m["nll_capped"] == pytest.approx(m["nll"])
+    assert m["final_err"] == pytest.approx(0.5 / 4.0)
+    assert m["coverage"] == pytest.approx(0.5)
+    assert m["n_nonfinite"] == 0
+
+
+def test_curve_metrics_nll_is_density_of_y_over_range():
+    # the same Gaussian prediction in rescaled units gives the same range-normalized NLL
+    y = np.array([0.0, 1.0, 2.0, 2.5, 2.7, 2.8])
+    results = []
+    for scale in (1.0, 1000.0):
+        curve = make_curve(np.arange(1, 7), y * scale)
+        task = rc.Task(curve, 3)
+        mean, std = np.full(3, 2.0 * scale), np.full(3, 0.5 * scale)
+        results.append(rc.curve_metrics(task, rc.location_scale_prediction(mean, std, task.y_query))["nll"])
+    assert results[0] == pytest.approx(results[1])
+
+
+def test_curve_metrics_nonfinite_is_floored_and_counted():
+    curve = make_curve([1, 2, 3, 4, 5], [4.0, 3.0, 2.0, 1.0, 0.0])
+    task = rc.Task(curve, 3)
+    pred = rc.Prediction(np.array([-np.inf, np.nan]), np.array([1.0, np.nan]), np.array([0.0, np.nan]), np.ones(2))
+    m = rc.curve_metrics(task, pred)
+    assert m["n_nonfinite"] == 2 and m["nll"] == pytest.approx(-rc.LOGPDF_FLOOR)
+    assert m["nll_capped"] == pytest.approx(rc.NLL_CAP)
+    assert m["final_err"] == math.inf and m["coverage"] == 0.5  # NaN quantiles never cover
+
+
+def test_aggregate():
+    per_curve = [
+        {"nll": 1.0, "nll_capped": 1.0, "final_err": 0.1, "coverage": 1.0, "n_nonfinite": 0},
+        {"nll": 2.0, "nll_capped": 2.0, "final_err": 0.3, "coverage": 0.5, "n_nonfinite": 1},
+        {"nll": 60.0, "nll_capped": 9.0, "final_err": 0.2, "coverage": 0.0, "n_nonfinite": 0},
+    ]
+    agg = rc.aggregate(per_curve)
+    assert agg == {"nll": 21.0, "nll_median": 2.0, "nll_capped": 4.0, "final_err": 0.2, "coverage90": 0.5,
+                   "n_curves": 3, "n_nonfinite": 1}
+    assert rc.aggregate([])["n_curves"] == 0
+
+
+def test_make_tasks_observed_counts_and_skips():
+    c5 = make_curve(np.arange(5), np.arange(5.0))
+    c10 = make_curve(np.arange(10), np.arange(10.0))
+    assert [t.n_obs for t in rc.make_tasks([c5, c10], 0.2)] == [3, 3]
+    assert [t.n_obs for t in rc.make_tasks([c5, c10], 0.6)] == [3, 6]
+    # 0.99 * n rounds to n for short curves: nothing left to predict, so they are skipped
+    c200 = make_curve(np.arange(200), np.arange(200.0))
+    tasks = rc.make_tasks([c5, c10, c200], 0.99)
+    assert len(tasks) == 1 and tasks[0].n_obs == 198 and len(tasks[0].x_query) == 2
+
+
+def test_select_curves_filters_and_is_seeded():
+    good = [make_curve(np.arange(6), np.arange(6.0) + i, curve_id=str(i)) for i in range(50)]
+    bad = [
+        make_curve(np.arange(4), np.arange(4.0), curve_id="short"),
+        make_curve(np.arange(6), np.full(6, 0.5), curve_id="flat"),
+        make_curve(np.arange(6), [0.9209] * 5 + [0.9209 + 1.1e-16], curve_id="ulp-flat"),
+    ]
+    assert rc.select_curves(bad, 10, 0) == []
+    picked = rc.select_curves(good + bad, 10, seed=3)
+    assert len(picked) == 10 and picked == rc.select_curves(good + bad, 10, seed=3)
+    assert picked != rc.select_curves(good + bad, 10, seed=4)
+    assert [c.curve_id for c in picked] == sorted((c.curve_id for c in picked), key=int)  # original order
+    assert len(rc.select_curves(good, 100, 0)) == 50
+
+
+def test_positive_time():
+    obs = np.array([0.0, 250.0, 500.0])
+    assert rc.positive_time(obs, np.array([0.0, 1000.0])).tolist() == [250.0, 1250.0]
+    obs = np.array([-1.0, 0.0, 1.0])
+    assert rc.positive_time(obs, obs).tolist() == [1.0, 2.0, 3.0]
+    obs = np.array([16.0, 23.0])
+    assert rc.positive_time(obs, obs).tolist() == [16.0, 23.0]
+
+
+def test_last_value_gaussian():
+    curve = make_curve(np.arange(1, 21), np.linspace(1.0, 0.5, 20) + 0.01 * np.sin(np.arange(20)))
+    task = rc.Task(curve, 10)
+    mean, std = rc.last_value_gaussian(task)
+    assert np.all(mean == curve.y[9])
+    assert np.all(np.diff(std) > 0) and np.all(std > 0)
+    # a flat observed part still gets a positive, finite width
+    flat = rc.Task(make_curve(np.arange(8), [0.3] * 5 + [0.4, 0.5, 0.6]), 5)
+    mean, std = rc.last_value_gaussian(flat)
+    assert np.all(np.isfinite(std)) and np.all(std > 0)
+
+
+def test_power_law_recovers_a_power_law():
+    curve = power_law_curve(n=30, noise=1e-3)
+    task = rc.Task(curve, 15)
+    fit = rc.fit_power_law(task.x_obs, task.y_obs)
+    mean, std = rc.power_law_gaussian(fit, task.x_obs, task.x_query)
+    truth = 2.0 + 3.0 * task.x_query ** (-0.5)
+    assert np.max(np.abs(mean - truth)) < 0.02
+    assert np.all(std > 0) and np.all(np.diff(std) >= -1e-12)  # wider further out
+    (pred,) = rc.predict_power_law([task])
+    assert not pred.fallback
+    assert rc.curve_metrics(task, pred)["coverage"] >= 0.8
+
+
+def test_power_law_handles_rising_curves_and_step_zero():
+    x = np.arange(0, 2000, 100.0)  # starts at step 0
+    y = 0.9 - 0.6 * (x + 100) ** (-0.4)  # an accuracy rising to 0.9
+    task = rc.Task(make_curve(x, y, direction="max"), 10)
+    (pred,) = rc.predict_power_law([task])
+    assert not pred.fallback
+    assert np.max(np.abs(pred.median - task.y_query)) < 0.01
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        [1.0, 0.5, 0.4, 0.35, 0.33, 0.32],  # 3 observed points: no residual dof
+        [0.5, 0.5, 0.5, 0.5, 0.6, 0.7],  # flat observed part
+    ],
+)
+def test_power_law_falls_back_to_last_value(y):
+    n_obs = 3 if y[0] == 1.0 else 4
+    task = rc.Task(make_curve(np.arange(1, 7), y), n_obs)
+    (pred,) = rc.predict_power_law([task])
+    (lv,) = rc.predict_last_value([task])
+    assert pred.fallback
+    np.testing.assert_array_equal(pred.median, lv.median)
+    np.testing.assert_array_equal(pred.logpdf, lv.logpdf)
+
+
+def test_baselines_never_produce_nan():
+    rng = np.random.default_rng(1)
+    tasks = []
+    for i in range(30):
+        n = int(rng.integers(5, 40))
+        x = np.sort(rng.choice(np.arange(-1, 10_000), size=n, replace=False)).astype(float)
+        y = rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 3) + 10.0 ** rng.uniform(-3, 3)
+        if i % 5 == 0:
+            y = np.exp(-np.arange(n) / 3.0)  # a sharp drop then flat
+        tasks.append(rc.Task(make_curve(x, y), max(3, n // 2)))
+    for method in (rc.predict_last_value, rc.predict_power_law):
+        for task, pred in zip(tasks, method(tasks)):
+            for key in ("logpdf", "median", "q05", "q95"):
+                values = getattr(pred, key)
+                assert values.shape == task.y_query.shape and np.all(np.isfinite(values)), (method, key)
+            assert np.all(pred.q05 < pred.q95)
+
+
+def test_student_t_predictive_is_wider():
+    task = rc.Task(power_law_curve(n=12, noise=1e-2), 6)
+    (gauss,) = rc.predict_power_law([task], predictive="gaussian")
+    (student,) = rc.predict_power_law([task], predictive="student_t")
+    np.testing.assert_allclose(gauss.median, student.median)
+    assert np.all(student.q95 - student.q05 > gauss.q95 - gauss.q05)
+    dof = 6 - 3
+    ratio = (student.q95 - student.q05) / (gauss.q95 - gauss.q05)
+    np.testing.assert_allclose(ratio, stats.t.ppf(0.95, dof) / stats.norm.ppf(0.95))
+
+
+def _row(source, fraction, method, nll, err, cov, n=10):
+    return {"source": source, "fraction": fraction, "method": method, "nll": nll, "nll_median": nll, "nll_capped": nll,
+            "final_err": err, "coverage90": cov, "n_curves": n, "n_fallbacks": 0, "n_nonfinite": 0}
+
+
+def test_targets_and_markdown():
+    rows = [
+        _row("a", 0.2, "last_value", 1.0, 0.3, 0.8),
+        _row("a", 0.2, "power_law", 2.0, 0.2, 0.7),
+        _row("a", 0.2, "curvecast", 0.5, 0.2, 0.9),
+        _row("a", 0.4, "last_value", 0.1, 0.3, 0.8),
+        _row("a", 0.4, "power_law", 2.0, 0.2, 0.7),
+        _row("a", 0.4, "curvecast", 0.5, 0.25, 0.99),
+    ]
+    assert rc.target_rows(rows) == [
+        {"source": "a", "fraction": 0.2, "nll": True, "final_err": True, "coverage": True},
+        {"source": "a", "fraction": 0.4, "nll": False, "final_err": False, "coverage": False},
+    ]
+    meta = {"max_curves": 10, "seed": 0, "power_law_predictive": "gaussian", "model_path": None,
+            "wall_time_s": 1.0, "platform": "test", "cpu_count": 1, "torch_version": "x", "timestamp": "now"}
+    md = rc.markdown_report(rows, "python benchmarks/realcurves.py --max-curves 10", list(rc.METHODS), meta)
+    assert "python benchmarks/realcurves.py --max-curves 10" in md
+    assert "| a | 0.2 | 10 | 1.000 | 0.300 | 0.80 | 2.000 | 0.200 | 0.70 | **0.500** | 0.200 | 0.90 | ✓ / ✓ / ✓ |" in md
+    assert "| a | 0.4 | 10 | **0.100** |" in md and "✗ / ✗ / ✗" in md
+    assert "| a | 1/2 | 1/2 | 1/2 |" in md
+
+
+def test_json_safe():
+    assert rc.json_safe({"a": [1.0, float("nan")], "b": float("inf"), "c": "x"}) == {"a": [1.0, None], "b": None, "c": "x"}
+
+
+def test_main_end_to_end_on_synthetic_parquet(tmp_path, capsys):
+    rows = []
+    for i in range(6):
+        x = np.arange(0, 1000 * (i + 1), 100)
+        y = 2.0 + 5.0 * (x + 100.0) ** -0.3 + 0.001 * np.sin(x)
+        for xi, yi in zip(x, y):
+            rows.append({"source": "toy", "curve_id": f"run{i}", "group": "g", "config": "{}", "x": xi, "y": yi,
+                         "metric_name": "loss", "direction": "min"})
+    pd.DataFrame(rows).to_parquet(tmp_path / "toy.parquet")
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    code = rc.main(["--data", str(tmp_path), "--methods", "last_value", "power_law", "--max-curves", "4",
+                    "--json", str(out_json), "--markdown", str(out_md)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "power_law" in printed and "wall time" in printed
+    result = json.loads(out_json.read_text())
+    assert {r["method"] for r in result["results"]} == {"last_value", "power_law"}
+    assert all(r["n_curves"] == 4 for r in result["results"])
+    assert result["meta"]["max_curves"] == 4 and "--max-curves 4" in result["meta"]["command"]
+    assert "## Real learning curves" in out_md.read_text()
+
+
+def test_main_missing_data_is_one_error_line(tmp_path, capsys):
+    assert rc.main(["--data", str(tmp_path / "nope"), "--methods", "last_value"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--data" in err
