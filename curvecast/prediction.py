@@ -33,7 +33,7 @@ __all__ = ["Prediction", "DEFAULT_QUANTILES"]
 
 #: Quantile levels written by :meth:`Prediction.to_dict` (and the CLI table).
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
-_MEAN_GRID = 256  # quantile midpoints averaged for the mean of a truncated distribution
+_MEAN_GRID = 256  # quantile levels averaged for the predictive mean (see means)
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,9 @@ def quantiles(bar: BarDistribution, logits: Tensor, zmap: ZMap, levels: Tensor) 
     q_z = torch.where(zmap.sign[..., None] > 0, levels, 1.0 - levels)  # ... x 1 x Q
     q = lo[..., None].double() + q_z * (hi - lo)[..., None].double()
     z = bar.icdf(logits, q.float().expand(*logits.shape[:-1], levels.shape[-1]).contiguous()).double()
-    z = torch.maximum(torch.minimum(z, zmap.z_high[..., None]), zmap.z_low[..., None])
-    return _y_of_z(zmap, z)
-
-
-def _y_of_z(zmap: ZMap, z: Tensor) -> Tensor:
-    """``... x m x Q`` z -> y with the map's ``... x 1`` statistics."""
-    return zmap.loc[..., None] + zmap.sign[..., None] * zmap.scale[..., None] * z
+    z = z.movedim(-1, 0)  # Q x ... x m, so the map's ``... x 1`` fields broadcast
+    z = torch.maximum(torch.minimum(z, zmap.z_high), zmap.z_low)
+    return zmap.y(z).movedim(0, -1)
 
 
 def means(bar: BarDistribution, logits: Tensor, zmap: ZMap) -> Tensor:
