@@ -39,14 +39,42 @@ def reference_inputs() -> list[dict]:
     ]
 
 
+def reference_runs() -> dict:
+    """A fixed sweep (no randomness): three finished runs of growing size with a free hyperparameter, and the
+    target, a larger run observed for five points."""
+    x = np.linspace(100.0, 2000.0, 12)
+    runs = [
+        {"x": x.tolist(), "y": (2.0 + 0.3 * k + 3.0 * (x / 100.0) ** -0.5).round(6).tolist(), "config": {"n_params": 1e7 * 4.0 ** (3 - k), "dropout": 0.1 * k}}
+        for k in range(1, 4)
+    ]
+    target = {"x": x[:5].tolist(), "y": (2.0 + 3.0 * (x[:5] / 100.0) ** -0.5).round(6).tolist(), "config": {"n_params": 6.4e8, "dropout": 0.0}}
+    return {"runs": runs, "target": target, "x_query": [2000.0, 4000.0], "direction": "min"}
+
+
+def predict_reference_runs(model: curvecast.Predictor, case: dict) -> curvecast.Prediction:
+    runs = [curvecast.Run(r["x"], r["y"], r["config"]) for r in case["runs"]]
+    t = case["target"]
+    return model.predict(t["x"], t["y"], case["x_query"], direction=case["direction"], config=t["config"], runs=runs)
+
+
 def main() -> None:
     model = curvecast.load()
     cases = []
     for case in reference_inputs():
         pred = model.predict(case["x"], case["y"], case["x_query"], direction=case["direction"], config=case.get("config"))
         cases.append({**case, "levels": LEVELS, "quantiles": pred.quantile(LEVELS).tolist(), "mean": pred.mean.tolist()})
+    runs_case = reference_runs()
+    pred = predict_reference_runs(model, runs_case)
+    runs_case.update({"levels": LEVELS, "quantiles": pred.quantile(LEVELS).tolist(), "mean": pred.mean.tolist()})
     sha = hashlib.sha256((model.path / "model.safetensors").read_bytes()).hexdigest()
-    OUT.write_text(json.dumps({"weights_sha256": sha, "temperature": model.temperature, "cases": cases}, indent=1) + "\n")
+    reference = {
+        "weights_sha256": sha,
+        "temperature": model.temperature,
+        "temperature_runs": model.temperature_runs,
+        "cases": cases,
+        "runs_case": runs_case,
+    }
+    OUT.write_text(json.dumps(reference, indent=1) + "\n")
     print(f"wrote {OUT}")
 
 

@@ -27,17 +27,25 @@ _LAZY = {
     "Predictor": "curvecast.predictor",
     "Prediction": "curvecast.prediction",
     "Curve": "curvecast.curve",
+    "Run": "curvecast.run",
+    "RunPredictions": "curvecast.prediction",
 }
 
-__all__ = ["errors", "__version__", "load", "Predictor", "Prediction", "Curve"]
+__all__ = ["errors", "__version__", "load", "Predictor", "Prediction", "RunPredictions", "Curve", "Run", "scaling"]
 
 if TYPE_CHECKING:
     from curvecast.curve import Curve
-    from curvecast.prediction import Prediction
+    from curvecast import scaling
+    from curvecast.prediction import Prediction, RunPredictions
     from curvecast.predictor import Predictor, load
+    from curvecast.run import Run
 
 
 def __getattr__(name: str) -> Any:
+    if name == "scaling":
+        value = import_module("curvecast.scaling")
+        globals()[name] = value
+        return value
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -2,7 +2,9 @@
 
 Subcommands:
 
-- ``curvecast predict``: extrapolate a partial curve from a CSV/JSON file with the shipped (or a given) model.
+- ``curvecast predict``: extrapolate a partial curve from a CSV/JSON file with the shipped (or a given) model;
+  with several files (or a long CSV with a ``run`` column) the runs inform each other, ``--target`` picks one.
+- ``curvecast scaling``: compute-optimal model size, tokens and loss for FLOP budgets from a table of runs.
 - ``curvecast train``: pretrain a PFN on a prior (``--preset`` or ``--config``), optionally ``--resume``.
 - ``curvecast check-prior``: run the prior conformance check and measure sampling throughput.
 - ``curvecast plot-prior``: draw a few tasks from a prior into a PNG, to see what the model learns from.
@@ -15,11 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from curvecast.errors import CheckpointNotFoundError, CurvecastError, InvalidConfigError
+
+if TYPE_CHECKING:
+    from curvecast.prediction import Prediction
 
 __all__ = ["main"]
 
@@ -36,6 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         "device": args.device,
         "batch_size": args.batch_size,
         "time_limit_s": args.time_limit,
+        "init": args.init,
     }
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     if args.no_progress:
@@ -62,70 +71,199 @@ def _check_prior(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query_points(last_x: float, until: float, points: int, log_spacing: bool) -> "list[float]":
+def _query_points(start: float, until: float, points: int, log_spacing: bool, what: str = "the last observed x") -> "list[float]":
     import numpy as np
 
-    if not until > last_x:
-        raise InvalidConfigError(f"--until must lie beyond the last observed x ({last_x:g}), got {until:g}")
+    if not math.isfinite(until):
+        raise InvalidConfigError(f"--until must be a finite number, got {until}")
+    if not until > start:
+        raise InvalidConfigError(f"--until must lie beyond {what} ({start:g}), got {until:g}")
     if points < 1:
         raise InvalidConfigError(f"--points must be >= 1, got {points}")
-    if log_spacing and last_x > 0:
-        return np.geomspace(last_x, until, points + 1)[1:].tolist()
-    return np.linspace(last_x, until, points + 1)[1:].tolist()
+    if log_spacing and start > 0:
+        return np.geomspace(start, until, points + 1)[1:].tolist()
+    return np.linspace(start, until, points + 1)[1:].tolist()
+
+
+def _last_x(values: "list[float]") -> float | None:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return max(finite) if finite else None
+
+
+def _print_table(pred: "Prediction", title: str) -> None:
+    from curvecast.prediction import DEFAULT_QUANTILES
+
+    qs = pred.quantile(DEFAULT_QUANTILES)
+    print(title)
+    header = ["x", "mean", *(f"q{q:g}" if q != 0.5 else "median" for q in DEFAULT_QUANTILES)]
+    print("  ".join(f"{h:>11}" for h in header))
+    for j, xq in enumerate(pred.x):
+        row = [xq, pred.mean[j], *qs[:, j]]
+        print("  ".join(f"{v:>11.5g}" for v in row))
+
+
+def _p_better(pred: "Prediction", best: float, direction: str) -> float:
+    return float(pred.cdf(best)[-1]) if direction == "min" else float(1.0 - pred.cdf(best)[-1])
 
 
 def _predict(args: argparse.Namespace) -> int:
     import warnings
 
-    import numpy as np
-
     import curvecast
-    from curvecast.curve_file import read_curve_file
-    from curvecast.prediction import DEFAULT_QUANTILES
+    from curvecast.curve_file import read_run_files
 
     if args.plot:
         _check_png(args.plot, "--plot")
-    data = read_curve_file(args.file)
-    direction = args.direction or data.direction or "min"
-    x_obs = np.asarray(data.x, dtype=float)
-    finite_x = x_obs[np.isfinite(x_obs)]
-    if finite_x.size == 0:
-        raise curvecast.errors.InvalidCurveError(f"{args.file} holds no finite x values")
-    x_query = _query_points(float(finite_x.max()), args.until, args.points, args.log_x)
+    if args.plot_samples < 0:
+        raise InvalidConfigError(f"--plot-samples must be >= 0, got {args.plot_samples}")
+    if args.plot_samples and not args.plot:
+        raise InvalidConfigError("--plot-samples draws on the fan chart; add --plot OUT.png")
+    data = read_run_files(args.file)
+    names = [r.name for r in data]
+    if args.target is not None and args.target not in names:
+        raise InvalidConfigError(f"--target {args.target!r} names no run; the runs are {names}")
+    direction = args.direction or next((r.direction for r in data if r.direction), None) or "min"
+    single = len(data) == 1
+    if single:
+        targets = names
+    elif args.target is not None:
+        targets = [args.target]
+    else:  # every run that has not reached --until yet
+        targets = [r.name for r in data if (_last_x(r.x) or 0.0) < args.until]
+        if not targets:
+            raise InvalidConfigError(f"every run already reaches --until {args.until:g}; raise --until or name a --target")
+    queries = {}
+    for r in data:
+        if r.name in targets:
+            last = _last_x(r.x)
+            if single and last is None:
+                raise curvecast.errors.InvalidCurveError(f"{args.file[0]} holds no finite x values")
+            what = f"the last observed x of run {r.name!r}" if not single else "the last observed x"
+            queries[r.name] = _query_points(last if last is not None else 0.0, args.until, args.points, args.log_x, what)
     model = curvecast.load(args.model, device=args.device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", curvecast.errors.CurvecastWarning)
-        config = dict(data.config)
-        if args.total_steps is not None:
-            config["total_steps"] = args.total_steps
-        pred = model.predict(data.x, data.y, x_query, direction=direction, config=config or None)
+        runs = []
+        for r in data:
+            config = dict(r.config)
+            if args.total_steps is not None and r.name in targets:
+                config["total_steps"] = args.total_steps
+            runs.append(curvecast.Run(r.x, r.y, config or None, name=r.name))
+        if single:
+            preds = [model.predict(data[0].x, data[0].y, queries[names[0]], direction=direction, config=runs[0].config)]
+        elif len(targets) == 1:
+            target = runs[names.index(targets[0])]
+            others = [run for run in runs if run.name != target.name]
+            pred = model.predict(target.x, target.y, queries[target.name], direction=direction, config=target.config, runs=others)
+            preds = [pred]
+        else:
+            all_preds = model.predict_runs(runs, [queries.get(r.name, []) for r in runs], direction=direction)
+            preds = [p for p in all_preds if p is not None]
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
+    observed = [v for r in data for v in r.y if math.isfinite(v)]
+    best = min(observed) if direction == "min" else max(observed)
     if args.plot:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(7, 4))
-        ax = fig.subplots()
-        pred.plot(ax, n_samples=args.plot_samples)
-        ax.set_title(f"{Path(args.file).name}: forecast to x = {args.until:g}")
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=110)
-    best = float(pred.observed_y.min() if direction == "min" else pred.observed_y.max())
-    p_better = float(pred.cdf(best)[-1]) if direction == "min" else float(1.0 - pred.cdf(best)[-1])
+        _plot_forecast(args, data, targets, preds, direction)
+    word = "below" if direction == "min" else "above"
+    where = "the best observed value" if single else "the best value observed in any run"
     if args.json:
-        out = pred.to_dict()
-        out["p_final_better_than_best_observed"] = p_better
-        print(json.dumps(out, indent=2))
+        out = []
+        for name, pred in zip(targets, preds):
+            d = pred.to_dict()
+            d["p_final_better_than_best_observed"] = _p_better(pred, best, direction)
+            d.setdefault("run", name)
+            out.append(d)
+        print(json.dumps(out[0] if single else {"runs": out}, indent=2))
     else:
-        qs = pred.quantile(DEFAULT_QUANTILES)
-        print(f"{args.file}: {pred.observed_x.size} observed points, x {pred.observed_x.min():g} .. {pred.observed_x.max():g}, direction {direction}")
-        header = ["x", "mean", *(f"q{q:g}" if q != 0.5 else "median" for q in DEFAULT_QUANTILES)]
-        print("  ".join(f"{h:>11}" for h in header))
-        for j, xq in enumerate(pred.x):
-            row = [xq, pred.mean[j], *qs[:, j]]
-            print("  ".join(f"{v:>11.5g}" for v in row))
-        word = "below" if direction == "min" else "above"
-        print(f"P(y at x = {pred.x[-1]:g} ends {word} the best observed value {best:.5g}) = {p_better:.2f}")
+        for name, pred in zip(targets, preds):
+            n_obs = pred.observed_x.size
+            span = f", x {pred.observed_x.min():g} .. {pred.observed_x.max():g}" if n_obs else ""
+            label = args.file[0] if single else f"run {name}"
+            context = "" if single else f" (given {len(data) - 1} other run(s))"
+            _print_table(pred, f"{label}: {n_obs} observed points{span}, direction {direction}{context}")
+            print(f"P(y at x = {pred.x[-1]:g} ends {word} {where}, {best:.5g}) = {_p_better(pred, best, direction):.2f}")
+            if not single:
+                print()
+    if args.plot:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _plot_forecast(args: argparse.Namespace, data: list, targets: list[str], preds: list, direction: str) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    if len(preds) == 1:
+        for r in data:
+            if r.name != targets[0] and r.x:
+                ax.plot(r.x, r.y, color="0.6", lw=0.8, label="other runs" if "other runs" not in ax.get_legend_handles_labels()[1] else None)
+        preds[0].plot(ax, n_samples=args.plot_samples)
+        title = Path(args.file[0]).name if len(data) == 1 else f"run {targets[0]}"
+    else:
+        for i, (name, pred) in enumerate(zip(targets, preds)):
+            color = f"C{i % 10}"
+            lower, upper = pred.interval(0.9)
+            ax.fill_between(pred.x, lower, upper, color=color, alpha=0.2, lw=0)
+            ax.plot(pred.x, pred.median, color=color, lw=1.5, label=f"{name}: median, 90%")
+            if pred.observed_x.size:
+                ax.plot(pred.observed_x, pred.observed_y, ".", color=color, ms=3)
+        for r in data:
+            if r.name not in targets and r.x:
+                ax.plot(r.x, r.y, color="0.6", lw=0.8)
+        ax.legend(fontsize="x-small")
+        title = f"{len(preds)} runs"
+    ax.set_title(f"{title}: forecast to x = {args.until:g}")
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=110)
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    import warnings
+
+    import curvecast
+    from curvecast.curve_file import read_table
+
+    if args.plot:
+        _check_png(args.plot, "--plot")
+    where = {}
+    for item in args.where or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidConfigError(f"--where takes COLUMN=VALUE, got {item!r}")
+        where[key.strip()] = value.strip()
+    table = read_table(args.table, where)
+    model = curvecast.load(args.model, device=args.device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", curvecast.errors.CurvecastWarning)
+        law = curvecast.scaling.fit(
+            table["n_params"], table["n_tokens"], table["loss"], lr=table.get("lr"), batch_size=table.get("batch_size"), model=model
+        )
+        optima = law.optimum(list(args.flops), flops_per_param_token=args.flops_per_param_token, n_samples=args.samples, seed=args.seed)
+        if args.plot:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(7, 4.5))
+            law.plot(list(args.flops), fig.subplots(), flops_per_param_token=args.flops_per_param_token)
+            fig.gca().set_title(f"{Path(args.table).name}: {len(table['loss'])} runs")
+            fig.tight_layout()
+            fig.savefig(args.plot, dpi=110)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"runs": len(table["loss"]), "optima": [o.to_dict() for o in optima]}, indent=2))
+    else:
+        print(f"{args.table}: {len(table['loss'])} runs; compute-optimal runs (median [5%, 95%]):")
+        extra = [name for name in ("lr", "batch_size") if name in optima[0].samples]
+        header = ["FLOPs", "n_params", "n_tokens", "loss", *extra]
+        print("  ".join(f"{h:>34}" if h != "FLOPs" else f"{h:>10}" for h in header))
+        for o in optima:
+            cells = [f"{o.flops:>10.3g}"]
+            for name in header[1:]:
+                lo, mid, hi = o.quantile(name, [0.05, 0.5, 0.95])
+                cells.append(f"{mid:>10.4g} [{lo:>9.4g}, {hi:>9.4g}]".rjust(34))
+            print("  ".join(cells))
     if args.plot:
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
@@ -204,10 +342,18 @@ def _parser() -> argparse.ArgumentParser:
 
     pd = sub.add_parser(
         "predict",
-        help="extrapolate a partial curve (CSV or JSON file)",
-        description="Predict the rest of a partial curve: quantiles at points up to --until, optionally a fan chart.",
+        help="extrapolate partial curves (CSV or JSON files); several runs inform each other",
+        description=(
+            "Predict the rest of a partial curve: quantiles at points up to --until, optionally a fan chart. With several "
+            "files (one run each) or a long CSV with a run column, every run informs the others; --target picks the run to forecast."
+        ),
     )
-    pd.add_argument("file", help="CSV with x,y columns (header optional) or JSON {\"x\": [...], \"y\": [...]}")
+    pd.add_argument(
+        "file",
+        nargs="+",
+        help="CSV with x,y columns (header optional), JSON {\"x\": [...], \"y\": [...]}, or a long CSV with run,x,y and config columns",
+    )
+    pd.add_argument("--target", metavar="RUN", help="the run to forecast (a file's name without extension, or a run column value); default: every run short of --until")
     pd.add_argument("--until", type=float, required=True, metavar="X", help="predict up to this x")
     pd.add_argument("--points", type=int, default=10, metavar="K", help="query points between the last observed x and --until (default 10)")
     pd.add_argument("--direction", choices=["min", "max"], help="min: lower is better (loss; default); max: higher is better (accuracy)")
@@ -215,10 +361,27 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--plot-samples", type=int, default=0, metavar="N", help="draw N sampled trajectories on the fan chart")
     pd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pd.add_argument("--log-x", action="store_true", help="space the query points evenly in log x")
-    pd.add_argument("--total-steps", type=float, metavar="X", help="the run's planned length, in units of x (sharpens the forecast near the end)")
+    pd.add_argument("--total-steps", type=float, metavar="X", help="the forecast runs' planned length, in units of x (sharpens the forecast near the end)")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)
+
+    sc = sub.add_parser(
+        "scaling",
+        help="compute-optimal N, D and loss for FLOP budgets from a table of finished runs",
+        description="Read a table of finished runs (N, D, final loss) and print the compute-optimal model size, tokens and loss per FLOP budget, with quantiles.",
+    )
+    sc.add_argument("table", help="CSV with columns N (or n_params), D (or n_tokens) and loss; optional lr, batch_size")
+    sc.add_argument("--flops", type=float, action="append", required=True, metavar="C", help="a FLOP budget (repeat for several)")
+    sc.add_argument("--where", action="append", metavar="COLUMN=VALUE", help="keep only rows whose COLUMN holds VALUE (repeatable)")
+    sc.add_argument("--flops-per-param-token", type=float, default=6.0, metavar="K", help="C = K N D (default 6)")
+    sc.add_argument("--samples", type=int, default=256, help="posterior draws per budget (default 256)")
+    sc.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    sc.add_argument("--plot", metavar="OUT.png", help="write loss against N with each budget's predicted isoFLOP curve and optimum")
+    sc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sc.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
+    sc.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    sc.set_defaults(func=_scaling)
 
     tr = sub.add_parser("train", help="pretrain a PFN on a prior", description="Pretrain a PFN on synthetic curves from a prior.")
     source = tr.add_mutually_exclusive_group()
@@ -233,6 +396,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, help="tasks per step per process")
     tr.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop with a checkpoint after this many seconds (resume later)")
     tr.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    tr.add_argument("--init", metavar="default|DIR", help="start from a trained model's weights: the shipped one (default) or a checkpoint folder")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(func=_train)
 

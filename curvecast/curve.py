@@ -15,11 +15,14 @@ The rules, in the order they are applied (each is tested):
   and leaves everything else unbounded; ``None`` never bounds; ``(low, high)`` with ``None`` for an open
   side bounds explicitly, and observations outside it are an error.
 - ``config`` describes the run (keys of :data:`CONFIG_KEYS`); ``warmup_steps``, ``total_steps`` and
-  ``cooldown_steps`` are in the units of ``x``; ``schedule`` is one of :data:`SCHEDULES`.
+  ``cooldown_steps`` are in the units of ``x``; ``schedule`` is one of :data:`SCHEDULES`. Any other key is a
+  free hyperparameter (see :mod:`curvecast.run`); alone, one curve's free hyperparameters say nothing, so
+  they only matter when other runs are given. A free key close to a fixed one (``total_step``) warns.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from dataclasses import dataclass
@@ -30,7 +33,21 @@ import numpy as np
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES
 
-__all__ = ["Curve", "CleanCurve", "Direction", "Bounds", "CONFIG_KEYS", "MIN_OBSERVED", "clean_curve", "config_vector"]
+__all__ = [
+    "Curve",
+    "CleanCurve",
+    "Direction",
+    "Bounds",
+    "CONFIG_KEYS",
+    "MIN_OBSERVED",
+    "clean_curve",
+    "clean_points",
+    "check_direction",
+    "config_vector",
+    "split_config",
+    "check_queries",
+    "resolve_bounds",
+]
 
 Direction = Literal["min", "max"]
 Bounds = Union[Literal["auto"], None, tuple[Union[float, None], Union[float, None]]]
@@ -88,7 +105,8 @@ def _as_1d(name: str, values: Any) -> np.ndarray:
     return array
 
 
-def _check_direction(direction: Any) -> int:
+def check_direction(direction: Any) -> int:
+    """``+1`` for ``"min"``, ``-1`` for ``"max"``; anything else is an :class:`InvalidConfigError`."""
     if direction == "min":
         return 1
     if direction == "max":
@@ -125,7 +143,38 @@ def config_vector(config: Mapping[str, Any] | None) -> np.ndarray:
     return out
 
 
-def _resolve_bounds(bounds: Any, y: np.ndarray, sign: int) -> tuple[float, float]:
+def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> tuple[np.ndarray, dict[str, Any]]:
+    """A run's config as its fixed-field vector (:func:`config_vector`) and a dict of its free hyperparameters.
+
+    Free hyperparameters must be finite numbers, strings or bools; a name close to a fixed key warns.
+    """
+    if config is None:
+        return config_vector(None), {}
+    if not isinstance(config, Mapping):
+        raise InvalidConfigError(f"{where} must be a dict of run settings (keys such as {list(CONFIG_KEYS[:4])}), got {type(config).__name__}")
+    free = {}
+    for key, value in config.items():
+        if key in CONFIG_KEYS:
+            continue
+        if not isinstance(key, str):
+            raise InvalidConfigError(f"{where} keys must be strings, got {key!r}")
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise InvalidConfigError(
+                f"{where}[{key!r}] is {value!r}; a free hyperparameter needs a finite number, a string or a bool "
+                "(give the value the run used, or leave the key out of every run)"
+            )
+        if not isinstance(value, (bool, int, float, str)):
+            raise InvalidConfigError(f"{where}[{key!r}] must be a number, a string or a bool, got {type(value).__name__}")
+        close = difflib.get_close_matches(key, CONFIG_KEYS, n=1, cutoff=0.75)
+        if close:
+            warnings.warn(f"{where} key {key!r} is read as a free hyperparameter; did you mean {close[0]!r}?", CurvecastWarning, stacklevel=4)
+        free[key] = value
+    return config_vector({k: v for k, v in config.items() if k in CONFIG_KEYS}), free
+
+
+def resolve_bounds(bounds: Any, y: np.ndarray, sign: int) -> tuple[float, float]:
     if bounds is None:
         return (-math.inf, math.inf)
     if isinstance(bounds, str):
@@ -160,34 +209,50 @@ def clean_curve(
     bounds: Any = "auto",
 ) -> CleanCurve:
     """Validate and clean one curve following the module's rules."""
-    sign = _check_direction(direction)
-    x, y, x_query = _as_1d("x", x), _as_1d("y", y), _as_1d("x_query", x_query)
+    sign = check_direction(direction)
+    x_query = check_queries(x_query)
+    x, y = clean_points(x, y, min_points=MIN_OBSERVED)
+    vector, _ = split_config(config)  # alone, one curve's free hyperparameters carry no information
+    return CleanCurve(x=x, y=y, x_query=x_query, sign=sign, bounds=resolve_bounds(bounds, y, sign), config=vector)
+
+
+def check_queries(x_query: Any, *, name: str = "x_query", allow_empty: bool = False) -> np.ndarray:
+    """``x_query`` as a finite, non-negative 1-D float array."""
+    x_query = _as_1d(name, x_query)
+    if x_query.size == 0 and not allow_empty:
+        raise InvalidCurveError(f"{name} is empty: pass at least one x to predict at")
+    if not np.isfinite(x_query).all():
+        raise InvalidCurveError(f"{name} holds NaN or inf; pass finite x values to predict at")
+    if x_query.size and x_query.min() < 0:
+        raise InvalidCurveError(f"{name} must be >= 0 (steps, epochs, tokens or samples); shift the axis so the run starts at 0 or later")
+    return x_query
+
+
+def clean_points(x: Any, y: Any, *, min_points: int = MIN_OBSERVED) -> tuple[np.ndarray, np.ndarray]:
+    """Observed points as sorted, distinct, finite float arrays (the module's rules); ``min_points`` distinct ones needed."""
+    x, y = _as_1d("x", x), _as_1d("y", y)
     if x.shape != y.shape:
         raise ShapeError(f"x and y must have the same length, got {x.size} x values and {y.size} y values")
-    if x.size == 0:
+    if x.size == 0 and min_points > 0:
         raise InvalidCurveError(f"the curve is empty: pass at least {MIN_OBSERVED} observed (x, y) points")
-    if x_query.size == 0:
-        raise InvalidCurveError("x_query is empty: pass at least one x to predict at")
-    if not np.isfinite(x_query).all():
-        raise InvalidCurveError("x_query holds NaN or inf; pass finite x values to predict at")
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.all():
-        warnings.warn(f"dropped {int((~finite).sum())} observed point(s) with NaN or inf x or y", CurvecastWarning, stacklevel=3)
+        warnings.warn(f"dropped {int((~finite).sum())} observed point(s) with NaN or inf x or y", CurvecastWarning, stacklevel=4)
         x, y = x[finite], y[finite]
-    if (x.size and x.min() < 0) or x_query.min() < 0:
+    if x.size and x.min() < 0:
         raise InvalidCurveError("x and x_query must be >= 0 (steps, epochs, tokens or samples); shift the axis so the run starts at 0 or later")
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     if x.size > 1 and (np.diff(x) == 0).any():
         unique_x, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
         y = np.bincount(inverse, weights=y) / counts
-        warnings.warn(f"averaged y over {int((counts > 1).sum())} repeated x value(s)", CurvecastWarning, stacklevel=3)
+        warnings.warn(f"averaged y over {int((counts > 1).sum())} repeated x value(s)", CurvecastWarning, stacklevel=4)
         x = unique_x
-    if x.size < MIN_OBSERVED:
+    if x.size < min_points:
         raise InvalidCurveError(
-            f"need at least {MIN_OBSERVED} distinct finite observed points to extrapolate, got {x.size}; wait for more evaluations"
+            f"need at least {min_points} distinct finite observed points to extrapolate, got {x.size}; wait for more evaluations"
         )
-    return CleanCurve(x=x, y=y, x_query=x_query, sign=sign, bounds=_resolve_bounds(bounds, y, sign), config=config_vector(config))
+    return x, y
 
 
 def as_curve(item: Any, *, direction: Any, config: Mapping[str, Any] | None, bounds: Any) -> Curve:

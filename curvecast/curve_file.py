@@ -1,11 +1,20 @@
-"""Read a partial curve from a CSV or JSON file (what ``curvecast predict FILE`` takes).
+"""Read curves from CSV or JSON files (what ``curvecast predict FILE ...`` and ``curvecast scaling`` take).
 
 CSV: two columns ``x,y`` (more columns are fine when a header names ``x`` and ``y``); the header line is
 optional; blank lines and lines starting with ``#`` are skipped; empty cells and ``nan`` become NaN (and are
 dropped with a warning at prediction time).
 
+Long CSV (several runs in one file): a header with ``run``, ``x`` and ``y`` columns; every other column is
+the run's config (``n_params``, ``lr``, ``dropout``, ``optimizer``, ...): numbers or text, one value per run
+(cells may be left empty on all but one row of the run). A row with empty ``x`` and ``y`` declares a run
+that has not started (its config only).
+
 JSON: ``{"x": [...], "y": [...]}`` with optional ``"direction"`` and ``"config"``, or a list of
 ``[x, y]`` pairs.
+
+Tables (``curvecast scaling``): a CSV with a header naming the model size (``N``, ``n_params`` or
+``params``), the tokens (``D``, ``n_tokens`` or ``tokens``) and the final loss (``loss``, ``L`` or ``y``),
+optionally ``lr`` and ``batch_size``; other columns are kept for filtering.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any
 
 from curvecast.errors import InvalidCurveError
 
-__all__ = ["CurveFile", "read_curve_file"]
+__all__ = ["CurveFile", "read_curve_file", "read_run_files", "read_table"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class CurveFile:
     y: list[float]
     direction: str | None = None  # only JSON files can say
     config: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
 
 
 def _number(cell: str, path: Path, line: int) -> float:
@@ -43,7 +53,7 @@ def _number(cell: str, path: Path, line: int) -> float:
 
 
 def _read_csv(path: Path, text: str) -> CurveFile:
-    rows = [(i + 1, row) for i, row in enumerate(csv.reader(text.splitlines())) if row and not row[0].lstrip().startswith("#")]
+    rows = _csv_rows(path, text)
     if not rows:
         raise InvalidCurveError(f"{path} holds no rows; write one 'x,y' pair per line")
     x_col, y_col = 0, 1
@@ -93,10 +103,139 @@ def _read_json(path: Path, text: str) -> CurveFile:
 def read_curve_file(path: str | Path) -> CurveFile:
     """Read ``path`` (``.json`` as JSON, anything else as CSV)."""
     path = Path(path)
+    _check_file(path)
+    text = _read_text(path)
+    return _read_json(path, text) if path.suffix.lower() == ".json" else _read_csv(path, text)
+
+
+def _cell(cell: str) -> Any:
+    """A config cell: a number where it reads as one, else the text (``true``/``false`` as bools)."""
+    text = cell.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _read_long_csv(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> list[CurveFile]:
+    names = [c.strip() for c in header]
+    lower = [c.lower() for c in names]
+    for needed in ("run", "x", "y"):
+        if lower.count(needed) != 1:
+            raise InvalidCurveError(f"{path}: a file of several runs needs exactly one {needed!r} column in its header, got {names}")
+    i_run, i_x, i_y = lower.index("run"), lower.index("x"), lower.index("y")
+    runs: dict[str, dict[str, Any]] = {}
+    for line, row in rows:
+        if len(row) != len(names):
+            raise InvalidCurveError(f"{path}, line {line}: expected {len(names)} columns ({', '.join(names)}), got {len(row)}")
+        run = row[i_run].strip()
+        if not run:
+            raise InvalidCurveError(f"{path}, line {line}: the run column is empty; name the run of every row")
+        entry = runs.setdefault(run, {"x": [], "y": [], "config": {}})
+        x_cell, y_cell = row[i_x].strip(), row[i_y].strip()
+        if x_cell or y_cell:
+            entry["x"].append(_number(x_cell, path, line))
+            entry["y"].append(_number(y_cell, path, line))
+        for j, key in enumerate(names):
+            if j in (i_run, i_x, i_y) or not row[j].strip():
+                continue
+            value = _cell(row[j])
+            if key in entry["config"] and entry["config"][key] != value:
+                raise InvalidCurveError(
+                    f"{path}, line {line}: run {run!r} has {key}={entry['config'][key]!r} on an earlier row and {value!r} here; "
+                    "a config column holds one value per run"
+                )
+            entry["config"][key] = value
+    return [CurveFile(e["x"], e["y"], None, e["config"], name) for name, e in runs.items()]
+
+
+def read_run_files(paths: list[str | Path]) -> list[CurveFile]:
+    """Runs from one or more files: a long CSV (``run`` column) gives several, any other file one (named
+    after the file). Run names must be unique."""
+    out: list[CurveFile] = []
+    for p in paths:
+        path = Path(p)
+        _check_file(path)
+        text = _read_text(path)
+        if path.suffix.lower() != ".json":
+            rows = _csv_rows(path, text)
+            header = [c.strip().lower() for c in rows[0][1]] if rows else []
+            if "run" in header:
+                out.extend(_read_long_csv(path, rows[0][1], rows[1:]))
+                continue
+        single = _read_json(path, text) if path.suffix.lower() == ".json" else _read_csv(path, text)
+        out.append(CurveFile(single.x, single.y, single.direction, single.config, path.stem))
+    names = [r.name for r in out]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidCurveError(f"run names {repeated} appear more than once; give each file (or run) its own name")
+    return out
+
+
+_TABLE_COLUMNS = {
+    "n_params": ("n_params", "n", "params", "parameters"),
+    "n_tokens": ("n_tokens", "d", "tokens"),
+    "loss": ("loss", "l", "y", "final_loss"),
+    "lr": ("lr", "learning_rate"),
+    "batch_size": ("batch_size", "bs", "batch"),
+}
+
+
+def read_table(path: str | Path, where: dict[str, str] | None = None) -> dict[str, list[float]]:
+    """A scaling table: ``n_params``, ``n_tokens``, ``loss`` (and ``lr``, ``batch_size`` if present) columns.
+
+    ``where`` keeps the rows whose named columns hold the given text (e.g. ``{"dataset": "rw"}``).
+    """
+    path = Path(path)
+    _check_file(path)
+    rows = _csv_rows(path, _read_text(path))
+    if len(rows) < 2:
+        raise InvalidCurveError(f"{path} needs a header and at least one row")
+    names = [c.strip() for c in rows[0][1]]
+    lower = [c.lower() for c in names]
+    index: dict[str, int] = {}
+    for key, aliases in _TABLE_COLUMNS.items():
+        found = [lower.index(a) for a in aliases if a in lower]
+        if found:
+            index[key] = found[0]
+        elif key in ("n_params", "n_tokens", "loss"):
+            raise InvalidCurveError(f"{path}: no {key} column; name it one of {list(aliases)} (header: {names})")
+    where = where or {}
+    for key in where:
+        if key.lower() not in lower:
+            raise InvalidCurveError(f"{path}: --where names column {key!r}, which the header lacks ({names})")
+    out: dict[str, list[float]] = {k: [] for k in index}
+    for line, row in rows[1:]:
+        if len(row) != len(names):
+            raise InvalidCurveError(f"{path}, line {line}: expected {len(names)} columns, got {len(row)}")
+        if any(row[lower.index(k.lower())].strip() != v for k, v in where.items()):
+            continue
+        for key, j in index.items():
+            out[key].append(_number(row[j], path, line))
+    if not out["loss"]:
+        raise InvalidCurveError(f"{path}: no rows left" + (f" after --where {where}" if where else ""))
+    return out
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise InvalidCurveError(f"'{path}' is a directory; pass a CSV or JSON file")
     if not path.is_file():
         raise InvalidCurveError(f"no such file: '{path}'")
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except UnicodeDecodeError:
-        raise InvalidCurveError(f"{path} is not a text file; pass a CSV (x,y per line) or JSON file") from None
-    return _read_json(path, text) if path.suffix.lower() == ".json" else _read_csv(path, text)
+        raise InvalidCurveError(f"{path} is not a text file; pass a CSV or JSON file") from None
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    return [(i + 1, row) for i, row in enumerate(csv.reader(text.splitlines())) if row and not row[0].lstrip().startswith("#")]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from curvecast.pfn.model import PFN
 
-__all__ = ["Prediction", "DEFAULT_QUANTILES"]
+__all__ = ["Prediction", "RunPredictions", "DEFAULT_QUANTILES"]
 
 #: Quantile levels written by :meth:`Prediction.to_dict` (and the CLI table).
 DEFAULT_QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
@@ -124,13 +124,63 @@ def cdfs(bar: BarDistribution, logits: Tensor, zmap: ZMap, y: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class JointSampler:
-    """What :meth:`Prediction.sample` needs to run the PFN again: one curve's tokens."""
+    """What :meth:`Prediction.sample` needs to run the PFN again: one task's tokens."""
 
     model: "PFN"
     inp: PFNInput  # 1 x L tokens (context, then queries)
-    is_query: Tensor  # 1 x L bool
+    is_query: Tensor  # 1 x L bool: the tokens to draw jointly
     t: Tensor  # 1 x L normalized x
-    query_slice: slice  # where the queries sit among the L tokens, in the user's order
+    query_index: Tensor  # m long: token positions of the queries, in the user's order
+    low: Tensor  # 1: lower truncation bound in z (may be -inf)
+    high: Tensor  # 1: upper truncation bound in z (may be inf)
+
+    @property
+    def device(self) -> torch.device:
+        return self.inp.features.device
+
+    def draw(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n x L`` joint draws of z at the ``is_query`` tokens (in chunks, to bound memory)."""
+        chunks = []
+        chunk = max(1, 4096 // max(1, self.inp.features.shape[1] // 64))
+        for start in range(0, n, chunk):
+            k = min(chunk, n - start)
+            z = sample_joint(self.model, self.inp, self.is_query, self.t, k, generator=generator, low=self.low, high=self.high)  # k x 1 x L
+            chunks.append(z[:, 0].double().cpu())
+        return torch.cat(chunks, 0)
+
+    def draw_queries(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n x m`` joint draws of z at the queries, in the user's order."""
+        return self.draw(n, generator)[:, self.query_index.cpu()]
+
+
+@dataclass(frozen=True)
+class GroupedSampler:
+    """Draws for queries that came from several forward passes (groups): joint within a group,
+    independent across groups. Column ``j`` of a draw is query ``j`` of the prediction."""
+
+    groups: tuple[JointSampler, ...]
+
+    @property
+    def device(self) -> torch.device:
+        return self.groups[0].device
+
+    def draw_queries(self, n: int, generator: torch.Generator) -> Tensor:
+        return torch.cat([g.draw_queries(n, generator) for g in self.groups], dim=1)
+
+
+def _new_generator(device: torch.device, seed: int | None) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    return generator
+
+
+def _check_n(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InvalidConfigError(f"n must be a positive int (number of trajectories), got {n!r}")
+    return int(n)
 
 
 class Prediction:
@@ -145,7 +195,9 @@ class Prediction:
         observed_x, observed_y: the cleaned observations (sorted, NaN dropped, repeats averaged).
         direction: ``"min"`` or ``"max"``.
         bounds: ``(low, high)`` the distribution was truncated to (infinite where open).
-        n_context: observed points the model read (long curves are thinned to the model's context size).
+        n_context: observed points the model read, over all runs of the task (long curves are thinned to
+            the model's context size).
+        run: the run's name when the prediction is one of several runs (:meth:`~curvecast.Predictor.predict_runs`).
     """
 
     def __init__(
@@ -161,7 +213,8 @@ class Prediction:
         observed_y: np.ndarray,
         bounds: tuple[float, float],
         n_context: int,
-        sampler: JointSampler,
+        sampler: JointSampler | GroupedSampler,
+        run: str | None = None,
     ) -> None:
         self.x = x
         self.mean = mean
@@ -171,14 +224,16 @@ class Prediction:
         self.direction = "min" if float(zmap.sign.flatten()[0]) > 0 else "max"
         self.bounds = bounds
         self.n_context = n_context
+        self.run = run
         self._logits = logits  # m x K
         self._zmap = zmap  # fields of shape 1
         self._bar = bar
         self._sampler = sampler
 
     def __repr__(self) -> str:
+        name = f"run {self.run!r}, " if self.run is not None else ""
         return (
-            f"Prediction({len(self.x)} queries, x in [{self.x.min():g}, {self.x.max():g}], direction={self.direction!r}, "
+            f"Prediction({name}{len(self.x)} queries, x in [{self.x.min():g}, {self.x.max():g}], direction={self.direction!r}, "
             f"median at last query {self.median[-1]:.4g})"
         )
 
@@ -235,26 +290,15 @@ class Prediction:
             n: number of trajectories.
             seed: makes the draws reproducible; ``None`` draws a fresh seed from the operating system.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InvalidConfigError(f"n must be a positive int (number of trajectories), got {n!r}")
-        n = int(n)
-        s = self._sampler
-        device = s.inp.features.device
-        generator = torch.Generator(device=device)
-        if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(int(seed))
-        low = self._zmap.z_low.reshape(1).to(device)
-        high = self._zmap.z_high.reshape(1).to(device)
-        chunks = []
-        chunk = max(1, 4096 // max(1, s.inp.features.shape[1] // 64))  # bound memory on long inputs
-        for start in range(0, n, chunk):
-            k = min(chunk, n - start)
-            z = sample_joint(s.model, s.inp, s.is_query, s.t, k, generator=generator, low=low, high=high)  # k x 1 x L
-            chunks.append(z[:, 0, s.query_slice].double().cpu())
-        z = torch.cat(chunks, 0)  # n x m
-        jitter = torch.rand(z.shape, generator=generator, device=device).cpu().double()
+        n = _check_n(n)
+        generator = _new_generator(self._sampler.device, seed)
+        return self._onto_marginals(self._sampler.draw_queries(n, generator), generator)
+
+    def _onto_marginals(self, z: Tensor, generator: torch.Generator) -> np.ndarray:
+        """``n x m`` joint draws of z at this prediction's queries -> ``n x m`` paths in y that keep the
+        draws' ranks and follow the marginal distributions exactly (the Schaake shuffle)."""
+        n = z.shape[0]
+        jitter = torch.rand(z.shape, generator=generator, device=generator.device).cpu().double()
         ranks = z.argsort(0).argsort(0).double()  # ties are broken by position, which is exchangeable
         y_levels = (ranks + jitter) / n
         # A large z is a large y for "min" metrics and a small one for "max" ones.
@@ -274,6 +318,7 @@ class Prediction:
             "bounds": [None if not math.isfinite(b) else b for b in self.bounds],
             "observed": {"x": self.observed_x.tolist(), "y": self.observed_y.tolist()},
             "n_context": self.n_context,
+            **({"run": self.run} if self.run is not None else {}),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -316,12 +361,14 @@ class Prediction:
             for path in paths:
                 ax.plot(xq, path[order], color="C0", lw=0.5, alpha=0.4)
         ax.plot(xq, self.median[order], color="C0", lw=1.8, label="median")
-        ax.plot(self.observed_x, self.observed_y, "o", color="k", ms=3, label="observed")
-        span = self.observed_x.max() / max(self.observed_x[self.observed_x > 0].min(initial=np.inf), 1e-300)
-        if self.observed_x.min() > 0 and span > 100:
+        if self.observed_x.size:
+            ax.plot(self.observed_x, self.observed_y, "o", color="k", ms=3, label="observed")
+        all_x = np.concatenate([self.observed_x, self.x])
+        span = all_x.max() / max(all_x[all_x > 0].min(initial=np.inf), 1e-300)
+        if all_x.min() > 0 and span > 100:
             ax.set_xscale("log")
         if zoom and bands:
-            recent = self.observed_y[len(self.observed_y) // 4 :]
+            recent = self.observed_y[len(self.observed_y) // 4 :] if self.observed_y.size else self.median
             low = min(float(bands[0][1].min()), float(recent.min()))
             high = max(float(bands[0][2].max()), float(recent.max()))
             pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
@@ -330,3 +377,36 @@ class Prediction:
         ax.set_ylabel("y")
         ax.legend(loc="best", fontsize="small")
         return ax
+
+
+class RunPredictions(list):
+    """One :class:`Prediction` per run (a list, in the order of the runs given; ``None`` for a run read as
+    context only), from one forward pass over all of them. :meth:`sample` draws their trajectories jointly,
+    so runs that move together in the model's view (a sweep whose shared asymptote is uncertain) move
+    together in the samples."""
+
+    def __init__(self, predictions: list[Prediction | None], joint: JointSampler, positions: list[Tensor | None]) -> None:
+        super().__init__(predictions)
+        self._joint = joint
+        self._positions = positions  # per prediction, the token positions of its queries in ``joint``
+
+    def __getitem__(self, key: Any) -> Any:
+        """By position (or slice), or by run name."""
+        if isinstance(key, str):
+            for p in self:
+                if p is not None and p.run == key:
+                    return p
+            raise KeyError(f"no run named {key!r}; runs: {[p.run for p in self if p is not None]}")
+        return super().__getitem__(key)
+
+    def sample(self, n: int, seed: int | None = None) -> list[np.ndarray | None]:
+        """``n`` joint trajectories of every run: one ``n x m_r`` array per run (``None`` where the run has
+        no prediction); row ``k`` of every array is one joint draw. Each run's columns follow its marginals
+        exactly (see :meth:`Prediction.sample`)."""
+        n = _check_n(n)
+        present = [p for p in self if p is not None]
+        if not present:
+            return [None] * len(self)
+        generator = _new_generator(self._joint.device, seed)
+        z = self._joint.draw(n, generator)
+        return [None if p is None else p._onto_marginals(z[:, pos], generator) for p, pos in zip(self, self._positions)]

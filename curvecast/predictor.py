@@ -10,24 +10,52 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
+
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from curvecast.curve import Bounds, CleanCurve, Curve, Direction, as_curve, clean_curve
-from curvecast.errors import CheckpointNotFoundError, InvalidConfigError
+from curvecast.curve import Bounds, Curve, Direction, as_curve, check_direction, check_queries, clean_curve, resolve_bounds
+from curvecast.errors import CheckpointNotFoundError, CurvecastWarning, InvalidConfigError, InvalidCurveError
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.checkpoint import load_model
 from curvecast.pfn.encoding import encode
 from curvecast.pfn.model import PFN
-from curvecast.prediction import JointSampler, Prediction, ZMap, means, quantiles
-from curvecast.priors.batch import CONFIG_FIELDS
+from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap, means, quantiles
+from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, config_index
+from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs
 
 __all__ = ["Predictor", "load", "default_model_path"]
 
 _FALLBACK_CONTEXT = 64
+#: Config fields whose log10 places a run for choosing which runs to read when there are too many.
+_DISTANCE_FIELDS = tuple(config_index(name) for name in ("n_params", "n_tokens", "batch_size", "lr"))
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One token sequence: its runs, which of each run's points the model reads, and each run's queries."""
+
+    runs: list[CleanRun]
+    context: list[np.ndarray]  # per run, indices into run.x of the points read
+    queries: list[np.ndarray]  # per run, x values to predict at (possibly none)
+    hparams: np.ndarray  # R x N_HPARAMS
+    hparam_mask: np.ndarray  # R x N_HPARAMS
+    sign: int
+    bounds: tuple[float, float]
+    named: bool = False  # label predictions with their run's name
+
+    @property
+    def n_context(self) -> int:
+        return sum(c.size for c in self.context)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_context + sum(q.size for q in self.queries)
 
 
 def default_model_path() -> Path:
@@ -35,15 +63,25 @@ def default_model_path() -> Path:
     return Path(str(resources.files("curvecast") / "models" / "default"))
 
 
-def load(path: str | Path | None = None, *, device: str | torch.device = "cpu", temperature: float | None = None) -> "Predictor":
+def load(
+    path: str | Path | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    temperature: float | None = None,
+    temperature_runs: float | None = None,
+) -> "Predictor":
     """Load a model for prediction.
 
     Args:
         path: a checkpoint folder (``model.safetensors`` + ``config.json``, e.g. a ``curvecast train`` run
             folder) or its weights file; ``None`` loads the default model shipped with the package.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
-        temperature: divides the bar-distribution logits (``> 1`` widens the predictive distributions);
-            ``None`` takes the checkpoint's ``calibration.temperature`` (1.25 for the shipped model), or 1.
+        temperature: divides the bar-distribution logits of single-curve predictions (``> 1`` widens the
+            predictive distributions); ``None`` takes the checkpoint's ``calibration.temperature``, or 1.
+            Given alone, it applies to predictions from several runs too (``temperature=1`` is the raw network).
+        temperature_runs: the same for predictions conditioned on other runs (``runs=``, ``predict_runs``,
+            scaling laws); ``None`` takes ``temperature`` if given, else the checkpoint's
+            ``calibration.temperature_runs``, else its ``calibration.temperature``, or 1.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -54,7 +92,7 @@ def load(path: str | Path | None = None, *, device: str | torch.device = "cpu", 
                 f"the default model is missing from the installed package ('{path}'); reinstall curvecast, or pass the path of a trained model"
             )
     model, config = load_model(path, device=device)
-    return Predictor(model, config, path=Path(path), temperature=temperature)
+    return Predictor(model, config, path=Path(path), temperature=temperature, temperature_runs=temperature_runs)
 
 
 class Predictor:
@@ -64,22 +102,45 @@ class Predictor:
         model: the :class:`~curvecast.pfn.PFN`.
         config: the checkpoint's ``config.json`` (architecture, prior, how it was trained).
         path: where it was loaded from.
-        max_context: most observed points read per curve; longer curves are thinned evenly (keeping the
-            first and the last point), because the model was trained on curves of at most this length.
-        temperature: the bar-distribution logits are divided by it before anything is computed from them.
+        max_context: most observed points read per run; longer runs are thinned evenly (keeping the
+            first and the last point), because the model was trained on runs of at most this length.
+        max_runs: most runs read in one pass (the most runs of a training task: scaling-table rows).
+        max_curve_runs: most runs with two or more observed points read in one pass (the most curves of a
+            training task); runs with at most one point (table rows) count only towards ``max_runs``.
+        max_task_points: most observed points read in one pass, over all runs (runs are thinned to fit).
+        temperature: the bar-distribution logits of single-curve predictions are divided by it before
+            anything is computed from them.
+        temperature_runs: the same for predictions whose context holds more than one run.
     """
 
-    def __init__(self, model: PFN, config: dict[str, Any], *, path: Path | None = None, temperature: float | None = None) -> None:
+    def __init__(
+        self,
+        model: PFN,
+        config: dict[str, Any],
+        *,
+        path: Path | None = None,
+        temperature: float | None = None,
+        temperature_runs: float | None = None,
+    ) -> None:
         self.model = model.eval()
         self.config = config
         self.path = path
         prior_params = (config.get("prior") or {}).get("params") or {}
         self.max_context = int(prior_params.get("n_points", _FALLBACK_CONTEXT))
+        self.max_runs = min(int(prior_params.get("max_runs", model.config.max_runs)), model.config.max_runs)
+        self.max_curve_runs = min(int(prior_params.get("max_curve_runs", self.max_runs)), self.max_runs)
+        task_points = prior_params.get("max_task_points")
+        self.max_task_points = int(task_points) if task_points else self.max_runs * self.max_context
+        calibration = config.get("calibration") or {}
+        if temperature_runs is None:
+            temperature_runs = temperature if temperature is not None else calibration.get("temperature_runs", calibration.get("temperature", 1.0))
         if temperature is None:
-            temperature = (config.get("calibration") or {}).get("temperature", 1.0)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
-            raise InvalidConfigError(f"temperature must be a positive finite number (1 = as trained), got {temperature!r}")
+            temperature = calibration.get("temperature", 1.0)
+        for name, value in (("temperature", temperature), ("temperature_runs", temperature_runs)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise InvalidConfigError(f"{name} must be a positive finite number (1 = as trained), got {value!r}")
         self.temperature = float(temperature)
+        self.temperature_runs = float(temperature_runs)
 
     @property
     def device(self) -> torch.device:
@@ -96,30 +157,81 @@ class Predictor:
         *,
         direction: Direction = "min",
         config: Mapping[str, Any] | None = None,
-        runs: Any = None,
+        runs: Sequence[Run] | None = None,
         bounds: Bounds = "auto",
     ) -> Prediction:
-        """Predictive distribution of one partial curve at ``x_query``.
+        """Predictive distribution of one partial run at ``x_query``, optionally given other runs.
 
         Args:
-            x: ``n`` observed x (steps, epochs, tokens, samples; ``>= 0``), any spacing, any order.
+            x: ``n`` observed x (steps, epochs, tokens, samples; ``>= 0``), any spacing, any order. With
+                ``runs``, ``n`` may be 0..2 (a run not started, or barely).
             y: ``n`` observed metric values, any scale and sign.
             x_query: ``m`` x values to predict at (beyond the observed range, or inside it).
             direction: ``"min"`` for losses and errors, ``"max"`` for accuracies and scores.
             config: what is known about the run: any of ``n_params``, ``n_tokens``, ``batch_size``,
                 ``lr``, ``warmup_steps``, ``total_steps``, ``cooldown_steps`` (the last three in units of
-                x) and ``schedule`` (``"constant"``, ``"cosine"``, ``"linear"``, ``"wsd"``).
-            runs: other runs of the same setup; not supported yet (raises ``NotImplementedError``).
+                x) and ``schedule`` (``"constant"``, ``"cosine"``, ``"linear"``, ``"wsd"``); any other key
+                is a free hyperparameter (it matters when ``runs`` give other values of it).
+            runs: other runs of the same setup (:class:`~curvecast.Run`: finished, partial or with only a
+                config); the prediction is conditioned on all of them in one forward pass.
             bounds: ``"auto"`` (accuracies in [0, 1] stay in [0, 1]), ``None``, or ``(low, high)``.
 
         Returns:
             A :class:`~curvecast.Prediction`. Input rules (NaN dropped, sorting, repeated x) are in
-            :mod:`curvecast.curve`; bad input raises a :class:`~curvecast.errors.CurvecastError`.
+            :mod:`curvecast.curve`, those for ``runs`` in :mod:`curvecast.run`; bad input raises a
+            :class:`~curvecast.errors.CurvecastError`.
         """
-        if runs is not None:
-            raise NotImplementedError("predicting from other runs of the same setup (runs=...) is not available yet; pass runs=None")
-        curve = clean_curve(x, y, x_query, direction=direction, config=config, bounds=bounds)
-        return self._predict_clean([curve])[0]
+        if runs is None:
+            curve = clean_curve(x, y, x_query, direction=direction, config=config, bounds=bounds)
+            run = CleanRun(x=curve.x, y=curve.y, config=curve.config)
+            task = self._single_run_task(run, curve.x_query, curve.sign, curve.bounds)
+            return self._predict_tasks([task])[0][0]
+        x_query = check_queries(x_query)
+        if isinstance(runs, (str, bytes, Mapping, Run)) or not isinstance(runs, Sequence):
+            raise InvalidCurveError(f"runs must be a list of curvecast.Run, got {type(runs).__name__}")
+        cleaned, slots = clean_runs([Run(x, y, config, name="target"), *runs], direction=direction, duplicates="drop")
+        queries = [x_query] + [np.empty(0)] * (len(cleaned) - 1)
+        return self._predict_group(cleaned, slots, queries, direction=direction, bounds=bounds)[0]
+
+    def predict_runs(
+        self,
+        runs: Sequence[Run],
+        x_query: Any,
+        *,
+        direction: Direction = "min",
+        bounds: Bounds = "auto",
+    ) -> RunPredictions:
+        """Predict several runs of one setup (observed or not) in one forward pass.
+
+        Args:
+            runs: the runs (:class:`~curvecast.Run`; at most :attr:`max_runs`), each with its observed
+                points (possibly none) and config; free hyperparameters are scaled over these runs.
+            x_query: x values to predict every run at (``m``), or one array per run; a run given an empty
+                array is read as context only, and its place in the result holds ``None``.
+            direction: ``"min"`` or ``"max"``, shared by all runs.
+            bounds: as in :meth:`predict`, decided from all runs' observations.
+
+        Returns:
+            :class:`~curvecast.RunPredictions`: one :class:`~curvecast.Prediction` per run, in order (``None``
+            for a run with no queries), whose ``sample`` draws all runs' trajectories jointly.
+        """
+        cleaned, slots = clean_runs(runs, direction=direction, duplicates="error")
+        n = len(cleaned)
+        per_run = isinstance(x_query, (list, tuple)) and len(x_query) == n and all(np.ndim(q) == 1 for q in x_query)
+        if per_run:
+            queries = [check_queries(q, name=f"x_query[{i}]", allow_empty=True) for i, q in enumerate(x_query)]
+        else:
+            queries = [check_queries(x_query)] * n
+        if not any(q.size for q in queries):
+            raise InvalidCurveError("x_query gives no run anything to predict; pass at least one x value")
+        curves = sum(r.x.size + q.size > 1 for r, q in zip(cleaned, queries))
+        if n > self.max_runs or curves > self.max_curve_runs:
+            raise InvalidCurveError(
+                f"{n} runs ({curves} of them curves) to predict, but the model reads at most {self.max_runs} runs, "
+                f"{self.max_curve_runs} of them curves, in one pass; predict them in groups (predict(..., runs=...) picks the "
+                "runs that inform each one most)"
+            )
+        return self._predict_group(cleaned, slots, queries, direction=direction, bounds=bounds, named=True)
 
     def predict_many(
         self,
@@ -131,7 +243,7 @@ class Predictor:
         batch_size: int = 256,
         progress: bool = False,
     ) -> list[Prediction]:
-        """Predict many curves in batches (ragged lengths are padded internally).
+        """Predict many independent curves in batches (curves of similar length share a batch).
 
         Args:
             curves: items that are :class:`~curvecast.Curve`, dicts with ``x``, ``y``, ``x_query`` (and
@@ -145,99 +257,250 @@ class Predictor:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-        cleaned: list[CleanCurve] = []
+        tasks: list[_Task] = []
         for i, item in enumerate(curves):
             c: Curve = as_curve(item, direction=direction, config=config, bounds=bounds)
             try:
-                cleaned.append(clean_curve(c.x, c.y, c.x_query, direction=c.direction, config=c.config, bounds=c.bounds))
+                curve = clean_curve(c.x, c.y, c.x_query, direction=c.direction, config=c.config, bounds=c.bounds)
             except ValueError as exc:  # name the culprit in a long list
                 raise type(exc)(f"curve {i}: {exc}") from None
-        out: list[Prediction] = []
-        starts = range(0, len(cleaned), batch_size)
+            run = CleanRun(x=curve.x, y=curve.y, config=curve.config)
+            tasks.append(self._single_run_task(run, curve.x_query, curve.sign, curve.bounds, warn=False))
+        thinned = sum(t.context[0].size < t.runs[0].x.size for t in tasks)
+        if thinned:
+            warnings.warn(
+                f"{thinned} of {len(tasks)} curves hold more than {self.max_context} observed points, the model's context per run; "
+                "they were thinned evenly (first and last kept)",
+                CurvecastWarning,
+                stacklevel=2,
+            )
+        # Curves of similar length share a forward pass, so short curves are not padded to a long one.
+        order = sorted(range(len(tasks)), key=lambda i: tasks[i].n_tokens)
+        out: list[Prediction | None] = [None] * len(tasks)
+        starts = range(0, len(tasks), batch_size)
         for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or len(starts) < 2):
-            out.extend(self._predict_clean(cleaned[start : start + batch_size]))
-        return out
+            chunk = order[start : start + batch_size]
+            for i, preds in zip(chunk, self._predict_tasks([tasks[i] for i in chunk])):
+                out[i] = preds[0]
+        return out  # type: ignore[return-value]
 
-    def _context_indices(self, n: int) -> np.ndarray:
-        if n <= self.max_context:
+    # -- building token sequences -------------------------------------------------------------------
+
+    def _thin(self, n: int, keep: int) -> np.ndarray:
+        """Indices of ``keep`` of ``n`` points, evenly spread, first and last kept."""
+        if n <= keep:
             return np.arange(n)
-        return np.unique(np.round(np.linspace(0, n - 1, self.max_context)).astype(np.int64))
+        return np.unique(np.round(np.linspace(0, n - 1, keep)).astype(np.int64))
+
+    def _single_run_task(self, run: CleanRun, x_query: np.ndarray, sign: int, bounds: tuple[float, float], *, warn: bool = True) -> _Task:
+        context = self._thin(run.x.size, self.max_context)
+        if context.size < run.x.size and warn:
+            warnings.warn(
+                f"read {context.size} of the curve's {run.x.size} observed points (thinned evenly, first and last kept): "
+                f"the model's context holds {self.max_context} points per run",
+                CurvecastWarning,
+                stacklevel=3,
+            )
+        empty = np.zeros((1, N_HPARAMS))
+        return _Task([run], [context], [x_query], empty, empty.astype(bool), sign, bounds)
+
+    def _choose_runs(self, runs: list[CleanRun], slots: HparamSlots, queries: list[np.ndarray], *, warn: bool = True) -> list[int]:
+        """Indices of the runs to read: every run with queries, then the context-only runs nearest to them
+        (log10 of size, tokens, batch size and lr, and the free hyperparameters), up to :attr:`max_runs` runs
+        of which at most :attr:`max_curve_runs` have two or more points (the most the model saw in training)."""
+        targets = [i for i, q in enumerate(queries) if q.size]
+        others = [i for i, q in enumerate(queries) if not q.size and runs[i].x.size]
+        if len(targets) > self.max_runs:
+            raise InvalidCurveError(f"{len(targets)} runs to predict, but the model reads at most {self.max_runs} runs in one pass")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            place = np.log10(np.stack([r.config[list(_DISTANCE_FIELDS)] for r in runs]))
+        place = np.concatenate([place, slots.values], axis=1)
+        diff = place[others][:, None, :] - place[targets][None, :, :]  # others x targets x features
+        distance = np.nansum(diff * diff, axis=-1).min(axis=1) if targets else np.zeros(len(others))
+        curves = sum(runs[i].x.size + queries[i].size > 1 for i in targets)
+        keep = []
+        for j in np.argsort(distance, kind="stable"):
+            i = others[j]
+            is_curve = runs[i].x.size > 1
+            if len(targets) + len(keep) >= self.max_runs or (is_curve and curves >= self.max_curve_runs):
+                continue
+            keep.append(i)
+            curves += is_curve
+        dropped = sorted(set(others) - set(keep))
+        if dropped and warn:
+            names = ", ".join(runs[i].name for i in dropped[:12]) + (" ..." if len(dropped) > 12 else "")
+            warnings.warn(
+                f"the model reads at most {self.max_runs} runs ({self.max_curve_runs} with curves) in one pass: kept the {len(keep)} "
+                f"finished or partial runs nearest to the runs to predict (in size, tokens, batch size, lr and free hyperparameters) "
+                f"and left out {len(dropped)}: {names}",
+                CurvecastWarning,
+                stacklevel=4,
+            )
+        return sorted(targets + keep)
+
+    def _budget_points(self, runs: list[CleanRun], *, warn: bool = True) -> list[np.ndarray]:
+        """Indices of the points read of each run: all, unless the runs hold more than :attr:`max_task_points`
+        (or a run more than :attr:`max_context`); then every run keeps up to the same share, thinned evenly."""
+        sizes = [r.x.size for r in runs]
+        share = self.max_context
+        while share > 1 and sum(min(n, share) for n in sizes) > self.max_task_points:
+            share -= 1
+        context = [self._thin(n, share) for n in sizes]
+        read, total = sum(c.size for c in context), sum(sizes)
+        if read < total and warn:
+            warnings.warn(
+                f"read {read} of the runs' {total} observed points: runs longer than {share} points were thinned evenly "
+                f"(first and last kept) to fit the model's context ({self.max_task_points} points per pass, {self.max_context} per run)",
+                CurvecastWarning,
+                stacklevel=4,
+            )
+        return context
+
+    def _predict_group(
+        self,
+        runs: list[CleanRun],
+        slots: HparamSlots,
+        queries: list[np.ndarray],
+        *,
+        direction: Direction,
+        bounds: Bounds,
+        named: bool = False,
+        warn: bool = True,
+    ) -> RunPredictions:
+        """Predict the runs with queries, reading the others as context; one :class:`RunPredictions` (with
+        ``None`` for runs that have no queries) in the order of ``runs``. ``warn=False`` leaves out the
+        warnings about runs and points not read (for callers that subsample on purpose)."""
+        sign = check_direction(direction)
+        check_enough_context(runs)
+        all_y = np.concatenate([r.y for r in runs])
+        resolved = resolve_bounds(bounds, all_y, sign)
+        kept = self._choose_runs(runs, slots, queries, warn=warn)
+        chosen = [runs[i] for i in kept]
+        check_enough_context(chosen)
+        task = _Task(
+            runs=chosen,
+            context=self._budget_points(chosen, warn=warn),
+            queries=[queries[i] for i in kept],
+            hparams=slots.values[kept],
+            hparam_mask=slots.mask[kept],
+            sign=sign,
+            bounds=resolved,
+            named=named,
+        )
+        (preds, joint, positions) = self._predict_tasks([task], with_joint=True)[0]
+        by_run = dict(zip(kept, zip(preds, positions)))
+        pairs = [by_run.get(i, (None, None)) for i in range(len(runs))]
+        return RunPredictions([p for p, _ in pairs], joint, [q if p is not None else None for p, q in pairs])
+
+    # -- the forward pass ---------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _predict_clean(self, curves: list[CleanCurve]) -> list[Prediction]:
+    def _predict_tasks(self, tasks: list[_Task], *, with_joint: bool = False) -> list[Any]:
+        """One forward pass over ``tasks``. Returns per task the list of its runs' predictions (``None`` for
+        runs without queries); with ``with_joint``, per task ``(predictions, joint sampler, query positions)``."""
         dev = self.device
-        b = len(curves)
-        ctx_idx = [self._context_indices(c.x.size) for c in curves]
-        lengths = [idx.size + c.x_query.size for idx, c in zip(ctx_idx, curves)]
-        n_tokens = max(lengths)
+        b = len(tasks)
+        n_tokens = max(t.n_tokens for t in tasks)
         x = np.zeros((b, n_tokens))
         y = np.zeros((b, n_tokens))
         is_context = np.zeros((b, n_tokens), dtype=bool)
         valid = np.zeros((b, n_tokens), dtype=bool)
-        config = np.full((b, len(CONFIG_FIELDS)), np.nan)
-        for i, (c, idx) in enumerate(zip(curves, ctx_idx)):
-            nc, m = idx.size, c.x_query.size
-            x[i, :nc], y[i, :nc], x[i, nc : nc + m] = c.x[idx], c.y[idx], c.x_query
-            is_context[i, :nc] = True
-            valid[i, : nc + m] = True
-            config[i] = c.config
-        config_t = torch.from_numpy(config)[:, None, :].expand(b, n_tokens, -1)
+        run_id = np.zeros((b, n_tokens), dtype=np.int64)
+        config = np.full((b, n_tokens, len(CONFIG_FIELDS)), np.nan)
+        hparams = np.zeros((b, n_tokens, N_HPARAMS))
+        hparam_mask = np.zeros((b, n_tokens, N_HPARAMS), dtype=bool)
+        query_pos: list[list[np.ndarray]] = []  # per task, per run: token positions of its queries
+        for i, task in enumerate(tasks):
+            k = 0
+            for r, (run, idx) in enumerate(zip(task.runs, task.context)):
+                sl = slice(k, k + idx.size)
+                x[i, sl], y[i, sl], run_id[i, sl], config[i, sl] = run.x[idx], run.y[idx], r, run.config
+                hparams[i, sl], hparam_mask[i, sl] = task.hparams[r], task.hparam_mask[r]
+                k += idx.size
+            is_context[i, :k] = True
+            positions = []
+            for r, (run, q) in enumerate(zip(task.runs, task.queries)):
+                sl = slice(k, k + q.size)
+                x[i, sl], run_id[i, sl], config[i, sl] = q, r, run.config
+                hparams[i, sl], hparam_mask[i, sl] = task.hparams[r], task.hparam_mask[r]
+                positions.append(np.arange(k, k + q.size))
+                k += q.size
+            valid[i, :k] = True
+            query_pos.append(positions)
+        config_t = torch.from_numpy(config)
         x_t, y_t = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-        direction = torch.tensor([c.sign for c in curves], dtype=torch.float64, device=dev)
+        direction = torch.tensor([t.sign for t in tasks], dtype=torch.float64, device=dev)
         inp, norm = encode(
             x_t,
             y_t,
             torch.from_numpy(is_context).to(dev),
             torch.from_numpy(valid).to(dev),
-            torch.zeros(b, n_tokens, dtype=torch.long, device=dev),
+            torch.from_numpy(run_id).to(dev),
             torch.nan_to_num(config_t, nan=0.0).to(dev),
             torch.isfinite(config_t).to(dev),
             direction,
+            hparams=torch.from_numpy(hparams).to(dev),
+            hparam_mask=torch.from_numpy(hparam_mask).to(dev),
         )
-        logits = self.model(inp).float() / self.temperature  # B x L x K
-        # Summaries only at the query tokens: B x M, padded by repeating each curve's first query.
-        n_query = max(c.x_query.size for c in curves)
+        temperature = torch.tensor([self.temperature if len(t.runs) == 1 else self.temperature_runs for t in tasks], device=dev)
+        logits = self.model(inp).float() / temperature[:, None, None]  # B x L x K
+        # Summaries only at the query tokens: B x M, padded by repeating each task's first query.
+        all_q = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in query_pos]
+        n_query = max(1, max(q.size for q in all_q))
         q_index = torch.zeros(b, n_query, dtype=torch.long, device=dev)
-        for i, (c, idx) in enumerate(zip(curves, ctx_idx)):
-            q_index[i] = idx.size + torch.arange(n_query, device=dev).clamp_max(c.x_query.size - 1)
+        for i, q in enumerate(all_q):
+            if q.size:
+                q_index[i] = torch.from_numpy(q).to(dev)[torch.arange(n_query, device=dev).clamp_max(q.size - 1)]
         q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B x M x K
         bar = self.model.bar_distribution
-        y_low = torch.tensor([c.bounds[0] for c in curves], dtype=torch.float64, device=dev)
-        y_high = torch.tensor([c.bounds[1] for c in curves], dtype=torch.float64, device=dev)
+        y_low = torch.tensor([t.bounds[0] for t in tasks], dtype=torch.float64, device=dev)
+        y_high = torch.tensor([t.bounds[1] for t in tasks], dtype=torch.float64, device=dev)
         zmap = ZMap.build(norm.y_loc.double(), norm.y_scale.double(), norm.sign.double(), y_low, y_high)
         mean = means(bar, q_logits, zmap).cpu().numpy()  # B x M
         median = quantiles(bar, q_logits, zmap, torch.tensor([0.5], dtype=torch.float64))[..., 0].cpu().numpy()
         t = norm.x_forward(x_t)
         cpu_bar = bar if dev.type == "cpu" else BarDistribution(bar.borders.cpu())
-        out = []
-        for i, (c, idx) in enumerate(zip(curves, ctx_idx)):
-            nc, m = idx.size, c.x_query.size
-            q = slice(nc, nc + m)
-            for name, values in (("mean", mean[i, :m]), ("median", median[i, :m])):
+        out: list[Any] = []
+        for i, task in enumerate(tasks):
+            length = task.n_tokens
+            for name, values in (("mean", mean[i, : all_q[i].size]), ("median", median[i, : all_q[i].size])):
                 if not np.isfinite(values).all():  # never hand back NaN: this is a bug, not bad input
                     raise FloatingPointError(f"the model produced a non-finite {name}; please report this with the input curve")
-            is_query = torch.zeros(1, nc + m, dtype=torch.bool, device=dev)
-            is_query[0, q] = True
-            sampler = JointSampler(
-                model=self.model,
-                inp=type(inp)(*(v[i : i + 1, : nc + m] for v in (inp.features, inp.run_id, inp.z, inp.is_context, inp.valid))),
-                is_query=is_query,
-                t=t[i : i + 1, : nc + m].float(),
-                query_slice=q,
-            )
-            out.append(
-                Prediction(
-                    x=c.x_query.copy(),
-                    logits=q_logits[i, :m].cpu(),
-                    zmap=zmap.index(i).cpu(),
-                    bar=cpu_bar,
-                    mean=mean[i, :m].copy(),
-                    median=median[i, :m].copy(),
-                    observed_x=c.x,
-                    observed_y=c.y,
-                    bounds=c.bounds,
-                    n_context=int(nc),
-                    sampler=sampler,
+            inp_i = inp.map(lambda v: v[i : i + 1, :length])
+            t_i = t[i : i + 1, :length].float()
+            bounds_i = {"low": zmap.z_low[i].float().to(dev), "high": zmap.z_high[i].float().to(dev)}
+            preds: list[Prediction | None] = []
+            offset = 0
+            for run, q, pos in zip(task.runs, task.queries, query_pos[i]):
+                if not q.size:
+                    preds.append(None)
+                    continue
+                m = slice(offset, offset + q.size)
+                offset += q.size
+                is_query = torch.zeros(1, length, dtype=torch.bool, device=dev)
+                is_query[0, torch.from_numpy(pos).to(dev)] = True
+                sampler = JointSampler(model=self.model, inp=inp_i, is_query=is_query, t=t_i, query_index=torch.from_numpy(pos), **bounds_i)
+                preds.append(
+                    Prediction(
+                        x=q.copy(),
+                        logits=q_logits[i, m].cpu(),
+                        zmap=zmap.index(i).cpu(),
+                        bar=cpu_bar,
+                        mean=mean[i, m].copy(),
+                        median=median[i, m].copy(),
+                        observed_x=run.x,
+                        observed_y=run.y,
+                        bounds=task.bounds,
+                        n_context=task.n_context,
+                        sampler=sampler,
+                        run=run.name if task.named else None,
+                    )
                 )
-            )
+            if with_joint:
+                is_query = torch.zeros(1, length, dtype=torch.bool, device=dev)
+                is_query[0, torch.from_numpy(all_q[i]).to(dev)] = True
+                joint = JointSampler(model=self.model, inp=inp_i, is_query=is_query, t=t_i, query_index=torch.from_numpy(all_q[i]), **bounds_i)
+                out.append((preds, joint, [torch.from_numpy(p) for p in query_pos[i]]))
+            else:
+                out.append(preds)
         return out

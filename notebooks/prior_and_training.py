@@ -52,7 +52,7 @@ print("final metrics:", {k: round(v, 3) for k, v in result.final_metrics.items()
 one = priors.SimplePowerLawPrior(n_points=24, min_points=24).sample(1, generator=torch.Generator().manual_seed(1))
 is_context = torch.zeros_like(one.point_mask)
 is_context[..., :10] = True
-inp, norm, _ = encode_task_batch(one, is_context)
+inp, norm, _, _ = encode_task_batch(one, is_context)
 is_query = inp.valid & ~inp.is_context
 samples_z = sample_joint(result.model, inp, is_query, inp.features[..., 0], 20, generator=torch.Generator().manual_seed(2))
 samples_y = norm.y_inverse(samples_z[:, 0])  # 20 x 24, in the curve's own units

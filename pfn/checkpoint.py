@@ -21,7 +21,17 @@ from curvecast.device import resolve_device
 from curvecast.errors import CheckpointError, CheckpointNotFoundError
 from curvecast.pfn.model import PFN, ModelConfig
 
-__all__ = ["WEIGHTS_FILE", "CONFIG_FILE", "FORMAT", "save_model", "load_model", "read_config", "atomic_write_text", "atomic_save_tensors"]
+__all__ = [
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
+    "FORMAT",
+    "save_model",
+    "load_model",
+    "read_config",
+    "read_weights",
+    "atomic_write_text",
+    "atomic_save_tensors",
+]
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -98,20 +108,28 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[PFN, dict[str, Any]]:
-    """Load a PFN and its config from a checkpoint folder (or its ``model.safetensors``)."""
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint (folder or weights file), on the CPU."""
     weights, _ = _resolve(path)
-    config = read_config(path)
-    try:
-        model_config = ModelConfig(**config["model"])
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"cannot read weights '{weights}': {exc}. The file is corrupt or not a safetensors file") from None
     if "bar_distribution.borders" not in state:
         raise CheckpointError(f"'{weights}' holds no bar-distribution borders; it is not a curvecast PFN")
+    return state
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[PFN, dict[str, Any]]:
+    """Load a PFN and its config from a checkpoint folder (or its ``model.safetensors``)."""
+    weights, _ = _resolve(path)
+    config = read_config(path)
+    try:
+        # Checkpoints written before free hyperparameters existed have no "read_hparams" and no such weights.
+        model_config = ModelConfig(**{"read_hparams": False, **config["model"]})
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
+    state = read_weights(weights)
     model = PFN(model_config, state["bar_distribution.borders"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

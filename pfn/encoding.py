@@ -1,28 +1,33 @@
 """Turn observed and query points into PFN tokens.
 
 A task becomes one sequence of ``L`` tokens, one per point of any of its runs. Context tokens carry
-``(run, config, x, y)``; query tokens carry ``(run, config, x)`` and ask for y. Static features (x, config,
-task statistics) are computed once; the dynamic part (which tokens are context, and their normalized y
-``z``) lives beside them so autoregressive sampling can turn queries into context cheaply.
+``(run, config, free hyperparameters, x, y)``; query tokens carry ``(run, config, free hyperparameters, x)``
+and ask for y. Static features (x, config, task statistics) are computed once; the dynamic part (which
+tokens are context, and their normalized y ``z``) lives beside them so autoregressive sampling can turn
+queries into context cheaply. Free hyperparameters are ``N_HPARAMS`` slots of values in ``[0, 1]``
+(see :data:`curvecast.priors.batch.N_HPARAMS`), given to the model as ``2 theta - 1`` and a used-slot flag.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from curvecast.errors import InvalidCurveError, ShapeError
 from curvecast.pfn.normalization import Normalization
-from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, config_index
+from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, TaskBatch, config_index
 
-__all__ = ["PFNInput", "N_STATIC_FEATURES", "encode", "encode_task_batch"]
+__all__ = ["PFNInput", "N_STATIC_FEATURES", "N_HPARAM_FEATURES", "EncodedTasks", "encode", "encode_task_batch", "hparam_features"]
 
 _LOG10 = math.log(10.0)
 _N_NUMERIC_CONFIG = len(CONFIG_FIELDS) - 1  # every field but the categorical schedule
 N_STATIC_FEATURES = 2 + _N_NUMERIC_CONFIG + len(SCHEDULES) + len(CONFIG_FIELDS) + 5
+N_HPARAM_FEATURES = 2 * N_HPARAMS
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class PFNInput:
     - ``z``: ``B x L`` normalized y; only read where ``is_context``.
     - ``is_context``: ``B x L`` bool, observed tokens (the only ones attention reads from).
     - ``valid``: ``B x L`` bool, False for padding.
+    - ``hparams``: ``B x L x N_HPARAM_FEATURES`` free-hyperparameter features (zeros: none).
     """
 
     features: Tensor
@@ -41,13 +47,33 @@ class PFNInput:
     z: Tensor
     is_context: Tensor
     valid: Tensor
+    hparams: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.hparams is None:
+            b, n = self.run_id.shape
+            object.__setattr__(self, "hparams", torch.zeros(b, n, N_HPARAM_FEATURES, device=self.features.device))
 
     def with_context(self, z: Tensor, is_context: Tensor) -> "PFNInput":
         return replace(self, z=z, is_context=is_context)
 
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "PFNInput":
+        """The same tokens with ``fn`` applied to every field (all have the batch first, tokens second)."""
+        return PFNInput(*(fn(getattr(self, f)) for f in _INPUT_FIELDS))
+
     def repeat_interleave(self, n: int) -> "PFNInput":
         """Each sequence repeated ``n`` times along the batch (for drawing ``n`` joint samples)."""
-        return PFNInput(*(t.repeat_interleave(n, 0) for t in (self.features, self.run_id, self.z, self.is_context, self.valid)))
+        return self.map(lambda t: t.repeat_interleave(n, 0))
+
+
+_INPUT_FIELDS = ("features", "run_id", "z", "is_context", "valid", "hparams")
+
+
+def hparam_features(hparams: Tensor, hparam_mask: Tensor) -> Tensor:
+    """``... x N_HPARAMS`` values in ``[0, 1]`` and used-slot mask -> ``... x N_HPARAM_FEATURES`` features."""
+    used = hparam_mask & torch.isfinite(hparams)
+    centred = torch.where(used, 2.0 * hparams.clamp(0.0, 1.0) - 1.0, torch.zeros_like(hparams))
+    return torch.cat([centred, used.to(hparams.dtype)], dim=-1).float()
 
 
 def _config_features(config: Tensor, config_mask: Tensor, x_ref: Tensor) -> Tensor:
@@ -81,6 +107,8 @@ def encode(
     config_mask: Tensor,
     direction: Tensor,
     normalization: Normalization | None = None,
+    hparams: Tensor | None = None,
+    hparam_mask: Tensor | None = None,
 ) -> tuple[PFNInput, Normalization]:
     """Tokens for ``B`` tasks given as flat point lists.
 
@@ -94,6 +122,8 @@ def encode(
         config_mask: ``B x L x len(CONFIG_FIELDS)`` bool, known config values.
         direction: ``B``, +1 (lower is better) or -1 (higher is better).
         normalization: reuse these statistics instead of computing them from the context.
+        hparams: ``B x L x N_HPARAMS`` free hyperparameters in ``[0, 1]`` of each point's run (optional).
+        hparam_mask: ``B x L x N_HPARAMS`` bool, the slots in use (required with ``hparams``).
 
     Returns:
         The tokens, and the per-task normalization (use it to map predictions back to y units).
@@ -125,14 +155,28 @@ def encode(
     features = torch.cat([x_feats, cfg, task[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
     features = torch.where(valid[..., None], features, torch.zeros_like(features))
     z = torch.where(is_context, norm.y_forward(y), torch.zeros_like(y))
-    inp = PFNInput(features=features.float(), run_id=run_id.long(), z=z.float(), is_context=is_context, valid=valid)
+    hp = None
+    if hparams is not None:
+        if hparam_mask is None or hparams.shape != (*x.shape, N_HPARAMS) or hparam_mask.shape != hparams.shape:
+            raise ShapeError(f"hparams and hparam_mask must both be B x L x {N_HPARAMS}")
+        hp = torch.where(valid[..., None], hparam_features(hparams, hparam_mask), 0.0)
+    inp = PFNInput(features=features.float(), run_id=run_id.long(), z=z.float(), is_context=is_context, valid=valid, hparams=hp)
     return inp, norm
 
 
+class EncodedTasks(NamedTuple):
+    """What :func:`encode_task_batch` returns."""
+
+    inp: PFNInput  # T x L tokens
+    norm: Normalization  # per task
+    target: Tensor  # T x L normalized y (z) of every token
+    token_index: Tensor  # T x L long: position of each token among the R * P flattened points of its task
+
+
 def encode_task_batch(
-    batch: TaskBatch, is_context: Tensor, run_id: Tensor | None = None, *, normalize_on: Tensor | None = None
-) -> tuple[PFNInput, Normalization, Tensor]:
-    """Tokens for a :class:`TaskBatch`, flattening ``R`` runs x ``P`` points into ``L = R * P`` tokens.
+    batch: TaskBatch, is_context: Tensor, run_id: Tensor | None = None, *, normalize_on: Tensor | None = None, compact: bool = True
+) -> EncodedTasks:
+    """Tokens for a :class:`TaskBatch`: its ``R`` runs x ``P`` points flattened into one sequence per task.
 
     Args:
         batch: ``T`` tasks of ``R`` runs of ``P`` points.
@@ -140,18 +184,29 @@ def encode_task_batch(
         run_id: ``T x R`` long run ids (default ``0 .. R-1``).
         normalize_on: ``T x R x P`` bool, the points normalization statistics come from (default: the
             context); a subset of the context, e.g. the observed prefix without sampled anchors.
+        compact: drop padding: valid points move to the front (in run, then point order) and every sequence
+            is cut to the longest task's number of valid points, ``L <= R * P``. Without it ``L = R * P``.
 
     Returns:
-        Tokens, normalization, and the normalized targets ``T x L`` (z of every point).
+        Tokens, normalization, normalized targets and each token's index among the ``R * P`` points (gather
+        any other ``T x R x P`` tensor, flattened, with it to line it up with the tokens).
     """
     t, r, p = batch.x.shape
     if is_context.shape != (t, r, p):
         raise ShapeError(f"is_context must be {(t, r, p)}, got {tuple(is_context.shape)}")
     if run_id is None:
         run_id = torch.arange(r, device=batch.x.device).expand(t, r)
+    valid = batch.point_mask.reshape(t, r * p)
+    if compact:
+        # A stable sort of "is padding" keeps the valid points in run-then-point order.
+        order = (~valid).to(torch.int8).argsort(dim=-1, stable=True)
+        token_index = order[:, : max(1, int(valid.sum(-1).max()))]
+    else:
+        token_index = torch.arange(r * p, device=valid.device).expand(t, r * p)
 
-    def flat(v: Tensor) -> Tensor:  # T x R x P x ... -> T x (R * P) x ...
-        return v.reshape(t, r * p, *v.shape[3:])
+    def flat(v: Tensor) -> Tensor:  # T x R x P x ... -> T x L x ...
+        v = v.reshape(t, r * p, *v.shape[3:])
+        return v.gather(1, token_index.view(t, -1, *([1] * (v.ndim - 2))).expand(-1, -1, *v.shape[2:]))
 
     def per_point(v: Tensor) -> Tensor:  # T x R x ... -> T x R x P x ...
         return v[:, :, None].expand(t, r, p, *v.shape[2:])
@@ -169,5 +224,7 @@ def encode_task_batch(
         flat(per_point(batch.config_mask)),
         batch.direction,
         normalization=norm,
+        hparams=flat(per_point(batch.hparams)),
+        hparam_mask=flat(per_point(batch.hparam_mask)),
     )
-    return inp, norm, norm.y_forward(flat(batch.y))
+    return EncodedTasks(inp, norm, norm.y_forward(flat(batch.y)), token_index)

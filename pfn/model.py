@@ -4,6 +4,10 @@ Every token is one point of one run. Context tokens (observed points) attend to 
 attend to the context only, never to other queries, so each query's prediction is the posterior
 predictive given the context alone (PFN attention, Müller et al. 2022). One
 ``scaled_dot_product_attention`` call per layer does both, with a key mask that admits context tokens.
+
+A token's embedding is the sum of three parts: its features and y (``encoder``), its run's id
+(``run_embedding``: ids are drawn at random per task in training, so the model learns "same id, same run"
+rather than anything about a particular id), and its run's free hyperparameters (``hparam_encoder``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from torch import Tensor, nn
 from curvecast.errors import InvalidConfigError
 from curvecast.validation import check_field_types
 from curvecast.pfn.bar_distribution import BarDistribution
-from curvecast.pfn.encoding import N_STATIC_FEATURES, PFNInput
+from curvecast.pfn.encoding import N_HPARAM_FEATURES, N_STATIC_FEATURES, PFNInput
 
 __all__ = ["ModelConfig", "PFN"]
 
@@ -33,8 +37,11 @@ class ModelConfig:
     n_heads: int = 4
     d_ff: int = 512
     n_bars: int = 256
+    #: Size of the run-id vocabulary: the most runs one task may hold.
     max_runs: int = 16
     dropout: float = 0.0
+    #: Whether the model reads free hyperparameters (``N_HPARAMS`` slots); models saved before they existed do not.
+    read_hparams: bool = True
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -92,6 +99,11 @@ class PFN(nn.Module):
         # static features + z, asinh(z) and the context flag
         self.encoder = nn.Sequential(nn.Linear(N_STATIC_FEATURES + 3, d), nn.GELU(), nn.Linear(d, d))
         self.run_embedding = nn.Embedding(config.max_runs, d)
+        if config.read_hparams:
+            self.hparam_encoder = nn.Sequential(nn.Linear(N_HPARAM_FEATURES, d), nn.GELU(), nn.Linear(d, d))
+            # Starts as "no effect", so a model warm-started from one without this part predicts as before.
+            nn.init.zeros_(self.hparam_encoder[2].weight)
+            nn.init.zeros_(self.hparam_encoder[2].bias)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_out = nn.LayerNorm(d)
         self.head = nn.Linear(d, config.n_bars)
@@ -104,6 +116,8 @@ class PFN(nn.Module):
         dynamic = torch.stack([z / 4.0, torch.asinh(z), ctx.to(z.dtype)], dim=-1)  # B x L x 3
         h = self.encoder(torch.cat([inp.features, dynamic], dim=-1))  # B x L x D
         h = h + self.run_embedding(inp.run_id.clamp(0, self.config.max_runs - 1))
+        if self.config.read_hparams:
+            h = h + self.hparam_encoder(inp.hparams)  # B x L x D
         key_mask = ctx[:, None, None, :]  # B x 1 x 1 x L
         for block in self.blocks:
             h = block(h, key_mask)

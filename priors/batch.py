@@ -9,7 +9,7 @@ from torch import Tensor
 
 from curvecast.errors import InvalidConfigError, ShapeError
 
-__all__ = ["CONFIG_FIELDS", "SCHEDULES", "TaskBatch", "config_index", "checked_sample_size"]
+__all__ = ["CONFIG_FIELDS", "SCHEDULES", "N_HPARAMS", "TaskBatch", "config_index", "checked_sample_size"]
 
 #: Run-configuration fields, in the order of the last axis of :attr:`TaskBatch.config`.
 #: ``warmup_steps``, ``total_steps`` and ``cooldown_steps`` are measured in the units of ``x``
@@ -28,6 +28,11 @@ CONFIG_FIELDS: tuple[str, ...] = (
 
 #: Learning-rate schedule families; ``wsd`` is warmup-stable-decay (constant, then a final cooldown).
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear", "wsd")
+
+#: Slots for free hyperparameters (any config key without a fixed meaning: dropout, optimizer, ...). Each
+#: slot holds one number in ``[0, 1]`` per run: a numeric hyperparameter scaled to the task's range, or one
+#: level of a categorical one as 0/1. Hyperparameters that need more slots than this are not read.
+N_HPARAMS: int = 8
 
 
 def config_index(name: str) -> int:
@@ -60,6 +65,9 @@ class TaskBatch:
     - ``config_mask``: ``T x R x C`` bool, True where the config value is known.
     - ``direction``: ``T`` int8, ``+1`` where lower is better (losses, errors) and ``-1`` where higher is
       better (accuracies).
+    - ``hparams``: ``T x R x N_HPARAMS`` float in ``[0, 1]``, free hyperparameters of each run (optional:
+      ``None`` means none, stored as zeros).
+    - ``hparam_mask``: ``T x R x N_HPARAMS`` bool, True for the slots a task uses (optional, like ``hparams``).
 
     A run with no valid point is absent; every task has at least one run with at least one point.
     """
@@ -70,8 +78,16 @@ class TaskBatch:
     config: Tensor
     config_mask: Tensor
     direction: Tensor
+    hparams: Tensor | None = None
+    hparam_mask: Tensor | None = None
 
     def __post_init__(self) -> None:
+        if (self.hparams is None) != (self.hparam_mask is None):
+            raise ShapeError("TaskBatch.hparams and hparam_mask go together: pass both or neither")
+        if self.hparams is None and self.x.ndim == 3:
+            t, r, _ = self.x.shape
+            object.__setattr__(self, "hparams", torch.zeros(t, r, N_HPARAMS, dtype=self.x.dtype, device=self.x.device))
+            object.__setattr__(self, "hparam_mask", torch.zeros(t, r, N_HPARAMS, dtype=torch.bool, device=self.x.device))
         if self.x.ndim != 3:
             raise ShapeError(f"TaskBatch.x must be n_tasks x n_runs x n_points, got shape {tuple(self.x.shape)}")
         t, r, p = self.x.shape
@@ -81,13 +97,15 @@ class TaskBatch:
             "config": (t, r, len(CONFIG_FIELDS)),
             "config_mask": (t, r, len(CONFIG_FIELDS)),
             "direction": (t,),
+            "hparams": (t, r, N_HPARAMS),
+            "hparam_mask": (t, r, N_HPARAMS),
         }
         for name, shape in expected.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
                 raise ShapeError(f"TaskBatch.{name} must have shape {shape} to match x {tuple(self.x.shape)}, got {got}")
-        if self.point_mask.dtype != torch.bool or self.config_mask.dtype != torch.bool:
-            raise ShapeError("TaskBatch.point_mask and config_mask must be bool tensors")
+        if self.point_mask.dtype != torch.bool or self.config_mask.dtype != torch.bool or self.hparam_mask.dtype != torch.bool:
+            raise ShapeError("TaskBatch.point_mask, config_mask and hparam_mask must be bool tensors")
 
     @property
     def n_tasks(self) -> int:
@@ -112,10 +130,11 @@ class TaskBatch:
         return self.point_mask.sum(-1)
 
     def to(self, device: torch.device | str) -> "TaskBatch":
-        return TaskBatch(*(getattr(self, f).to(device) for f in ("x", "y", "point_mask", "config", "config_mask", "direction")))
+        return TaskBatch(*(getattr(self, f).to(device) for f in _FIELDS))
 
     def __getitem__(self, index: slice | Tensor) -> "TaskBatch":
         """Select tasks (first axis)."""
-        return TaskBatch(
-            self.x[index], self.y[index], self.point_mask[index], self.config[index], self.config_mask[index], self.direction[index]
-        )
+        return TaskBatch(*(getattr(self, f)[index] for f in _FIELDS))
+
+
+_FIELDS = ("x", "y", "point_mask", "config", "config_mask", "direction", "hparams", "hparam_mask")

@@ -23,7 +23,20 @@ valid runs first):
    plus heteroscedastic AR(1) noise, clipped to ``[0, inf)`` or ``[0, 1]``.
 6. **x sampling** per run: ragged lengths, linear, log or warped spacing (optionally jittered), sometimes
    starting at step 0, sometimes truncated before ``total_steps``, in steps (sometimes rounded), tokens or
-   an arbitrary unit (``x`` and the x-unit config fields scaled together).
+   an arbitrary unit (``x`` and the x-unit config fields scaled together). A task holds at most
+   ``max_task_points`` points, so tasks of many runs have shorter runs.
+7. **Free hyperparameters** (any config key without a fixed meaning): a task may give its runs values in
+   ``[0, 1]`` in up to ``max_free_hparams`` slots (continuous, on a grid, or 0/1), and draws a random smooth
+   map from them to the run's asymptote and speed: two Gaussian-process samples (random Fourier features
+   with per-slot length scales, so some slots matter and some barely do). Runs close in hyperparameter space
+   end close, which is what lets a sweep's runs inform each other.
+8. **Scaling-law tables**: a ``p_table`` share of tasks are tables of finished runs, each observed only at
+   its end (one point at ``x`` = its tokens or steps, ``n_params`` and ``n_tokens`` known), laid out as
+   an isoFLOP design (several budgets ``C = 6 N D``, model sizes around each budget's optimum: the
+   U-shapes of Hoffmann et al. 2022), a size x token-multiplier grid (Gadre et al. 2024) or scattered.
+   Across sizes the asymptote may follow a broken power law (``p_broken_scaling``), and unique data may run
+   out (``p_data_limited``): past it, repeated tokens are worth less (Muennighoff et al. 2023,
+   ``D' = U + U R (1 - exp(-(D - U) / (U R)))``).
 
 Implementation: parameters are drawn per task (``n_tasks``) and per valid run (``V`` rows) from two
 uniform matrices; valid runs are then sorted by (direction, family, schedule, decay shape) so that every per-point step
@@ -40,12 +53,15 @@ import torch
 from torch import Tensor
 
 from curvecast.errors import InvalidConfigError
-from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, checked_sample_size
+from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, TaskBatch, checked_sample_size
 from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS
 
 __all__ = ["CurvePrior"]
 
 _CONSTANT, _COSINE, _WSD = (SCHEDULES.index(s) for s in ("constant", "cosine", "wsd"))
+_ISOFLOP, _GRID = 0, 1  # table designs; 2 is scattered
+_N_FOURIER = 16  # random Fourier features per hyperparameter map
+_NO_LIMIT = 1e30  # "unique data never run out"
 
 
 @dataclass(frozen=True)
@@ -55,10 +71,15 @@ class CurvePrior:
     Probabilities are per task unless they say "per run". Ranges are ``(low, high)`` tuples.
     """
 
-    max_runs: int = 8
+    #: Most runs of a task (the run axis of the batch); table tasks may use all of them.
+    max_runs: int = 32
+    #: Most runs of a task of whole curves.
+    max_curve_runs: int = 12
     n_points: int = 64
     min_points: int = 4
-    #: Probability that a task has a single run (otherwise 2..max_runs, uniform).
+    #: Most points of a task summed over its runs (runs of many-run tasks get fewer points); None: no cap.
+    max_task_points: int | None = 320
+    #: Probability that a task has a single run (otherwise 2..max_curve_runs, skewed to few runs).
     p_single_run: float = 0.25
     #: Probability of an accuracy-like ("max", bounded in [0, 1]) task.
     p_max_direction: float = 0.3
@@ -96,9 +117,26 @@ class CurvePrior:
     p_double_descent: float = 0.02
     #: Probability that an accuracy-like task sits near chance before rising.
     p_chance_plateau: float = 0.3
+    #: Probability of a scaling-law table task (runs observed only at their end; at least 4 runs).
+    p_table: float = 0.15
+    #: Relative weights of the table designs: isoFLOP, size x token-multiplier grid, scattered.
+    table_design_weights: tuple[float, ...] = (0.5, 0.3, 0.2)
+    #: Probability that the runs of a task differ in free hyperparameters, and the most slots a task uses.
+    p_free_hparams: float = 0.35
+    max_free_hparams: int = N_HPARAMS
+    #: Effect sizes (log-uniform) of the free hyperparameters on the asymptote and the speed of a run.
+    hparam_effect_range: tuple[float, float] = (0.05, 1.0)
+    #: Probability that the asymptote's power law in model size bends (a broken power law in N).
+    p_broken_scaling: float = 0.2
+    #: Probability that unique data run out within the task's runs (repeated data is worth less).
+    p_data_limited: float = 0.1
+    #: Probability that a multi-run task holds replicates: one setup run with different seeds.
+    p_replicates: float = 0.1
+    #: Seed-to-seed spread (log-uniform, relative) of a run's asymptote and speed around its setup's.
+    seed_spread_range: tuple[float, float] = (1e-3, 0.05)
 
     def __post_init__(self) -> None:
-        for name in ("max_runs", "n_points", "min_points"):
+        for name in ("max_runs", "max_curve_runs", "n_points", "min_points"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidConfigError(f"CurvePrior.{name} must be a positive int, got {value!r}")
@@ -111,7 +149,16 @@ class CurvePrior:
                 value = getattr(self, f.name)
                 if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                     raise InvalidConfigError(f"CurvePrior.{f.name} is a probability; use a value in [0, 1], got {value!r}")
-        for name in ("horizon_range", "n_params_range", "loss_floor_range", "loss_gap_range", "noise_range"):
+        if self.max_task_points is not None and (
+            not isinstance(self.max_task_points, int) or self.max_task_points < min(self.max_curve_runs, self.max_runs) * self.min_points
+        ):
+            raise InvalidConfigError(
+                f"CurvePrior.max_task_points must be an int >= max_curve_runs * min_points "
+                f"({min(self.max_curve_runs, self.max_runs) * self.min_points}) or None, got {self.max_task_points!r}"
+            )
+        if not isinstance(self.max_free_hparams, int) or not 0 <= self.max_free_hparams <= N_HPARAMS:
+            raise InvalidConfigError(f"CurvePrior.max_free_hparams must be an int in 0..{N_HPARAMS}, got {self.max_free_hparams!r}")
+        for name in ("horizon_range", "n_params_range", "loss_floor_range", "loss_gap_range", "noise_range", "hparam_effect_range", "seed_spread_range"):
             value = getattr(self, name)
             if len(value) != 2 or not 0.0 < value[0] <= value[1] < math.inf:
                 raise InvalidConfigError(f"CurvePrior.{name} must be (low, high) with 0 < low <= high < inf, got {value!r}")
@@ -121,7 +168,7 @@ class CurvePrior:
             raise InvalidConfigError(f"CurvePrior.max_param_decades must be >= 0, got {self.max_param_decades!r}")
         if not 0.0 <= self.max_autocorrelation < 1.0:
             raise InvalidConfigError(f"CurvePrior.max_autocorrelation must be in [0, 1), got {self.max_autocorrelation!r}")
-        for name, expected in (("family_weights", FAMILY_NAMES), ("schedule_weights", SCHEDULES)):
+        for name, expected in (("family_weights", FAMILY_NAMES), ("schedule_weights", SCHEDULES), ("table_design_weights", ("isoflop", "grid", "scattered"))):
             value = getattr(self, name)
             if len(value) != len(expected) or any(not w >= 0.0 for w in value) or sum(value) <= 0.0:
                 raise InvalidConfigError(
@@ -250,6 +297,7 @@ class _Sampler:
         runs = self._draw_runs(tasks)
         order = torch.argsort(runs["key"].long(), stable=True)
         self.runs, self.flat_index, self.task_id = runs.select(order), self.flat_index[order], self.task_id[order]
+        self.run_hparams, self.run_hparam_mask = self.run_hparams[order], self.run_hparam_mask[order]
         self.segments = _segments(self.runs["key"].long())
         self._anneal_coefficient()
         u = self._times()
@@ -263,11 +311,21 @@ class _Sampler:
         return self._assemble(x, y, tasks)
 
     def _draw_tasks(self) -> dict[str, Tensor]:
-        p, d, n = self.prior, _Draws(self.n_tasks, 80, self.generator, self.device), self.n_tasks
+        p, d, n = self.prior, _Draws(self.n_tasks, 112, self.generator, self.device), self.n_tasks
         zeros, ones = torch.zeros(n, device=self.device), torch.ones(n, device=self.device)
         t: dict[str, Tensor] = {}
-        multi = 2.0 + torch.floor(d.uniform() * (p.max_runs - 1)) if p.max_runs > 1 else ones
+        curve_runs = min(p.max_curve_runs, p.max_runs)
+        # Sweeps of a few runs are commoner than large ones: the count is skewed towards 2.
+        multi = 2.0 + torch.floor(d.uniform().square_() * (curve_runs - 1)).clamp_(max=curve_runs - 2) if curve_runs > 1 else ones
         t["n_runs"] = torch.where(d.bernoulli(p.p_single_run), ones, multi)
+        table_min = min(4, p.max_runs)
+        t["is_table"] = d.bernoulli(p.p_table) & (p.max_runs >= 2)
+        table_runs = table_min + torch.floor(d.uniform() * (p.max_runs - table_min + 1)).clamp_(max=p.max_runs - table_min)
+        t["n_runs"] = torch.where(t["is_table"], table_runs, t["n_runs"])
+        if p.max_task_points is None:
+            t["run_points"] = torch.full_like(ones, float(self.n_points))
+        else:
+            t["run_points"] = torch.floor(p.max_task_points / t["n_runs"]).clamp_(p.min_points, self.n_points)
         t["is_max"] = d.bernoulli(p.p_max_direction)
         t["family"] = d.categorical(p.family_weights)
         family_u = torch.stack([d.uniform() for _ in range(MAX_FAMILY_PARAMS)], 1)
@@ -298,7 +356,9 @@ class _Sampler:
         t["vary_batch"] = d.bernoulli(0.3)
         t["log_batch_crit"] = d.uniform(math.log(16.0), math.log(4096.0))
         t["seq_len"] = torch.exp2(torch.floor(d.uniform(7.0, 13.0)))
-        t["log_horizon"] = d.uniform(*(math.log(v) for v in p.horizon_range))
+        h_lo, h_hi = (math.log(v) for v in p.horizon_range)
+        # Table designs spread over decades of steps: centre them in the horizon range.
+        t["log_horizon"] = torch.where(t["is_table"], d.uniform(h_lo + 0.4 * (h_hi - h_lo), h_lo + 0.6 * (h_hi - h_lo)), d.uniform(h_lo, h_hi))
         t["shared_horizon"] = d.bernoulli(0.5)
         t["tau_end"] = d.log_uniform(0.3, 1e4)
         # Schedule.
@@ -321,6 +381,43 @@ class _Sampler:
         t["round_steps"] = d.bernoulli(0.5) & ~rescaled
         t["spacing"] = d.categorical((0.5, 0.35, 0.15))
         t["config_known"] = torch.stack([d.bernoulli(p.p_config_known) for _ in CONFIG_FIELDS], 1)
+        # Scaling-law tables: x is tokens (or steps), and the sizes and token counts of the rows are known.
+        # Their runs are tuned and their final losses averaged over many steps: little lr scatter, low noise.
+        t["lr_scatter"] = torch.where(t["is_table"], t["lr_scatter"] * 0.2, t["lr_scatter"])
+        t["noise"] = torch.where(t["is_table"], t["noise"] * 0.2, t["noise"])
+        t["unit"] = torch.where(t["is_table"], torch.where(d.bernoulli(0.7), 1.0, 0.0), t["unit"])
+        t["round_steps"] &= ~t["is_table"]
+        for name in ("n_params", "n_tokens"):
+            i = CONFIG_FIELDS.index(name)
+            t["config_known"][:, i] |= t["is_table"] & d.bernoulli(0.95)
+        t["design"] = d.categorical(p.table_design_weights)
+        t["n_budgets"] = 2.0 + torch.floor(d.uniform() * 5.0).clamp_(max=4.0)  # 2..6 compute budgets
+        t["log_budget_step"] = d.uniform(math.log(2.0), math.log(10.0))
+        t["opt_exponent"] = d.uniform(0.35, 0.65)  # N_opt ~ C^a (Chinchilla: a ~ 0.5)
+        t["design_width"] = d.uniform(math.log(10.0) * 0.6, math.log(10.0) * 2.0)  # sizes per budget, ln-span
+        t["n_grid_sizes"] = 2.0 + torch.floor(d.uniform() * 5.0).clamp_(max=4.0)
+        t["log_multiplier_span"] = d.uniform(math.log(4.0), math.log(256.0))
+        # Scaling in N that bends, and unique data that run out.
+        t["broken"] = d.bernoulli(p.p_broken_scaling)
+        t["n_exponent_2"] = d.uniform(0.0, 0.8)
+        t["log_n_break"] = d.uniform(0.0, math.log(10.0) * max(p.max_param_decades, 0.5))
+        t["break_sharpness"] = d.uniform(0.1, 0.5)
+        t["data_limited"] = d.bernoulli(p.p_data_limited)
+        t["unique_fraction"] = d.log_uniform(0.05, 1.0)
+        t["repeat_value"] = d.uniform(1.0, 15.0)
+        # Free hyperparameters: how many slots, and how strongly they move the asymptote and the speed.
+        has_free = d.bernoulli(p.p_free_hparams) & (p.max_free_hparams > 0) & (~t["is_table"] | d.bernoulli(0.3))
+        t["n_free"] = torch.where(has_free, 1.0 + torch.floor(d.uniform().pow_(1.5) * p.max_free_hparams).clamp_(max=max(p.max_free_hparams - 1, 0)), zeros)
+        t["hparam_effect_asymptote"] = d.log_uniform(*p.hparam_effect_range)
+        t["hparam_effect_speed"] = d.log_uniform(*p.hparam_effect_range)
+        # Replicates: the same setup with other seeds (same size, lr, batch, steps, schedule, no free hparams).
+        replicate = d.bernoulli(p.p_replicates) & ~t["is_table"] & (t["n_runs"] > 1)
+        for name in ("log_n_span", "lr_scatter", "n_free"):
+            t[name] = torch.where(replicate, zeros, t[name])
+        t["vary_batch"] &= ~replicate
+        t["vary_schedule"] &= ~replicate
+        t["shared_horizon"] |= replicate
+        t["seed_spread"] = d.log_uniform(*p.seed_spread_range)
         return t
 
     def _draw_runs(self, t: dict[str, Tensor]) -> _Table:
@@ -329,29 +426,48 @@ class _Sampler:
         valid = torch.arange(p.max_runs, device=dev)[None, :] < t["n_runs"][:, None]
         self.flat_index = valid.reshape(-1).nonzero().squeeze(1)
         self.task_id = torch.div(self.flat_index, p.max_runs, rounding_mode="floor")
-        d = _Draws(self.flat_index.shape[0], 48, self.generator, dev)
+        d = _Draws(self.flat_index.shape[0], 64, self.generator, dev)
         g = _Table({k: v for k, v in t.items() if v.ndim == 1}).select(self.task_id)
         r: dict[str, Tensor] = {}
+        table = g.flag("is_table")
+        r["table"] = table
 
         length = p.min_points + torch.floor(d.uniform() * (n_points - p.min_points + 1)).clamp_(max=n_points - p.min_points)
-        r["n"] = torch.where(d.bernoulli(p.p_full_length), float(n_points), length)
-        dn = g["log_n_span"] * d.uniform()
+        r["n"] = torch.minimum(torch.where(d.bernoulli(p.p_full_length), float(n_points), length), g["run_points"])
+        r["n"] = torch.where(table, 1.0, r["n"])
         log_batch = g["log_batch"] + g["vary_batch"] * d.uniform(-2.0, 2.0) * math.log(2.0)
+        dn = g["log_n_span"] * d.uniform()
+        log_h = g["log_horizon"] + (1.0 - g["shared_horizon"]) * d.uniform(-1.0, 1.0) * math.log(10.0)
+        table_dn, table_log_d = self._table_design(g, d)
+        dn = torch.where(table, table_dn, dn)
+        # A table row's token count D = steps x batch x sequence length sets its steps.
+        log_h = torch.where(table, g["log_horizon"] + table_log_d - (log_batch - g["log_batch"]), log_h)
         log_lr_opt = g["log_lr_ref"] - g["lr_n_exponent"] * dn + 0.5 * (log_batch - g["log_batch"])
         lr_off = g["lr_scatter"] * d.normal()
         h_lo, h_hi = (math.log(v) for v in p.horizon_range)
-        log_h = g["log_horizon"] + (1.0 - g["shared_horizon"]) * d.uniform(-1.0, 1.0) * math.log(10.0)
         horizon = torch.exp(log_h.clamp_(h_lo, h_hi)).round_()
         r["horizon"] = horizon
         r["n_params"], r["batch"], r["lr"] = torch.exp(g["log_n_lo"] + dn), torch.exp(log_batch).round_(), torch.exp(log_lr_opt + lr_off)
         r["tokens"] = horizon * r["batch"] * g["seq_len"]
 
         # Asymptote (fraction of the initial gap) and time scale (tau per unit of normalized S1) of each run.
-        r["h_inf"] = (g["n_fraction"] * torch.exp(-g["n_exponent"] * dn) + g["lr_penalty"] * lr_off**2).clamp_(max=0.9)
+        # A broken power law in N bends the exponent from n_exponent to n_exponent_2 around n_break.
+        sharp = g["break_sharpness"]
+        bend = sharp * torch.nn.functional.softplus((dn - g["log_n_break"]) / sharp) * g["broken"]
+        log_size_term = -g["n_exponent"] * dn - (g["n_exponent_2"] - g["n_exponent"]) * bend
+        r["h_inf"] = g["n_fraction"] * torch.exp(log_size_term.clamp_(max=5.0)) + g["lr_penalty"] * lr_off**2
         crit = g["log_batch_crit"]
         batch_slowdown = (1.0 + torch.exp(crit - log_batch)) / (1.0 + torch.exp(crit - g["log_batch"]))
         speedup = torch.exp(g["lr_speedup"] * lr_off.clamp(max=1.5) + g["n_speedup"] * dn)
         r["time_scale"] = horizon * g["tau_end"] * speedup / (torch.exp(g["log_horizon"]) * batch_slowdown)
+        self._free_hparams(g, r)
+        r["h_inf"].mul_(torch.exp(g["seed_spread"] * d.normal())).clamp_(max=0.9)
+        r["time_scale"].mul_(torch.exp(g["seed_spread"] * d.normal()))
+        # Unique data run out at unique_fraction of the task's reference token count: in a run's progress
+        # units that is where its own tokens reach it (progress at the end of a run is about time_scale).
+        ref_tokens_per_run = torch.exp(g["log_horizon"] + g["log_batch"] - log_batch) / horizon
+        r["tau_limit"] = torch.where(g.flag("data_limited"), r["time_scale"] * g["unique_fraction"] * ref_tokens_per_run, _NO_LIMIT)
+        r["repeat_value"] = g["repeat_value"]
 
         # Schedule of each run.
         sched = torch.where(g.flag("vary_schedule") & d.bernoulli(0.5), d.categorical(p.schedule_weights).float(), g["schedule"])
@@ -367,7 +483,7 @@ class _Sampler:
         r.update({f"family_param{i}": g[f"family_param{i}"] for i in range(MAX_FAMILY_PARAMS)})
 
         # x sampling: u runs from u_start to u_end along a warp of the point index.
-        u_end = torch.where(d.bernoulli(p.p_truncated), d.uniform(0.15, 0.95), 1.0)
+        u_end = torch.where(d.bernoulli(p.p_truncated) & ~table, d.uniform(0.15, 0.95), 1.0)
         at_zero = d.bernoulli(p.p_start_at_zero)
         spacing = g["spacing"]
         linear_start = u_end * d.uniform(0.3, 1.5) / r["n"]
@@ -383,14 +499,14 @@ class _Sampler:
 
         # Extras.
         lr_risk = (1.0 + 3.0 * lr_off.clamp(min=0.0)).clamp_(max=10.0)
-        r["diverge"] = d.bernoulli(p.p_divergence * lr_risk)
+        r["diverge"] = d.bernoulli(p.p_divergence * lr_risk * torch.where(table, 0.2, 1.0))
         r["diverge_at"] = u_start + (u_end - u_start) * d.uniform(0.1, 0.9)
         r["diverge_rate"] = (u_end - r["diverge_at"]).clamp(min=1e-6) * d.log_uniform(0.05, 3.0)
-        r["spike"] = d.bernoulli(p.p_spike)
+        r["spike"] = d.bernoulli(p.p_spike) & ~table
         r["spike_at"] = u_start + (u_end - u_start) * d.uniform(0.05, 0.95)
         r["spike_width"] = (u_end - u_start) / r["n"] * d.uniform(0.5, 4.0)
         r["spike_height"] = d.log_uniform(0.01, 0.5)
-        r["bump"] = d.bernoulli(p.p_double_descent)
+        r["bump"] = d.bernoulli(p.p_double_descent) & ~table
         r["bump_at"] = torch.log(u_start + (u_end - u_start) * d.uniform(0.2, 0.8) + 1e-12)
         r["bump_height"] = d.log_uniform(0.02, 0.5) * (1.0 - r["h_inf"])
         r["bump_width"] = d.uniform(0.2, 1.0)
@@ -406,6 +522,81 @@ class _Sampler:
         r["noise1"] = g["noise"] * torch.where(is_max, (1.0 - mix) * width, g["gap"])
         r["rho"] = g["rho"]
         return _Table(r)
+
+    def _table_design(self, g: _Table, d: _Draws) -> tuple[Tensor, Tensor]:
+        """Log model size (relative to the task's smallest, ``dn``) and log tokens (relative to the task's
+        reference) of every run as a table row; only used for table tasks.
+
+        - isoFLOP: run ``j`` is size ``j // K`` of budget ``j % K``; budgets are ``log_budget_step`` apart,
+          sizes spread over ``design_width`` around the budget's optimum ``N_opt ~ C^opt_exponent``, and
+          ``D = C / 6N``, so every budget is a U-shape in N.
+        - grid: size ``j % M`` times token multiplier ``j // M`` (``D / N`` spans ``log_multiplier_span``).
+        - scattered: sizes and token counts drawn independently.
+        """
+        p = self.prior
+        j = (self.flat_index - self.task_id * p.max_runs).float()
+        n_runs, span = g["n_runs"], g["log_n_span"]
+        center = span / 2.0
+        jitter = 0.05 * d.normal()
+        n_budgets = g["n_budgets"]
+        budget = torch.remainder(j, n_budgets) - (n_budgets - 1.0) / 2.0
+        sizes = torch.ceil(n_runs / n_budgets)
+        size = torch.floor(j / n_budgets) / (sizes - 1.0).clamp(min=1.0) - 0.5
+        iso_dn = center + g["opt_exponent"] * budget * g["log_budget_step"] + size * g["design_width"] + jitter
+        iso_d = budget * g["log_budget_step"] - (iso_dn - center)
+        n_grid = g["n_grid_sizes"]
+        grid_size = torch.remainder(j, n_grid) / (n_grid - 1.0) - 0.5
+        multipliers = torch.ceil(n_runs / n_grid)
+        multiplier = torch.floor(j / n_grid) / (multipliers - 1.0).clamp(min=1.0) - 0.5
+        grid_dn = center + span.clamp(min=math.log(10.0)) * grid_size + jitter
+        grid_d = (grid_dn - center) + g["log_multiplier_span"] * multiplier
+        scatter_dn, scatter_d = span * d.uniform(), d.uniform(-1.0, 1.0) * math.log(10.0)
+        design = g["design"]
+        dn = torch.where(design == _ISOFLOP, iso_dn, torch.where(design == _GRID, grid_dn, scatter_dn))
+        log_d = torch.where(design == _ISOFLOP, iso_d, torch.where(design == _GRID, grid_d, scatter_d))
+        n_lo, n_hi = (math.log(v) for v in p.n_params_range)
+        dn = torch.clamp(dn, n_lo - g["log_n_lo"], n_hi - g["log_n_lo"])
+        return dn, log_d
+
+    def _free_hparams(self, g: _Table, r: dict[str, Tensor]) -> None:
+        """Draw the runs' free hyperparameters (``self.run_hparams``, ``self.run_hparam_mask``: ``V x N_HPARAMS``)
+        and move each run's asymptote ``h_inf`` and ``time_scale`` (in ``r``) by the task's random smooth map.
+
+        Per task and slot: 0/1 (a quarter of slots; categorical levels), a grid of 2..5 levels (40% of the
+        rest) or continuous in ``[0, 1]``; a length scale log-uniform in ``[0.2, 3]``. The map is two samples
+        of a Gaussian process with those length scales (random Fourier features), scaled by the task's
+        effect sizes and applied as ``h_inf * exp(a f_1)`` and ``time_scale * exp(s f_2)``.
+        """
+        dev, n, h = self.device, self.n_tasks, N_HPARAMS
+        v = self.flat_index.shape[0]
+        slots = torch.arange(h, device=dev)[None, :] < g["n_free"][:, None]  # V x H
+        theta = torch.zeros(v, h, device=dev)
+        self.run_hparams, self.run_hparam_mask = theta, slots
+        rows = (g["n_free"] > 0).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return
+        u = torch.rand(n, h, 4, generator=self.generator, device=dev)
+        binary, grid = u[..., 0] < 0.25, u[..., 1] < 0.4
+        levels = 2.0 + torch.floor(u[..., 2] * 4.0).clamp_(max=3.0)
+        lengthscale = torch.exp(math.log(0.2) + u[..., 3] * (math.log(3.0) - math.log(0.2)))
+        weights = torch.randn(n, 2, _N_FOURIER, h, generator=self.generator, device=dev) / lengthscale[:, None, None, :]
+        phases = torch.rand(n, 2, _N_FOURIER, generator=self.generator, device=dev) * (2.0 * math.pi)
+        amplitudes = torch.randn(n, 2, _N_FOURIER, generator=self.generator, device=dev)
+        tid = self.task_id[rows]
+        th = torch.rand(rows.numel(), h, generator=self.generator, device=dev)
+        lv = levels[tid] - 1.0
+        th = torch.where(binary[tid], (th < 0.5).float(), torch.where(grid[tid], torch.round(th * lv) / lv, th)) * slots[rows]
+        # Half the tasks show their values rescaled to span [0, 1] over the task's runs, as predict() does
+        # when it only knows the runs it is given (the map itself acts on the raw values).
+        lo = torch.full((n, h), 2.0, device=dev).scatter_reduce(0, tid[:, None].expand(-1, h), th, "amin")
+        hi = torch.full((n, h), -1.0, device=dev).scatter_reduce(0, tid[:, None].expand(-1, h), th, "amax")
+        rescale = (torch.rand(n, 1, generator=self.generator, device=dev) < 0.5) & (hi > lo)
+        shown = torch.where(rescale[tid], (th - lo[tid]) / (hi - lo)[tid].clamp(min=1e-6), th)
+        theta[rows] = shown.clamp_(0.0, 1.0)
+        phase = torch.einsum("vemh,vh->vem", weights[tid], th) + phases[tid]
+        f = math.sqrt(2.0 / _N_FOURIER) * (amplitudes[tid] * torch.cos(phase)).sum(-1)  # V' x 2
+        r["h_inf"][rows] *= torch.exp(g["hparam_effect_asymptote"][rows] * f[:, 0])
+        r["time_scale"][rows] *= torch.exp(g["hparam_effect_speed"][rows] * f[:, 1])
 
     def _anneal_coefficient(self) -> None:
         """Set ``self.anneal`` (``V``): ``C`` such that ``C S2(1) = anneal_gain (1 - h_inf) g(tau(1))``.
@@ -437,7 +628,7 @@ class _Sampler:
         Point ``k`` of a run with ``n`` points sits at ``t = min(k, n - 1) / (n - 1)`` (padding repeats the
         last point), optionally jittered by under half a spacing, then warped:
         ``u = u_start + (u_end - u_start) expm1(c t) / expm1(c)`` (``c -> 0``: linear; ``c = log(u_end /
-        u_start)``: log-spaced). Every step is monotone, so ``u`` stays sorted.
+        u_start)``: log-spaced). Every step is monotone, so ``u`` stays sorted. Table rows sit at ``u = 1``.
         """
         rs, n_valid, n_points = self.runs, self.flat_index.shape[0], self.n_points
         k = torch.arange(n_points, device=self.device, dtype=torch.float32)[None, :]
@@ -450,7 +641,11 @@ class _Sampler:
             shake = torch.rand(uj.shape, generator=self.generator, device=self.device).sub_(0.5).mul_(0.9 / lj.clamp(min=1.0))
             u.index_copy_(0, rows, uj.add_(shake.mul_((k > 0) & (k < lj))).clamp_(0.0, 1.0))
         warp, u_start, u_end = rs["warp"][:, None], rs["u_start"][:, None], rs["u_end"][:, None]
-        return u.mul_(warp).expm1_().mul_((u_end - u_start) / torch.expm1(warp)).add_(u_start)
+        u.mul_(warp).expm1_().mul_((u_end - u_start) / torch.expm1(warp)).add_(u_start)
+        rows = rs.rows("table")
+        if rows.numel():  # a table row is observed once, at the end of its run
+            u.index_fill_(0, rows, 1.0)
+        return u
 
     def _curves(self, u: Tensor) -> Tensor:
         """Normalized curves ``h = h_inf + (1 - h_inf) g(S1 time_scale) - C S2``, ``V x n_points``.
@@ -460,6 +655,7 @@ class _Sampler:
         rs = self.runs
         h, s2, work = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
         family_params = rs.data[rs.index["family_param0"] : rs.index["family_param0"] + MAX_FAMILY_PARAMS]
+        limited = (rs["tau_limit"] < _NO_LIMIT).tolist()
         for key, a, b in self.segments:
             _, family, schedule, cosine = _decode_key(key)
 
@@ -479,6 +675,12 @@ class _Sampler:
                 ha.sub_(sa)
                 sa.sub_(_deficit_(ua, d0 + col("window"), span, scale, cosine, wa))
             ha.clamp_(min=0.0).mul_(col("time_scale"))
+            if any(limited[a:b]):
+                # Past the unique data U, progress saturates: U + U R (1 - exp(-(tau - U) / (U R))).
+                limit = col("tau_limit")
+                reach = limit * col("repeat_value")
+                excess = (ha - limit).clamp_(min=0.0)
+                ha.sub_(excess).add_(reach * -torch.expm1(-excess / reach))
             FAMILIES[family].evaluate_(ha, family_params[:, a:b].T, wa)
             h_inf = col("h_inf")
             ha.mul_(1.0 - h_inf).add_(h_inf)
@@ -563,8 +765,16 @@ class _Sampler:
         config = scatter(self._config())
         config_mask = scatter(tasks["config_known"].index_select(0, self.task_id))
         direction = torch.where(tasks["is_max"], -1, 1).to(torch.int8)
+        hparams, hparam_mask = scatter(self.run_hparams), scatter(self.run_hparam_mask)
         return TaskBatch(
-            x_out.view(t, r, p), y_out.view(t, r, p), point_mask.view(t, r, p), config.view(t, r, -1), config_mask.view(t, r, -1), direction
+            x_out.view(t, r, p),
+            y_out.view(t, r, p),
+            point_mask.view(t, r, p),
+            config.view(t, r, -1),
+            config_mask.view(t, r, -1),
+            direction,
+            hparams.view(t, r, -1),
+            hparam_mask.view(t, r, -1),
         )
 
     def _config(self) -> Tensor:

@@ -260,3 +260,15 @@ def test_main_missing_data_is_one_error_line(tmp_path, capsys):
     assert rc.main(["--data", str(tmp_path / "nope"), "--methods", "last_value"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--data" in err
+
+
+def test_calibration_split_never_holds_a_curve_the_benchmark_scores():
+    spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    curves = [make_curve(np.arange(1.0, 8.0), 5.0 - np.log(np.arange(1.0, 8.0)) + 0.01 * i, curve_id=f"c{i}") for i in range(420)]
+    scored = {c.curve_id for c in rc.select_curves(curves, cal.BENCHMARK_MAX_CURVES, cal.BENCHMARK_SEED)}
+    held = cal.validation_curves(curves, 50, seed=1)
+    assert len(scored) == 300 and len(held) == 50
+    assert not scored & {c.curve_id for c in held}
+    assert cal.validation_curves(curves[:300], 50, seed=1) == []  # a source the benchmark uses whole gives none

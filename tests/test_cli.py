@@ -113,3 +113,44 @@ def test_predict_bad_files_are_one_error_line(tmp_path, capsys):
         assert main(["predict", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and match in err and "Traceback" not in err
+
+
+def _sweep_files(tmp_path):
+    paths = []
+    for k in range(3):
+        p = tmp_path / f"run{k}.csv"
+        lines = ["x,y"] + [f"{s},{2.0 + 0.1 * k + 3.0 * (s / 100) ** -0.5:.5f}" for s in range(100, 3100, 100)]
+        p.write_text("\n".join(lines[: 31 if k else 12]) + "\n")
+        paths.append(str(p))
+    return paths
+
+
+def test_predict_several_files_with_a_target(tmp_path, capsys):
+    paths = _sweep_files(tmp_path)
+    assert main(["predict", *paths, "--until", "6000", "--points", "3", "--target", "run0"]) == 0
+    out = capsys.readouterr().out
+    assert "run run0: 11 observed points" in out and "given 2 other run(s)" in out and out.count("\n") >= 5
+    assert main(["predict", *paths, "--until", "6000", "--points", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["run"] for r in result["runs"]] == ["run0", "run1", "run2"]
+    plot = tmp_path / "fan.png"
+    assert main(["predict", *paths, "--until", "6000", "--target", "run0", "--plot", str(plot), "--plot-samples", "3"]) == 0
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert main(["predict", *paths, "--until", "6000", "--target", "nope"]) == 2
+    assert "names no run" in capsys.readouterr().err
+
+
+def test_predict_long_csv_with_run_and_config_columns(tmp_path, capsys):
+    rows = ["run,x,y,n_params,optimizer"]
+    for k, opt in enumerate(["adam", "sgd"]):
+        rows += [f"r{k},{s},{2.0 + 0.2 * k + 3.0 * (s / 100) ** -0.5:.5f},{1e7 * 4**k:g},{opt}" for s in range(100, 3100, 100)]
+    rows.append("big,,,1.6e8,adam")  # a run not started: config only
+    path = tmp_path / "sweep.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["predict", str(path), "--until", "6000", "--points", "2", "--target", "big", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["runs"][0]["run"] == "big" and len(result["runs"][0]["median"]) == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run,x,y,lr\nr0,1,2,0.1\nr0,2,1,0.2\n")
+    assert main(["predict", str(bad), "--until", "5"]) == 2
+    assert "one value per run" in capsys.readouterr().err

@@ -128,9 +128,12 @@ def test_samples_are_reproducible_joint_and_match_marginals(model):
 def test_context_longer_than_the_model_takes_is_thinned(model):
     x = np.arange(1.0, 1001.0)
     y = 3.0 / np.sqrt(x) + 1.0
-    p = model.predict(x, y, [1200.0, 2000.0])
+    with pytest.warns(CurvecastWarning, match="read 64 of the curve's 1000 observed points"):
+        p = model.predict(x, y, [1200.0, 2000.0])
     assert p.n_context == model.max_context
     assert p.observed_x.size == 1000 and np.all(np.isfinite(p.median))
+    with pytest.warns(CurvecastWarning, match="1 of 2 curves hold more than 64"):
+        model.predict_many([(x, y, [1200.0]), (x[:10], y[:10], [20.0])])
 
 
 def test_input_repairs_warn_and_are_documented(model):
@@ -168,7 +171,8 @@ def test_constant_curve_is_allowed_and_centred(model):
         ([1.0, 2.0, 3.0], ["a", "b", "c"], [4.0], {}, InvalidCurveError, "numbers only"),
         ([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]], [4.0], {}, ShapeError, "1-D"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"direction": "up"}, InvalidConfigError, "direction"),
-        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"steps": 5}}, InvalidConfigError, "unknown config keys"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"dropout": None}}, InvalidConfigError, "free hyperparameter"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"dropout": [0.1]}}, InvalidConfigError, "number, a string or a bool"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"schedule": "step"}}, InvalidConfigError, "schedule"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"lr": -1}}, InvalidConfigError, "> 0"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"bounds": (1, 0)}, InvalidConfigError, "low < high"),
@@ -178,11 +182,6 @@ def test_constant_curve_is_allowed_and_centred(model):
 def test_bad_input_raises_typed_errors(model, x, y, xq, kwargs, error, match):
     with pytest.raises(error, match=match):
         model.predict(x, y, xq, **kwargs)
-
-
-def test_runs_are_not_supported_yet(model):
-    with pytest.raises(NotImplementedError, match="runs=None"):
-        model.predict([1, 2, 3], [3, 2, 1], [4], runs=[])
 
 
 def test_config_changes_the_prediction(model):

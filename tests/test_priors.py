@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,7 +139,7 @@ def test_simple_prior_passes_check_and_follows_its_formula():
 
 
 def test_shapes_and_layout():
-    prior = CurvePrior(max_runs=5, n_points=20, min_points=3)
+    prior = CurvePrior(max_runs=5, n_points=20, min_points=3, p_table=0.0)
     batch = _sample(prior, 200, n_points=30)
     assert batch.x.shape == (200, 5, 30) and batch.config.shape == (200, 5, len(CONFIG_FIELDS))
     assert batch.x.dtype == torch.float32 and batch.direction.dtype == torch.int8
@@ -217,7 +218,7 @@ def test_config_fields_are_consistent():
 
 def test_starts_at_zero_and_log_spacing_occur():
     batch = _sample(default(), 400)
-    present = batch.run_mask
+    present = batch.run_mask & (batch.run_lengths > 1)  # curves; table rows have one point
     first = batch.x[..., 0][present]
     assert (first == 0).float().mean() > 0.1
     second, last = batch.x[..., 1][present], _last_valid(batch, batch.x)[present]
@@ -384,3 +385,95 @@ def test_check_prior_catches_nondeterminism():
 
     with pytest.raises(PriorCheckError, match="differ"):
         check_prior(Flaky())
+
+
+# --- runs that inform each other: tables, free hyperparameters, budgets -----------------------------
+
+
+def test_table_tasks_are_runs_observed_once_at_their_end_in_isoflop_budgets():
+    prior = dataclasses.replace(default(), p_table=1.0, table_design_weights=(1.0, 0.0, 0.0), p_max_direction=0.0, **QUIET)
+    batch = _sample(prior, 200)
+    present = batch.run_mask
+    assert (batch.run_lengths[present] == 1).all() and (present.sum(1) >= 4).all()
+    cfg = batch.config
+    # The one point is the run's end: x is its total (in tokens or steps).
+    torch.testing.assert_close(batch.x[..., 0][present], cfg[..., config_index("total_steps")][present], rtol=1e-5, atol=0.5)
+    known = batch.config_mask[..., [config_index("n_params"), config_index("n_tokens")]][present]
+    assert known.float().mean() > 0.85
+    # Runs share a few compute budgets C = 6 N D, and within a budget the loss is often U-shaped in N.
+    log_c = torch.log10(6 * cfg[..., config_index("n_params")] * cfg[..., config_index("n_tokens")])
+    interior, budgets = 0, 0
+    for t in range(batch.n_tasks):
+        m = present[t]
+        c, n, y = log_c[t, m], cfg[t, m, config_index("n_params")], batch.y[t, m, 0]
+        levels = torch.unique(torch.round(c * 4) / 4)
+        assert len(levels) <= 2 * 6, "a handful of budgets per task (rounding may split one)"
+        for level in levels:
+            same = (torch.round(c * 4) / 4) == level
+            if same.sum() >= 5:
+                budgets += 1
+                order = torch.argsort(n[same])
+                best = int(torch.argmin(y[same][order]))
+                interior += 0 < best < int(same.sum()) - 1
+    assert budgets > 50 and interior / budgets > 0.3
+
+
+def test_free_hparams_move_runs_smoothly_and_only_in_their_tasks():
+    base = dataclasses.replace(default(), p_free_hparams=0.5, p_max_direction=0.0, p_table=0.0, **QUIET)
+    weak = _sample(dataclasses.replace(base, hparam_effect_range=(1e-9, 1e-9)), 300, seed=4)
+    strong = _sample(dataclasses.replace(base, hparam_effect_range=(1.0, 1.0)), 300, seed=4)
+    has = weak.hparam_mask.any(-1).any(-1)
+    assert 0.3 < has.float().mean() < 0.7
+    torch.testing.assert_close(strong.hparams, weak.hparams)
+    assert ((strong.hparams >= 0) & (strong.hparams <= 1)).all() and not (weak.hparams[~weak.hparam_mask] != 0).any()
+    same = (strong.y == weak.y).all(-1).all(-1)
+    assert same[~has].all() and not same[has].all()
+    # The effect on a run's final value is a smooth function of its hyperparameters: close runs move alike.
+    final = lambda b: _last_valid(b, b.y).clamp(min=1e-12).log()  # noqa: E731
+    effect = final(strong) - final(weak)
+    near, far = [], []
+    for t in torch.nonzero(has).flatten().tolist():
+        runs = torch.nonzero(strong.run_mask[t]).flatten().tolist()
+        for i in runs:
+            for j in runs:
+                if i < j:
+                    gap = float((strong.hparams[t, i] - strong.hparams[t, j]).abs().max())
+                    diff = float((effect[t, i] - effect[t, j]).abs())
+                    (near if gap < 0.15 else far if gap > 0.6 else []).append(diff)
+    assert len(near) > 20 and len(far) > 20 and np.median(near) < 0.5 * np.median(far)
+
+
+def test_point_budget_caps_tasks_of_many_runs():
+    prior = dataclasses.replace(default(), max_task_points=96, p_table=0.0)
+    batch = _sample(prior, 300)
+    assert batch.run_lengths.sum(-1).max() <= 96 + prior.min_points  # lengths are floored at min_points
+    assert (batch.run_mask.sum(1) >= 6).any()
+
+
+def test_running_out_of_unique_data_slows_progress():
+    base = dataclasses.replace(default(), p_max_direction=0.0, p_table=0.0, p_free_hparams=0.0, **QUIET)
+    free, limited = _sample(dataclasses.replace(base, p_data_limited=0.0), 200, seed=2), _sample(dataclasses.replace(base, p_data_limited=1.0), 200, seed=2)
+    present = free.run_mask
+    a, b = _last_valid(free, free.y)[present], _last_valid(limited, limited.y)[present]
+    assert (b >= a * (1 - 1e-4)).all() and (b > a * (1 + 1e-3)).float().mean() > 0.2
+
+
+def test_holdout_largest_hides_the_largest_runs():
+    from curvecast.training.split import SplitPolicy, sample_split
+
+    prior = dataclasses.replace(default(), p_single_run=0.0, p_table=0.0)
+    batch = _sample(prior, 300)
+    split = sample_split(batch, torch.Generator().manual_seed(1), SplitPolicy(p_holdout_largest=1.0, p_thin=0.0, p_anchors=0.0), max_runs=32)
+    n_params = batch.config[..., config_index("n_params")]
+    observed = split.is_context.sum(-1)  # T x R
+    full = observed == batch.run_lengths
+    for t in range(batch.n_tasks):
+        m = batch.run_mask[t]
+        held = m & ~full[t]
+        assert held.any() and full[t][m].any()
+    # Over tasks, the held-out runs are the large ones: a held-out run is at least as large as a finished one.
+    present = batch.run_mask & (n_params > 0)
+    held_n = torch.where(present & ~full, n_params, torch.full_like(n_params, float("nan")))
+    done_n = torch.where(present & full, n_params, torch.full_like(n_params, float("nan")))
+    frac = (held_n.nanmean(1) >= done_n.nanmean(1)).float()[torch.isfinite(held_n.nanmean(1)) & torch.isfinite(done_n.nanmean(1))].mean()
+    assert frac > 0.7

@@ -25,3 +25,19 @@ def test_shipped_model_matches_reference_predictions():
         pred = model.predict(case["x"], case["y"], case["x_query"], direction=case["direction"], config=case.get("config"))
         np.testing.assert_allclose(pred.quantile(case["levels"]), case["quantiles"], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(pred.mean, case["mean"], rtol=1e-4, atol=1e-6)
+
+
+def test_shipped_model_matches_reference_predictions_given_other_runs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_reference_predictions", REFERENCE.parents[2] / "benchmarks" / "make_reference_predictions.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    reference = json.loads(REFERENCE.read_text())
+    model = curvecast.load()
+    assert model.temperature_runs == reference["temperature_runs"], "the shipped calibration changed: regenerate the reference file"
+    case = reference["runs_case"]
+    assert {k: case[k] for k in ("runs", "target", "x_query", "direction")} == maker.reference_runs()
+    pred = maker.predict_reference_runs(model, case)
+    np.testing.assert_allclose(pred.quantile(case["levels"]), case["quantiles"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(pred.mean, case["mean"], rtol=1e-4, atol=1e-6)

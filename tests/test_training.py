@@ -78,7 +78,7 @@ def test_joint_samples_are_coherent_trajectories(trained_simple):
     batch = SimplePowerLawPrior(n_points=24, min_points=24).sample(8, generator=torch.Generator().manual_seed(3))
     is_context = torch.zeros_like(batch.point_mask)
     is_context[..., :6] = True
-    inp, _, _ = encode_task_batch(batch, is_context)
+    inp, _, _, _ = encode_task_batch(batch, is_context)
     is_query = inp.valid & ~inp.is_context
     joint = sample_joint(model, inp, is_query, inp.features[..., 0], 300, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -265,7 +265,7 @@ def test_split_anchors_lie_after_the_cut_and_normalization_ignores_them():
     assert bool((idx[None, None, :] > last_prefix)[anchors].all())
     assert not bool((split.loss_mask & split.is_context).any())
     # Statistics come from the prefix: the same as a split without anchors would give.
-    inp, norm, _ = encode_task_batch(batch, split.is_context, split.run_id, normalize_on=split.prefix)
+    inp, norm, _, _ = encode_task_batch(batch, split.is_context, split.run_id, normalize_on=split.prefix)
     flat = lambda v: v.reshape(batch.n_tasks, -1)  # noqa: E731
     expected = Normalization.from_context(flat(batch.x), flat(batch.y), flat(split.prefix), batch.direction)
     torch.testing.assert_close(norm.y_loc, expected.y_loc)
@@ -274,3 +274,31 @@ def test_split_anchors_lie_after_the_cut_and_normalization_ignores_them():
     assert torch.equal(none.is_context, none.prefix)
     with pytest.raises(InvalidConfigError, match="p_anchors"):
         SplitPolicy(p_anchors=1.5)
+
+
+def test_warm_start_copies_weights_grows_run_ids_and_refuses_other_shapes(tmp_path):
+    from curvecast.errors import CheckpointError
+    from curvecast.pfn import PFN
+    from curvecast.pfn.checkpoint import read_weights
+    from curvecast.training.warm_start import warm_start
+
+    source = tmp_path / "source"
+    train(SIMPLE.replace(out_dir=str(source), steps=4))
+    weights = read_weights(source)
+    grown = PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "max_runs": 5}), torch.linspace(-3, 3, 49))
+    record = warm_start(grown, str(source))
+    assert record["grown"] == ["run_embedding.weight"] and record["fresh"] == []
+    state = grown.state_dict()
+    torch.testing.assert_close(state["run_embedding.weight"][:2], weights["run_embedding.weight"])
+    torch.testing.assert_close(state["blocks.0.qkv.weight"], weights["blocks.0.qkv.weight"])
+    torch.testing.assert_close(state["bar_distribution.borders"], weights["bar_distribution.borders"])
+    # Continuing training from it starts where the source ended, not from scratch.
+    resumed = train(SIMPLE.replace(out_dir=str(tmp_path / "child"), steps=2, init=str(source)))
+    assert json.loads((tmp_path / "child" / "config.json").read_text())["training"]["init"]["copied"] > 10
+    assert resumed.steps == 2
+    with pytest.raises(CheckpointError, match="n_bars=48"):
+        warm_start(PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "n_bars": 32}), torch.linspace(-3, 3, 33)), str(source))
+    with pytest.raises(CheckpointError, match="shape"):
+        warm_start(PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "d_ff": 64}), torch.linspace(-3, 3, 49)), str(source))
+    with pytest.raises(CheckpointNotFoundError):
+        warm_start(grown, str(tmp_path / "missing"))

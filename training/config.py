@@ -48,6 +48,8 @@ class TrainConfig:
     progress: bool = True
     #: Stop (with a checkpoint) once this many seconds have passed; ``--resume`` continues later.
     time_limit_s: float | None = None
+    #: Start from a trained model's weights: ``"default"`` (the shipped model) or a checkpoint folder.
+    init: str | None = None
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -125,18 +127,22 @@ def _small() -> TrainConfig:
 
 
 def _cpu() -> TrainConfig:
-    # The recipe of the shipped default model (curvecast/models/default): about 110 minutes on 2 CPU cores.
+    # The recipe of the shipped default model (curvecast/models/default, whose README has the full record): it
+    # continues the model shipped before (10,000 steps of an earlier prior: single curves and sweeps of up to
+    # 4 runs) on the full prior: sweeps of up to 12 curves, 32-row scaling tables, free hyperparameters, the
+    # largest runs held out. About 80 minutes on 2 idle CPU cores; --time-limit and --resume split it up.
     return TrainConfig(
-        model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=256, n_bars=256, max_runs=8),
-        prior_overrides={"max_runs": 4, "n_points": 64},
-        steps=10000,
+        model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=256, n_bars=256, max_runs=48),
+        prior_overrides={"max_runs": 32, "n_points": 64, "max_task_points": 320},
+        split=SplitPolicy(p_holdout_largest=0.3),
+        steps=14000,
         batch_size=32,
-        lr=5e-4,
-        warmup_steps=200,
-        eval_every=500,
+        lr=3e-4,
+        warmup_steps=300,
+        eval_every=1000,
         checkpoint_every=250,
-        time_limit_s=6600.0,
         device="cpu",
+        init="default",
     )
 
 

@@ -36,6 +36,7 @@ from curvecast.training.config import TrainConfig
 from curvecast.training.dev_curves import load_dev_curves
 from curvecast.training.split import sample_split
 from curvecast.training.state import load_state, save_state, state_path
+from curvecast.training.warm_start import warm_start
 
 __all__ = ["train", "TrainResult", "build_prior", "make_batch", "nll_from_logits", "optimizer_step"]
 
@@ -65,8 +66,8 @@ def make_batch(prior: Any, config: TrainConfig, generator: torch.Generator, devi
     """Sample ``n_tasks`` tasks and split them: tokens, normalized targets ``T x L``, loss mask ``T x L``."""
     batch: TaskBatch = prior.sample(n_tasks, generator=generator, device=device)
     split = sample_split(batch, generator, config.split, max_runs=config.model.max_runs)
-    inp, _, target = encode_task_batch(batch, split.is_context, split.run_id, normalize_on=split.prefix)
-    return inp, target, split.loss_mask.reshape(batch.n_tasks, -1)
+    enc = encode_task_batch(batch, split.is_context, split.run_id, normalize_on=split.prefix)
+    return enc.inp, enc.target, split.loss_mask.reshape(batch.n_tasks, -1).gather(1, enc.token_index)
 
 
 def nll_from_logits(bar: BarDistribution, logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
@@ -163,6 +164,14 @@ def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
         )
 
 
+def _stored_init(run_dir: Path) -> Any:
+    """The ``init`` record of a run folder's ``config.json`` (``None`` if there is none)."""
+    try:
+        return json.loads((run_dir / CONFIG_FILE).read_text())["training"].get("init")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _out_of_time(started: float, limit_s: float, world: int, device: torch.device) -> bool:
     """Whether the time limit has passed; under DDP rank 0's clock decides for all ranks."""
     over = time.perf_counter() - started > limit_s
@@ -211,7 +220,10 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     borders = _compute_borders(prior, config, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = PFN(config.model, borders).to(device)
+        model = PFN(config.model, borders)
+    # On --resume the weights come from the run's state; its config.json keeps the record of the first start.
+    init_record = _stored_init(run_dir) if resume else (warm_start(model, config.init) if config.init is not None else None)
+    model = model.to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     optimizer = torch.optim.AdamW(
@@ -228,8 +240,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     dev = load_dev_curves(max_points=getattr(prior, "n_points", 64), device=device)
     if dev is not None:
         dev_batch, dev_context = dev
-        inp, _, target = encode_task_batch(dev_batch, dev_context)
-        eval_sets["real"] = (inp, target, (dev_batch.point_mask & ~dev_context).reshape(dev_batch.n_tasks, -1))
+        enc = encode_task_batch(dev_batch, dev_context)
+        loss_mask = (dev_batch.point_mask & ~dev_context).reshape(dev_batch.n_tasks, -1).gather(1, enc.token_index)
+        eval_sets["real"] = (enc.inp, enc.target, loss_mask)
 
     metrics_path = run_dir / "metrics.jsonl"
     start_step = 0
@@ -256,6 +269,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         "hardware": _hardware(device),
         "torch_version": torch.__version__,
         "n_parameters": model.num_parameters(),
+        "init": init_record,
     }
     started = time.perf_counter()
     last: dict[str, Any] = {}

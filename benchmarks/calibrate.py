@@ -1,0 +1,197 @@
+"""Choose the calibration temperatures of a model on real curves that the benchmarks do not score.
+
+    python benchmarks/calibrate.py --model runs/cpu                       # print the table, suggest a temperature
+    python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
+    python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
+
+The PFN is trained on the prior; on real curves its predictive distributions can be too sharp or too wide.
+One scalar ``T`` divides the bar-distribution logits at prediction time (``T > 1`` widens). To choose ``T``
+without peeking, this script uses the validation split: the usable curves of each source in
+``../shared/data/realcurves`` that ``benchmarks/realcurves.py`` does not select with its default
+``--max-curves 300 --seed 0`` (so only sources with more than 300 usable curves contribute), at most
+``--max-curves`` of them per source (a seeded random subset). Each curve is observed for its first 20, 40 and
+60% and the rest predicted, as in the benchmark. For every ``T`` in ``--grid`` it reports the mean NLL with
+each point capped at ``NLL_CAP`` (one flat-context curve cannot dominate) and the 90% coverage, and picks the
+``T`` with the lowest mean capped NLL over sources and fractions.
+
+With ``--runs`` it chooses ``temperature_runs``, the temperature of predictions conditioned on other runs,
+on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its groups the benchmark predicts the
+three largest models (budgets) from the smaller ones, or three seeds drawn per record; the validation split
+predicts the 4th to 6th largest (from the strictly smaller ones), or three other seeds, at observed fractions 0
+and 0.2, with each target's NLL capped at ``NLL_CAP``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+import curvecast
+from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text
+
+
+def _load_realcurves():
+    """benchmarks/realcurves.py as a module (benchmarks/ is no package)."""
+    name = "realcurves_benchmark"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("realcurves.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rc = _load_realcurves()
+BENCHMARK_MAX_CURVES, BENCHMARK_SEED = 300, 0
+
+
+def _load_scaling():
+    """benchmarks/scaling.py as a module (for ``--runs``)."""
+    name = "scaling_benchmark"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("scaling.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def validation_run_tasks(sc, group, fraction: float, seed: int) -> list:
+    """Hold-outs of ``group`` that ``benchmarks/scaling.py`` does not score (see the module docstring)."""
+    n = sc.N_HOLDOUT
+    if isinstance(group, sc.TableGroup):
+        return [sc.TableTask(group, b, c, s, t, fraction) for b, c, s, t in sc.budget_holdouts(group.flops, group.n_params, fraction, n_holdout=2 * n)[n:]]
+    if group.seeds:
+        scored = {t for t, _ in sc.seed_holdouts(len(group.runs), sc.holdout_rng(seed, group.name))}
+        rest = [i for i in range(len(group.runs)) if i not in scored]
+        picked = np.random.default_rng(seed + 1).permutation(rest)[:n] if len(group.runs) - 1 >= sc.MIN_CONTEXT else []
+        pairs = [(int(t), np.delete(np.arange(len(group.runs)), t)) for t in picked]
+    else:
+        sizes = np.array([r.n_params for r in group.runs], dtype=np.float64)
+        pairs = []
+        for target in np.argsort(-sizes, kind="stable")[n : 2 * n]:
+            context = np.flatnonzero(sizes < sizes[target])
+            if context.size >= sc.MIN_CONTEXT:
+                pairs.append((int(target), context))
+    tasks = []
+    for target, context in pairs:
+        n_obs = sc.observed_count(len(group.runs[target].x), fraction)
+        if n_obs < len(group.runs[target].x):
+            tasks.append(sc.CurveTask(group, target, tuple(int(i) for i in context), fraction, n_obs))
+    return tasks
+
+
+def evaluate_runs(sc, model: curvecast.Predictor, source: str, tasks: Sequence, seed: int) -> dict[str, float]:
+    """Capped mean NLL and 90% coverage of multi-run predictions on ``tasks`` (benchmarks/scaling.py's metrics)."""
+    outcomes = sc.method_outcomes("multi", tasks, model, seed, source)
+    rows = [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, "multi", task, o)]
+    rows = [r for r in rows if "nll" in r]
+    return {
+        "nll_capped": float(np.mean([min(r["nll"], rc.NLL_CAP) for r in rows])),
+        "coverage90": float(np.mean([r["covered"] for r in rows])),
+        "n": len(rows),
+    }
+
+
+def validation_curves(curves: Sequence, max_curves: int, seed: int) -> list:
+    """Usable curves the benchmark leaves out (its own selection rule and seed), at most ``max_curves``."""
+    scored = {(c.curve_id, c.metric_name) for c in rc.select_curves(curves, BENCHMARK_MAX_CURVES, BENCHMARK_SEED)}
+    rest = [c for c in curves if rc.usable(c) and (c.curve_id, c.metric_name) not in scored]
+    if len(rest) <= max_curves:
+        return rest
+    index = np.random.default_rng(seed).choice(len(rest), size=max_curves, replace=False)
+    return [rest[i] for i in sorted(index)]
+
+
+def evaluate(model: curvecast.Predictor, tasks: Sequence) -> dict[str, float]:
+    """Capped mean NLL and 90% coverage of ``model`` on ``tasks`` (realcurves.py's metrics)."""
+    preds = model.predict_many([rc.curvecast_curve(t) for t in tasks])
+    metrics = []
+    for task, p in zip(tasks, preds):
+        q = p.quantile([0.05, 0.95])
+        pred = rc.Prediction(logpdf=p.logpdf(task.y_query), median=p.median, q05=q[0], q95=q[1])
+        metrics.append(rc.curve_metrics(task, pred))
+    summary = rc.aggregate(metrics)
+    return {"nll_capped": summary["nll_capped"], "nll": summary["nll"], "coverage90": summary["coverage90"], "n": summary["n_curves"]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="checkpoint folder (default: the shipped model)")
+    parser.add_argument("--data", type=Path, default=rc.DEFAULT_DATA)
+    parser.add_argument("--grid", type=float, nargs="+", default=[0.9, 1.0, 1.1, 1.25, 1.4, 1.6])
+    parser.add_argument("--max-curves", type=int, default=100, help="validation curves per source")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", action="store_true", help="choose temperature_runs (multi-run predictions) instead")
+    parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
+    parser.add_argument("--json", type=Path, help="write the table as JSON")
+    args = parser.parse_args(argv)
+
+    model = curvecast.load(args.model, temperature=1.0)
+    tasks = {}
+    if args.runs:
+        sc = _load_scaling()
+        for source in sc.SOURCES:
+            groups = sc.load_groups(args.data.resolve(), source)
+            for fraction in sc.FRACTIONS:
+                made = [t for g in groups for t in validation_run_tasks(sc, g, fraction, BENCHMARK_SEED)]
+                if made:
+                    tasks[(source, fraction)] = made
+    else:
+        for source, curves in rc.load_curves(args.data).items():
+            chosen = validation_curves(curves, args.max_curves, args.seed)
+            for fraction in rc.FRACTIONS:
+                made = rc.make_tasks(chosen, fraction)
+                if made:
+                    tasks[(source, fraction)] = made
+    if not tasks:
+        print("no validation tasks: every source is scored whole by the benchmark", file=sys.stderr)
+        return 1
+    print(f"validation split: {sorted({s for s, _ in tasks})}, {sum(len(t) for t in tasks.values())} tasks", file=sys.stderr)
+    key = "temperature_runs" if args.runs else "temperature"
+    table = []
+    for temperature in args.grid:
+        setattr(model, key, float(temperature))
+        for (source, fraction), cell in tasks.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                scores = evaluate_runs(sc, model, source, cell, BENCHMARK_SEED) if args.runs else evaluate(model, cell)
+            row = {"temperature": temperature, "source": source, "fraction": fraction, **scores}
+            table.append(row)
+            print(f"T={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {row['nll_capped']:7.3f}  cov90 {row['coverage90']:.3f}  n {row['n']}")
+    score = {t: float(np.mean([r["nll_capped"] for r in table if r["temperature"] == t])) for t in args.grid}
+    coverage = {t: float(np.mean([r["coverage90"] for r in table if r["temperature"] == t])) for t in args.grid}
+    best = min(score, key=score.get)
+    for t in args.grid:
+        print(f"T={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}" + ("   <- chosen" if t == best else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "score": score, "coverage": coverage, "chosen": best}, indent=2) + "\n")
+    if args.write:
+        path = Path(model.path) / CONFIG_FILE
+        config = json.loads(path.read_text())
+        split = (
+            f"hold-outs benchmarks/scaling.py does not score ({sorted({s for s, _ in tasks})})"
+            if args.runs
+            else f"validation curves the real-curve benchmark does not score ({sorted({s for s, _ in tasks})}, up to {args.max_curves} per source, seed {args.seed})"
+        )
+        calibration = config.get("calibration") or {}
+        calibration[key] = best
+        calibration[f"{key}_how"] = f"benchmarks/calibrate.py{' --runs' if args.runs else ''}: lowest mean capped NLL over the grid {args.grid} on {split}"
+        calibration[f"{key}_validation"] = {"capped_nll": score, "coverage90": coverage}
+        config["calibration"] = calibration
+        atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""Scaling laws from a table of finished runs, predicted by the PFN.
+
+>>> law = curvecast.scaling.fit(n_params, n_tokens, loss)      # final losses of finished runs
+>>> law.predict([1e9], [2e10]).interval(0.9)                    # the loss of a run not trained yet
+>>> best = law.optimum(1e21)                                    # compute-optimal N, D and loss, with quantiles
+>>> best.n_params, best.interval("n_params", 0.9)
+
+A table row is a run observed only at its end: one point at ``x`` = its tokens, with ``n_params`` and
+``n_tokens`` (and ``lr``, ``batch_size`` where given) in its config. The default model was trained on
+tasks drawn that way (isoFLOP designs, size x token grids, broken power laws in N, unique data running
+out), so ``fit`` runs no optimiser: the posterior over the loss surface is what the network returns for
+any ``(N, D)`` given the table, in one forward pass.
+
+What the model reads: at most ``Predictor.max_runs`` runs per pass (32 for the shipped model). New points
+are predicted in groups of :data:`GROUP` (8); every group of one call reads the same table rows: all of them
+if they fit beside a group, else the ones nearest to any of the points (in log N, log D, log lr and log
+batch size) that fit: 24 beside a full group, 31 beside a single point. Marginal predictions are exact for any
+number of points; samples are joint within a group and independent across groups. :meth:`ScalingLaw.optimum`
+places its final grid of :data:`GROUP` sizes in one group, so its samples of the loss along the isoFLOP
+curve are joint, and the distribution of the argmin is the posterior of the compute-optimal size.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from curvecast.curve import config_vector
+from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
+from curvecast.prediction import GroupedSampler, Prediction, ZMap
+from curvecast.predictor import _DISTANCE_FIELDS
+from curvecast.run import CleanRun, encode_hparams
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from curvecast.predictor import Predictor
+
+__all__ = ["fit", "ScalingLaw", "Optimum", "GROUP"]
+
+#: New points predicted per forward pass (and the size of the optimum's joint grid).
+GROUP = 8
+_COARSE = 24  # sizes scanned (marginals only) to find where the optimum lies
+#: How far beyond the table's sizes and token counts ``optimum`` and ``plot`` search (a factor).
+REACH = 3.0
+_LEVELS = (0.05, 0.5, 0.95)
+
+
+def _column(name: str, values: Any, n: int | None = None, *, positive: bool = True) -> np.ndarray:
+    if isinstance(values, (str, bytes)):
+        raise InvalidCurveError(f"{name} must be numbers, got a string")
+    try:
+        array = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidCurveError(f"{name} must hold numbers only; convert it to floats first") from None
+    if n is not None and array.size != n:
+        raise ShapeError(f"{name} has {array.size} values but the table has {n} rows; give one value per row")
+    if not np.isfinite(array).all():
+        bad = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise InvalidCurveError(f"{name}[{bad}] is {array[bad]}; every value must be finite (drop the row or fix it)")
+    if positive and (array <= 0).any():
+        bad = int(np.flatnonzero(array <= 0)[0])
+        raise InvalidCurveError(f"{name}[{bad}] is {array[bad]:g}; {name} must be > 0 (model sizes, token counts, lr and batch sizes are positive)")
+    return array
+
+
+def fit(
+    n_params: Any,
+    n_tokens: Any,
+    loss: Any,
+    *,
+    lr: Any = None,
+    batch_size: Any = None,
+    model: "Predictor | None" = None,
+) -> "ScalingLaw":
+    """A posterior over the loss surface ``L(N, D)`` given the final losses of finished runs.
+
+    Args:
+        n_params: ``n`` model sizes ``N`` (> 0).
+        n_tokens: ``n`` training token counts ``D`` (> 0).
+        loss: ``n`` final losses (finite).
+        lr: optional ``n`` peak learning rates (> 0); with them, :meth:`ScalingLaw.optimum` also says the best lr.
+        batch_size: optional ``n`` batch sizes (> 0); likewise.
+        model: the predictor to use (default: :func:`curvecast.load`, the shipped model).
+
+    Returns:
+        A :class:`ScalingLaw`. Nothing is optimised here; predictions are forward passes.
+    """
+    n_params = _column("n_params", n_params)
+    n = n_params.size
+    n_tokens = _column("n_tokens", n_tokens, n)
+    loss = _column("loss", loss, n, positive=False)
+    lr = None if lr is None else _column("lr", lr, n)
+    batch_size = None if batch_size is None else _column("batch_size", batch_size, n)
+    if n < 3:
+        raise InvalidCurveError(f"a scaling law needs at least 3 finished runs, got {n}")
+    if model is None:
+        from curvecast.predictor import load
+
+        model = load()
+    return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model)
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The compute-optimal run for one FLOP budget, as a posterior.
+
+    Attributes:
+        flops: the budget ``C``.
+        n_params, n_tokens, loss: posterior medians of the optimal size, its tokens ``C / (k N)`` and the
+            loss there (``k`` = ``flops_per_param_token``, 6 by default).
+        lr, batch_size: posterior medians of the best lr and batch size at that size (``None`` unless the
+            table has them).
+        samples: posterior samples of each quantity (arrays of equal length), for any other summary.
+        at_edge: the median optimum sits at the edge of the sizes searched (the table says little there).
+    """
+
+    flops: float
+    n_params: float
+    n_tokens: float
+    loss: float
+    samples: dict[str, np.ndarray] = field(repr=False)
+    lr: float | None = None
+    batch_size: float | None = None
+    at_edge: bool = False
+
+    def quantile(self, name: str, q: float | list[float]) -> np.ndarray:
+        """Posterior quantiles of ``name`` (``"n_params"``, ``"n_tokens"``, ``"loss"``, ``"lr"``, ``"batch_size"``)."""
+        if name not in self.samples:
+            raise InvalidConfigError(f"no posterior for {name!r}; available: {sorted(self.samples)}")
+        levels = np.asarray(q, dtype=np.float64)
+        if not ((levels > 0) & (levels < 1)).all():
+            raise InvalidConfigError(f"quantile levels must lie strictly between 0 and 1, got {q!r}")
+        return np.quantile(self.samples[name], levels)
+
+    def interval(self, name: str = "n_params", level: float = 0.9) -> tuple[float, float]:
+        """Central ``level`` posterior interval of ``name``."""
+        if not 0 < level < 1:
+            raise InvalidConfigError(f"interval level must be in (0, 1), got {level!r}")
+        low, high = self.quantile(name, [(1 - level) / 2, (1 + level) / 2])
+        return float(low), float(high)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: medians and the 5%, 50% and 95% quantiles of every quantity."""
+        out: dict[str, Any] = {"flops": self.flops, "at_edge": self.at_edge}
+        for name in self.samples:
+            out[name] = float(np.median(self.samples[name]))
+            out[f"{name}_quantiles"] = {f"{q:g}": float(v) for q, v in zip(_LEVELS, self.quantile(name, list(_LEVELS)))}
+        return out
+
+
+@dataclass(frozen=True)
+class ScalingLaw:
+    """The table of finished runs and the model that reads it (made by :func:`fit`).
+
+    Attributes:
+        n_params, n_tokens, loss: the table (``n`` rows).
+        lr, batch_size: optional columns.
+        model: the :class:`~curvecast.Predictor`.
+    """
+
+    n_params: np.ndarray
+    n_tokens: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray | None
+    batch_size: np.ndarray | None
+    model: "Predictor" = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"ScalingLaw({self.loss.size} runs, N {self.n_params.min():.3g}..{self.n_params.max():.3g}, "
+            f"D {self.n_tokens.min():.3g}..{self.n_tokens.max():.3g}, loss {self.loss.min():.4g}..{self.loss.max():.4g})"
+        )
+
+    def _config(self, n_params: float, n_tokens: float, lr: float | None, batch_size: float | None) -> np.ndarray:
+        config = {"n_params": n_params, "n_tokens": n_tokens, "lr": lr, "batch_size": batch_size}
+        return config_vector({k: v for k, v in config.items() if v is not None})
+
+    def _rows(self) -> list[CleanRun]:
+        rows = []
+        for i in range(self.loss.size):
+            lr = None if self.lr is None else float(self.lr[i])
+            bs = None if self.batch_size is None else float(self.batch_size[i])
+            config = self._config(float(self.n_params[i]), float(self.n_tokens[i]), lr, bs)
+            rows.append(CleanRun(x=self.n_tokens[i : i + 1].copy(), y=self.loss[i : i + 1].copy(), config=config, name=f"row {i}"))
+        return rows
+
+    def predict(self, n_params: Any, n_tokens: Any, *, lr: Any = None, batch_size: Any = None) -> Prediction:
+        """Predictive distribution of the final loss of runs not trained yet.
+
+        Args:
+            n_params: ``m`` model sizes (or one, broadcast).
+            n_tokens: ``m`` token counts (or one, broadcast).
+            lr, batch_size: optional, ``m`` values or one.
+
+        Returns:
+            A :class:`~curvecast.Prediction` over the ``m`` points (its ``x`` is ``n_tokens``): ``median``,
+            ``quantile``, ``interval``, ``logpdf``, ``cdf`` and ``sample`` (joint within groups of :data:`GROUP`).
+        """
+        columns = {"n_params": n_params, "n_tokens": n_tokens, "lr": lr, "batch_size": batch_size}
+        arrays = {k: _column(k, v) for k, v in columns.items() if v is not None}
+        m = max(a.size for a in arrays.values())
+        for k, a in arrays.items():
+            if a.size not in (1, m):
+                raise ShapeError(f"{k} has {a.size} values; give {m} (one per point) or one")
+            arrays[k] = np.broadcast_to(a, (m,)).copy()
+        if m == 0:
+            raise InvalidCurveError("nothing to predict: pass at least one (n_params, n_tokens) point")
+        points = [
+            self._config(arrays["n_params"][j], arrays["n_tokens"][j], arrays.get("lr", [None] * m)[j], arrays.get("batch_size", [None] * m)[j])
+            for j in range(m)
+        ]
+        return self._predict_points(points, arrays["n_tokens"])
+
+    def _context_rows(self, points: list[np.ndarray]) -> list[CleanRun]:
+        """The table rows every group of ``points`` reads: all of them if they fit beside a group, else those
+        nearest to any of the points (log10 of N, D, lr, batch size), so that every group reads the same rows
+        and predictions along a curve of points do not jump where one group ends."""
+        rows = self._rows()
+        room = self.model.max_runs - min(GROUP, len(points))
+        if len(rows) <= room:
+            return rows
+        fields = list(_DISTANCE_FIELDS)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            place_rows = np.log10(np.stack([r.config[fields] for r in rows]))
+            place_points = np.log10(np.stack([p[fields] for p in points]))
+        diff = place_rows[:, None, :] - place_points[None, :, :]
+        distance = np.nansum(diff * diff, axis=-1).min(axis=1)
+        keep = np.sort(np.argsort(distance, kind="stable")[:room])
+        return [rows[i] for i in keep]
+
+    def _predict_points(self, points: list[np.ndarray], x: np.ndarray) -> Prediction:
+        """One :class:`Prediction` of the final loss at run configs ``points`` (every group reads the same rows)."""
+        rows = self._context_rows(points)
+        parts = []
+        for start in range(0, len(points), GROUP):
+            group = points[start : start + GROUP]
+            queries = [CleanRun(x=np.empty(0), y=np.empty(0), config=c, name=f"point {start + j}") for j, c in enumerate(group)]
+            runs = rows + queries
+            slots = encode_hparams([{}] * len(runs))
+            query_x = [np.empty(0)] * len(rows) + [x[start + j : start + j + 1] for j in range(len(group))]
+            parts.append(self.model._predict_group(runs, slots, query_x, direction="min", bounds=None, warn=False))
+        preds = [p for part in parts for p in part if p is not None]
+        zmap = ZMap(*(torch.cat([getattr(p._zmap, f).reshape(1) for p in preds]) for f in ("loc", "scale", "sign", "z_low", "z_high")))
+        groups = []
+        for part in parts:
+            positions = torch.cat([pos for pos in part._positions if pos is not None])
+            groups.append(replace(part._joint, query_index=positions))
+        return Prediction(
+            x=x.astype(np.float64).copy(),
+            logits=torch.cat([p._logits for p in preds]),
+            zmap=zmap,
+            bar=preds[0]._bar,
+            mean=np.concatenate([p.mean for p in preds]),
+            median=np.concatenate([p.median for p in preds]),
+            observed_x=self.n_tokens,
+            observed_y=self.loss,
+            bounds=(-math.inf, math.inf),
+            n_context=preds[0].n_context,
+            sampler=GroupedSampler(tuple(groups)),
+        )
+
+    def _size_range(self, flops: float, k: float) -> tuple[float, float]:
+        """Sizes searched for budget ``flops``: within :data:`REACH` of the table's sizes, and such that the
+        tokens ``D = C / (k N)`` stay within :data:`REACH` of the table's token counts (the model extrapolates,
+        but not far)."""
+        low = max(self.n_params.min() / REACH, flops / (k * self.n_tokens.max() * REACH))
+        high = min(self.n_params.max() * REACH, flops / (k * self.n_tokens.min() / REACH))
+        if not high > low:
+            raise InvalidConfigError(
+                f"a budget of {flops:g} FLOPs is too far from the table's runs (N {self.n_params.min():.3g}..{self.n_params.max():.3g}, "
+                f"D {self.n_tokens.min():.3g}..{self.n_tokens.max():.3g}): no size within {REACH:g}x of theirs has a token count within "
+                f"{REACH:g}x of theirs; pass a budget nearer the table's (C = {k:g} N D)"
+            )
+        return low, high
+
+    def optimum(
+        self,
+        flops: Any,
+        *,
+        flops_per_param_token: float = 6.0,
+        n_samples: int = 256,
+        seed: int | None = 0,
+    ) -> Optimum | list[Optimum]:
+        """The compute-optimal size, tokens and loss for a FLOP budget ``C = k N D`` (``k = 6``), as a posterior.
+
+        A coarse scan of the predictive median along the isoFLOP curve (sizes and tokens up to :data:`REACH`
+        times beyond the table's)
+        finds where the optimum lies; then :data:`GROUP` sizes around it are predicted in one pass and
+        sampled jointly: the argmin of each sampled loss-vs-size curve (refined by a parabola in log N) is one
+        posterior draw of the optimal size, and its loss one draw of the optimal loss. Where the table has
+        ``lr`` (or ``batch_size``), the same is done over a grid of learning rates (batch sizes) at the
+        median optimal size.
+
+        Args:
+            flops: one budget or a list of budgets.
+            flops_per_param_token: ``k`` in ``C = k N D``.
+            n_samples: posterior draws.
+            seed: seed of the draws (``None``: fresh randomness).
+
+        Returns:
+            An :class:`Optimum` per budget (a list if ``flops`` is a list).
+        """
+        many = np.ndim(flops) > 0
+        budgets = _column("flops", flops)
+        if not (isinstance(flops_per_param_token, (int, float)) and not isinstance(flops_per_param_token, bool) and flops_per_param_token > 0):
+            raise InvalidConfigError(f"flops_per_param_token must be > 0 (6 for dense transformers), got {flops_per_param_token!r}")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 16:
+            raise InvalidConfigError(f"n_samples must be an int >= 16, got {n_samples!r}")
+        out = [self._optimum(float(c), float(flops_per_param_token), n_samples, seed) for c in budgets]
+        return out if many else out[0]
+
+    def _optimum(self, flops: float, k: float, n_samples: int, seed: int | None) -> Optimum:
+        low, high = self._size_range(flops, k)
+        coarse = np.geomspace(low, high, _COARSE)
+        median = self.predict(coarse, flops / (k * coarse)).median
+        best = int(np.argmin(median))
+        step = math.log(high / low) / (_COARSE - 1)
+        half = max(0.25 * math.log(10.0), 3 * step)
+        centre = math.log(coarse[best])
+        lo, hi = max(math.log(low), centre - half), min(math.log(high), centre + half)
+        sizes = np.exp(np.linspace(lo, hi, GROUP))
+        paths = self.predict(sizes, flops / (k * sizes)).sample(n_samples, seed=seed)  # n x GROUP, joint
+        log_n, loss = _argmin_along(np.log(sizes), paths)
+        n_opt = np.exp(log_n)
+        samples = {"n_params": n_opt, "n_tokens": flops / (k * n_opt), "loss": loss}
+        n_med, d_med = float(np.median(n_opt)), float(flops / (k * np.median(n_opt)))
+        for name, column in (("lr", self.lr), ("batch_size", self.batch_size)):
+            if column is not None:
+                samples[name] = self._best_setting(name, column, n_med, d_med, n_samples, seed)
+        at_edge = bool(np.median(log_n) <= math.log(low) + 0.5 * step or np.median(log_n) >= math.log(high) - 0.5 * step)
+        if at_edge:
+            warnings.warn(
+                f"the optimum for {flops:g} FLOPs lies at the edge of the sizes searched ({low:.3g}..{high:.3g}, up to {REACH:g}x beyond "
+                "the table's sizes and token counts): the table says little about it; add runs nearer that size",
+                CurvecastWarning,
+                stacklevel=3,
+            )
+        medians = {name: float(np.median(v)) for name, v in samples.items()}
+        return Optimum(
+            flops=flops,
+            n_params=medians["n_params"],
+            n_tokens=medians["n_tokens"],
+            loss=medians["loss"],
+            samples=samples,
+            lr=medians.get("lr"),
+            batch_size=medians.get("batch_size"),
+            at_edge=at_edge,
+        )
+
+    def _best_setting(self, name: str, column: np.ndarray, n_params: float, n_tokens: float, n_samples: int, seed: int | None) -> np.ndarray:
+        """Posterior draws of the best ``lr`` (or ``batch_size``) at one size and token count."""
+        grid = np.geomspace(column.min() / 2.0, column.max() * 2.0, GROUP)
+        lr = grid if name == "lr" else (None if self.lr is None else np.full(GROUP, float(np.median(self.lr))))
+        bs = grid if name == "batch_size" else (None if self.batch_size is None else np.full(GROUP, float(np.median(self.batch_size))))
+        points = [self._config(n_params, n_tokens, None if lr is None else lr[j], None if bs is None else bs[j]) for j in range(GROUP)]
+        paths = self._predict_points(points, np.full(GROUP, n_tokens)).sample(n_samples, seed=seed)
+        log_best, _ = _argmin_along(np.log(grid), paths)
+        return np.exp(log_best)
+
+    def plot(self, flops: Any = None, ax: "Axes | None" = None, *, flops_per_param_token: float = 6.0) -> "Axes":
+        """Loss against model size: the table's runs, and for each budget in ``flops`` the predicted
+        isoFLOP curve (median and 90% band) with the optimum and its 90% interval.
+
+        Returns:
+            The axes.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4.5))
+        k = flops_per_param_token
+        compute = np.log10(k * self.n_params * self.n_tokens)
+        points = ax.scatter(self.n_params, self.loss, s=14, c=compute, cmap="Greys", vmin=compute.min() - 1.0, label="finished runs", zorder=3)
+        ax.figure.colorbar(points, ax=ax, label=f"log10 FLOPs ({k:g} N D) of the runs")
+        budgets = [] if flops is None else list(_column("flops", flops))
+        for i, c in enumerate(budgets):
+            low, high = self._size_range(c, k)
+            sizes = np.geomspace(low, high, 40)
+            pred = self.predict(sizes, c / (k * sizes))
+            lower, upper = pred.interval(0.9)
+            color = f"C{i}"
+            ax.fill_between(sizes, lower, upper, color=color, alpha=0.2, lw=0)
+            ax.plot(sizes, pred.median, color=color, lw=1.5, label=f"C = {c:.3g} FLOPs")
+            best = self.optimum(c, flops_per_param_token=k)
+            lo, hi = best.interval("n_params", 0.9)
+            ax.errorbar([best.n_params], [best.loss], xerr=[[best.n_params - lo], [hi - best.n_params]], fmt="*", ms=11, color=color, capsize=3)
+        ax.set_xscale("log")
+        ax.set_xlabel("model size N (parameters)")
+        ax.set_ylabel("final loss")
+        ax.legend(fontsize="small")
+        return ax
+
+
+def _argmin_along(u: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``paths`` (``n x g`` values on the grid ``u``), the location and value of its minimum,
+    refined by the parabola through the minimum and its neighbours (kept within them)."""
+    j = np.argmin(paths, axis=1)
+    rows = np.arange(paths.shape[0])
+    u_best, y_best = u[j].astype(np.float64), paths[rows, j].astype(np.float64)
+    inner = (j > 0) & (j < u.size - 1)
+    if inner.any():
+        r, c = rows[inner], j[inner]
+        y0, y1, y2 = paths[r, c - 1], paths[r, c], paths[r, c + 1]
+        h = u[c + 1] - u[c]
+        curvature = y0 - 2.0 * y1 + y2
+        safe = curvature > 1e-12
+        shift = np.where(safe, 0.5 * h * (y0 - y2) / np.where(safe, curvature, 1.0), 0.0)
+        shift = np.clip(shift, -h, h)
+        u_best[inner] = u[c] + shift
+        y_best[inner] = np.where(safe, y1 - (y2 - y0) ** 2 / (8.0 * np.where(safe, curvature, 1.0)), y1)
+    return u_best, y_best

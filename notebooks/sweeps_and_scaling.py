@@ -1,0 +1,89 @@
+# %% [markdown]
+# # Runs that inform each other: a size sweep, free hyperparameters, and a scaling table
+#
+# A percent-format notebook (open it in Jupyter with jupytext, or run it as a script; CI runs it).
+# 1. Four finished Gemstones runs of smaller models and the first evaluations of a 1.9B model: how will the
+#    large run end? (`predict(..., runs=...)`)
+# 2. Predict several runs at once and draw their trajectories jointly (`predict_runs`).
+# 3. A table of isoFLOP runs (Porian et al. 2024): the compute-optimal size for a budget twice the largest
+#    in the table (`curvecast.scaling`).
+
+# %%
+import csv
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import curvecast
+
+examples = Path(__file__).resolve().parents[1] / "examples"
+out_dir = Path(tempfile.mkdtemp())
+model = curvecast.load()
+
+# %% [markdown]
+# ## 1. A size sweep: how will the largest run end?
+# `examples/gemstones_sweep.csv` is a long CSV: one row per evaluation, a `run` column, and the run's config
+# (`n_params`) as another column.
+
+# %%
+runs: dict[str, dict] = {}
+with open(examples / "gemstones_sweep.csv") as f:
+    for row in csv.DictReader(line for line in f if not line.startswith("#")):
+        r = runs.setdefault(row["run"], {"x": [], "y": [], "config": {"n_params": float(row["n_params"])}})
+        r["x"].append(float(row["x"]))
+        r["y"].append(float(row["y"]))
+target = runs.pop("2048x27")
+others = [curvecast.Run(r["x"], r["y"], r["config"], name=name) for name, r in runs.items()]
+x_query = np.linspace(target["x"][-1], 83475, 12)[1:]
+
+alone = model.predict(target["x"], target["y"], x_query, config=target["config"])
+swept = model.predict(target["x"], target["y"], x_query, config=target["config"], runs=others)
+for name, pred in (("alone", alone), ("with the sweep", swept)):
+    lo, hi = pred.interval(0.9)
+    print(f"{name:>15}: final loss median {pred.median[-1]:.3f}, 90% interval [{lo[-1]:.3f}, {hi[-1]:.3f}]")
+print("the run actually ended at 2.491 (step 83475)")
+assert np.isfinite(swept.median).all()
+
+fig, ax = plt.subplots(figsize=(7, 4))
+for run in others:
+    ax.plot(run.x, run.y, color="0.6", lw=0.8)
+swept.plot(ax)
+ax.set_title("Gemstones 2048x27: forecast given four smaller finished runs")
+fig.savefig(out_dir / "sweep.png")
+
+# %% [markdown]
+# ## 2. Several runs at once, with joint samples
+# A run not started yet (a config only) next to the finished ones; every run gets a prediction, and
+# `sample` draws all runs' trajectories jointly (row k of every array is one joint draw). Of a run it has
+# seen nothing of, the shipped model is pessimistic: it keeps some probability that the run is mis-tuned, so
+# its median for a larger model can sit above the smaller ones' (BENCHMARKS.md measures this bias).
+
+# %%
+new = curvecast.Run([], [], {"n_params": 3e9}, name="3B, not started")
+preds = model.predict_runs([*others, new], x_query)
+paths = preds.sample(200, seed=0)
+final_new = paths[-1][:, -1]
+print(f"3B run: final loss median {np.median(final_new):.3f}; P(below 2.5) = {np.mean(final_new < 2.5):.2f}")
+assert len(preds) == len(others) + 1 and paths[-1].shape == (200, x_query.size)
+
+# %% [markdown]
+# ## 3. A scaling table: the compute-optimal model for a larger budget
+# Each row is a finished run observed only at its end: model size N, tokens D, final loss. On Porian's
+# isoFLOP tables the shipped model's optima are too small by a factor of about 3.5 (BENCHMARKS.md).
+
+# %%
+table = {"N": [], "D": [], "loss": []}
+with open(examples / "porian_isoflop.csv") as f:
+    for row in csv.DictReader(line for line in f if not line.startswith("#")):
+        for key in table:
+            table[key].append(float(row[key]))
+law = curvecast.scaling.fit(table["N"], table["D"], table["loss"])
+best = law.optimum(2.56e19)
+lo, hi = best.interval("n_params", 0.9)
+print(f"C = 2.56e19: N_opt {best.n_params:.3g} (90% [{lo:.3g}, {hi:.3g}]), D_opt {best.n_tokens:.3g}, loss {best.loss:.3f}")
+print("the held-out 2.56e19 budget's best run: N = 6.1e8, loss 3.097")
+ax = law.plot([2.56e19])
+ax.figure.savefig(out_dir / "isoflop.png")
+print("wrote", out_dir / "sweep.png", "and", out_dir / "isoflop.png")

@@ -1,0 +1,191 @@
+"""Runs that inform each other: the Run type, free hyperparameters, predict(runs=...), predict_runs."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import curvecast
+from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
+from curvecast.priors.batch import N_HPARAMS
+from curvecast.run import Run, clean_runs, encode_hparams
+
+
+@pytest.fixture(scope="module")
+def model():
+    return curvecast.load()
+
+
+def power_curve(n=30, floor=2.0, scale=3.0, horizon=3000.0, seed=0, noise=0.005):
+    x = np.linspace(horizon / n, horizon, n)
+    y = floor + scale * (x / 100.0) ** -0.5 + np.random.default_rng(seed).normal(0.0, noise, n)
+    return x, y
+
+
+# --- free hyperparameters ---------------------------------------------------------------------------
+
+
+def test_numeric_hparams_scale_to_unit_range_log_when_they_span_decades():
+    slots = encode_hparams([{"dropout": 0.1, "wd": 1e-4}, {"dropout": 0.3, "wd": 1e-2}, {"dropout": 0.2, "wd": 1e-3}])
+    assert slots.slots == (("dropout", None), ("wd", None)) and slots.log_scaled == ("wd",)
+    np.testing.assert_allclose(slots.values[:, 0], [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(slots.values[:, 1], [0.0, 1.0, 0.5])  # log10: -4, -2, -3
+    assert slots.mask[:, :2].all() and not slots.mask[:, 2:].any()
+
+
+def test_categorical_bool_and_constant_hparams():
+    free = [
+        {"opt": "adam", "tied": True, "act": "gelu", "seed_like": 7},
+        {"opt": "sgd", "tied": False, "act": "relu", "seed_like": 7},
+        {"opt": "lion", "tied": True, "act": "gelu", "seed_like": 7},
+    ]
+    slots = encode_hparams(free)
+    # opt has three levels: one slot per level; tied is 0/1; act has two levels: one slot; seed_like is constant.
+    assert slots.slots == (("opt", "adam"), ("opt", "sgd"), ("opt", "lion"), ("tied", None), ("act", None))
+    np.testing.assert_array_equal(slots.values[:, :5], [[1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 0]])
+    assert slots.dropped == ("seed_like",)
+
+
+def test_hparams_beyond_the_slots_are_left_out_with_a_warning():
+    free = [{f"h{i}": float(r + i) for i in range(N_HPARAMS + 2)} for r in range(3)]
+    with pytest.warns(CurvecastWarning, match="did not fit"):
+        slots = encode_hparams(free)
+    assert len(slots.slots) == N_HPARAMS and slots.not_read == ("h8", "h9")
+
+
+def test_bad_hparams_are_typed_errors():
+    with pytest.raises(InvalidConfigError, match="mixes value types"):
+        encode_hparams([{"opt": "adam"}, {"opt": 3}])
+    with pytest.raises(InvalidConfigError, match="same free keys"):
+        encode_hparams([{"dropout": 0.1}, {"wd": 0.1}])
+    with pytest.raises(InvalidConfigError, match="finite number"):
+        clean_runs([Run([1, 2], [3, 2], {"dropout": float("nan")}), Run([1], [2])], direction="min")
+    with pytest.warns(CurvecastWarning, match="did you mean 'total_steps'"):
+        clean_runs([Run([1, 2], [3, 2], {"total_step": 100}), Run([1], [2], {"total_step": 200})], direction="min")
+
+
+def test_clean_runs_rules():
+    with pytest.raises(InvalidConfigError, match="direction"):
+        clean_runs([Run([1], [2], direction="max"), Run([1], [2])], direction="min")
+    with pytest.raises(InvalidCurveError, match="x units"):
+        clean_runs([Run([1], [2], x_unit="steps"), Run([1], [3], x_unit="tokens")], direction="min")
+    with pytest.warns(CurvecastWarning, match="different units"):
+        clean_runs([Run([1, 10], [2, 1]), Run([1e6, 1e7], [3, 2])], direction="min")
+    with pytest.warns(CurvecastWarning, match="repeats run 0"):
+        runs, _ = clean_runs([Run([1, 2], [2, 1]), Run([1, 2], [2, 1])], direction="min")
+    assert len(runs) == 1
+    with pytest.raises(InvalidCurveError, match="repeats run 0"):
+        clean_runs([Run([1, 2], [2, 1]), Run([1, 2], [2, 1])], direction="min", duplicates="error")
+    with pytest.raises(ShapeError, match="run b: .*same length"):
+        clean_runs([Run([1, 2], [2, 1], name="a"), Run([1, 2], [2], name="b")], direction="min")
+    with pytest.raises(InvalidCurveError, match="list of curvecast.Run"):
+        clean_runs(Run([1], [2]), direction="min")
+
+
+# --- prediction -------------------------------------------------------------------------------------
+
+
+def test_runs_with_nothing_new_leave_the_target_close_to_alone(model):
+    """Other runs that are exact copies of the target's observed part add no information beyond it... but the
+    forward pass must still work, return finite numbers and keep the median within the band."""
+    x, y = power_curve()
+    xq = np.linspace(3100, 6000, 6)
+    alone = model.predict(x, y, xq)
+    with pytest.warns(CurvecastWarning, match="repeats run"):
+        pred = model.predict(x, y, xq, runs=[Run(x, y)])
+    lo, hi = pred.interval(0.9)
+    assert np.all(np.isfinite(pred.median)) and np.all(lo < pred.median) and np.all(pred.median < hi)
+    np.testing.assert_allclose(pred.median, alone.median, rtol=1e-6)
+
+
+def test_finished_runs_inform_an_unstarted_run(model):
+    """Four finished replicate runs of one setup; a fifth, not started, with the same config should be
+    predicted near their shared final value, and far more sharply than from its config alone would allow."""
+    finals, runs = [], []
+    for seed in range(4):
+        x, y = power_curve(seed=seed)
+        runs.append(Run(x, y, {"n_params": 1e8, "lr": 1e-3}, name=f"seed{seed}"))
+        finals.append(y[-1])
+    pred = model.predict([], [], [3000.0], config={"n_params": 1e8, "lr": 1e-3}, runs=runs)
+    lo, hi = pred.interval(0.9)
+    assert lo[0] < np.mean(finals) < hi[0]
+    assert hi[0] - lo[0] < 0.5 * (max(r.y[0] for r in runs) - min(finals))
+
+
+def test_partial_target_uses_its_own_points_and_the_runs(model):
+    x, y = power_curve(n=40)
+    others = [Run(*power_curve(n=40, floor=2.0 + 0.05 * k, seed=k), config={"dropout": 0.1 * k}) for k in range(1, 4)]
+    pred = model.predict(x[:10], y[:10], x[10:], config={"dropout": 0.0}, runs=others)
+    assert pred.median.shape == (30,) and pred.n_context == 10 + 3 * 40
+    assert np.all(np.isfinite(pred.logpdf(y[10:])))
+
+
+def test_predict_runs_one_prediction_per_run_and_joint_samples(model):
+    runs = [Run(*power_curve(floor=2.0 + 0.1 * k, seed=k), config={"n_params": 1e7 * 4**k}, name=f"r{k}") for k in range(3)]
+    runs.append(Run([], [], {"n_params": 1e7 * 4**3}, name="big"))
+    xq = np.linspace(3100, 6000, 5)
+    preds = model.predict_runs(runs, xq)
+    assert isinstance(preds, curvecast.RunPredictions) and len(preds) == 4
+    assert [p.run for p in preds] == ["r0", "r1", "r2", "big"] and preds["big"] is preds[3]
+    assert all(p.median.shape == (5,) for p in preds)
+    samples = preds.sample(64, seed=1)
+    assert [s.shape for s in samples] == [(64, 5)] * 4
+    # Joint samples follow each run's marginals exactly (ranks reordered onto quantiles).
+    for p, s in zip(preds, samples):
+        q = p.quantile([0.05, 0.95])
+        assert np.mean((s >= q[0]) & (s <= q[1])) > 0.8
+    again = preds.sample(64, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(samples, again))
+
+
+def test_predict_runs_per_run_queries_and_context_only_runs(model):
+    runs = [Run(*power_curve(seed=k), name=f"r{k}") for k in range(3)]
+    preds = model.predict_runs(runs, [[3500.0, 4000.0], [], [5000.0]])
+    assert preds[1] is None and preds[0].x.tolist() == [3500.0, 4000.0] and preds[2].x.tolist() == [5000.0]
+    samples = preds.sample(8, seed=0)
+    assert samples[1] is None and samples[0].shape == (8, 2)
+
+
+def test_too_many_runs_are_subsampled_with_a_warning(model):
+    runs = [Run(*power_curve(n=12, seed=k), config={"n_params": 1e6 * 1.3**k}, name=f"r{k}") for k in range(model.max_runs + 5)]
+    with pytest.warns(CurvecastWarning, match="left out"):
+        pred = model.predict([], [], [3000.0], config={"n_params": 1e6 * 1.3 ** (model.max_runs + 5)}, runs=runs)
+    assert np.isfinite(pred.median).all()
+    with pytest.raises(InvalidCurveError, match="at most"):
+        model.predict_runs(runs, [3000.0])
+
+
+def test_long_runs_are_thinned_to_the_context_budget_with_a_warning(model):
+    runs = [Run(*power_curve(n=200, seed=k), name=f"r{k}") for k in range(model.max_task_points // 60 + 2)]
+    with pytest.warns(CurvecastWarning, match="thinned evenly"):
+        pred = model.predict([], [], [3000.0], runs=runs)
+    assert pred.n_context <= model.max_task_points
+
+
+def test_multi_run_bad_input(model):
+    with pytest.raises(InvalidCurveError, match="at least 3 are needed"):
+        model.predict([1.0], [2.0], [3.0], runs=[Run([1.0], [2.5])])
+    with pytest.raises(InvalidCurveError, match="list of curvecast.Run"):
+        model.predict([1, 2, 3], [3, 2, 1], [4], runs=Run([1], [2]))
+    with pytest.raises(InvalidCurveError, match="nothing to predict|no run anything"):
+        model.predict_runs([Run(*power_curve())], [[]])
+    with pytest.raises(ShapeError, match="same length"):
+        model.predict_runs([Run([1, 2], [1])], [3.0])
+
+
+def test_free_hparams_move_the_prediction(model):
+    """Runs that differ only in a free hyperparameter: the unstarted run's prediction depends on its value."""
+    runs = []
+    for k, d in enumerate([0.0, 0.25, 0.5, 0.75]):
+        x, y = power_curve(floor=2.0 + 2.0 * d, seed=k)
+        runs.append(Run(x, y, {"dropout": d}, name=f"d{d}"))
+    low = model.predict([], [], [3000.0], config={"dropout": 0.0}, runs=runs)
+    high = model.predict([], [], [3000.0], config={"dropout": 0.75}, runs=runs)
+    assert high.median[0] > low.median[0]
+
+
+def test_no_warnings_on_clean_multi_run_input(model):
+    runs = [Run(*power_curve(seed=k), config={"lr": 10.0 ** -k}, name=f"r{k}") for k in range(1, 4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict_runs(runs, [3500.0])
