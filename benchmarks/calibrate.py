@@ -40,32 +40,19 @@ import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text
 
 
-def _load_realcurves():
-    """benchmarks/realcurves.py as a module (benchmarks/ is no package)."""
-    name = "realcurves_benchmark"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("realcurves.py"))
+def _load_sibling(module_name: str, filename: str):
+    """A script of benchmarks/ (no package) as a module, loaded once under ``module_name``."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, Path(__file__).resolve().with_name(filename))
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[module_name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
 
-rc = _load_realcurves()
+rc = _load_sibling("realcurves_benchmark", "realcurves.py")
 BENCHMARK_MAX_CURVES, BENCHMARK_SEED = 300, 0
-
-
-def _load_scaling():
-    """benchmarks/scaling.py as a module (for ``--runs``)."""
-    name = "scaling_benchmark"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("scaling.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def validation_run_tasks(sc, group, fraction: float, seed: int) -> list:
@@ -142,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = curvecast.load(args.model, temperature=1.0)
     tasks = {}
     if args.runs:
-        sc = _load_scaling()
+        sc = _load_sibling("scaling_benchmark", "scaling.py")
         for source in sc.SOURCES:
             groups = sc.load_groups(args.data.resolve(), source)
             for fraction in sc.FRACTIONS:
