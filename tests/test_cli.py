@@ -154,3 +154,17 @@ def test_predict_long_csv_with_run_and_config_columns(tmp_path, capsys):
     bad.write_text("run,x,y,lr\nr0,1,2,0.1\nr0,2,1,0.2\n")
     assert main(["predict", str(bad), "--until", "5"]) == 2
     assert "one value per run" in capsys.readouterr().err
+
+
+def test_predict_argument_mistakes_are_one_error_line(tmp_path, capsys):
+    paths = _sweep_files(tmp_path)
+    cases = [
+        ([str(tmp_path), "--until", "10"], "is a directory"),
+        ([paths[1], "--until", "inf"], "finite"),
+        ([paths[1], "--until", "6000", "--plot-samples", "-1"], "plot-samples must be >= 0"),
+        ([paths[1], "--until", "6000", "--plot-samples", "3"], "add --plot"),
+    ]
+    for argv, message in cases:
+        assert main(["predict", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1, err
