@@ -22,13 +22,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from curvecast.errors import InvalidCurveError
 
-__all__ = ["CurveFile", "read_curve_file", "read_run_files", "read_table"]
+__all__ = ["CurveFile", "read_run_files", "read_table"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,7 @@ def _number(cell: str, path: Path, line: int) -> float:
         raise InvalidCurveError(f"{path}, line {line}: {cell!r} is not a number; the file needs numeric x,y columns") from None
 
 
-def _read_csv(path: Path, text: str) -> CurveFile:
-    rows = _csv_rows(path, text)
+def _read_csv(path: Path, rows: list[tuple[int, list[str]]]) -> CurveFile:
     if not rows:
         raise InvalidCurveError(f"{path} holds no rows; write one 'x,y' pair per line")
     x_col, y_col = 0, 1
@@ -98,14 +97,6 @@ def _read_json(path: Path, text: str) -> CurveFile:
     xs = [math.nan if v is None else v for v in data["x"]]
     ys = [math.nan if v is None else v for v in data["y"]]
     return CurveFile(xs, ys, data.get("direction"), config)
-
-
-def read_curve_file(path: str | Path) -> CurveFile:
-    """Read ``path`` (``.json`` as JSON, anything else as CSV)."""
-    path = Path(path)
-    _check_file(path)
-    text = _read_text(path)
-    return _read_json(path, text) if path.suffix.lower() == ".json" else _read_csv(path, text)
 
 
 def _cell(cell: str) -> Any:
@@ -163,14 +154,14 @@ def read_run_files(paths: list[str | Path]) -> list[CurveFile]:
         path = Path(p)
         _check_file(path)
         text = _read_text(path)
-        if path.suffix.lower() != ".json":
-            rows = _csv_rows(path, text)
-            header = [c.strip().lower() for c in rows[0][1]] if rows else []
-            if "run" in header:
-                out.extend(_read_long_csv(path, rows[0][1], rows[1:]))
-                continue
-        single = _read_json(path, text) if path.suffix.lower() == ".json" else _read_csv(path, text)
-        out.append(CurveFile(single.x, single.y, single.direction, single.config, path.stem))
+        if path.suffix.lower() == ".json":
+            out.append(replace(_read_json(path, text), name=path.stem))
+            continue
+        rows = _csv_rows(path, text)
+        if rows and "run" in [c.strip().lower() for c in rows[0][1]]:
+            out.extend(_read_long_csv(path, rows[0][1], rows[1:]))
+        else:
+            out.append(replace(_read_csv(path, rows), name=path.stem))
     names = [r.name for r in out]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -137,6 +137,12 @@ class JointSampler:
     @property
     def device(self) -> torch.device:
         return self.inp.features.device
+
+    def at(self, positions: np.ndarray) -> "JointSampler":
+        """The same tokens, drawing the queries at token ``positions`` (in that order)."""
+        is_query = torch.zeros_like(self.is_query)
+        is_query[0, torch.from_numpy(positions).to(is_query.device)] = True
+        return replace(self, is_query=is_query, query_index=torch.from_numpy(positions))
 
     def draw(self, n: int, generator: torch.Generator) -> Tensor:
         """``n x L`` joint draws of z at the ``is_query`` tokens (in chunks, to bound memory)."""

@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
-
-import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,14 +25,12 @@ from curvecast.pfn.checkpoint import load_model
 from curvecast.pfn.encoding import encode
 from curvecast.pfn.model import PFN
 from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap, means, quantiles
-from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, config_index
-from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs
+from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS
+from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
 
 __all__ = ["Predictor", "load", "default_model_path"]
 
 _FALLBACK_CONTEXT = 64
-#: Config fields whose log10 places a run for choosing which runs to read when there are too many.
-_DISTANCE_FIELDS = tuple(config_index(name) for name in ("n_params", "n_tokens", "batch_size", "lr"))
 
 
 @dataclass(frozen=True)
@@ -312,11 +309,11 @@ class Predictor:
         others = [i for i, q in enumerate(queries) if not q.size and runs[i].x.size]
         if len(targets) > self.max_runs:
             raise InvalidCurveError(f"{len(targets)} runs to predict, but the model reads at most {self.max_runs} runs in one pass")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            place = np.log10(np.stack([r.config[list(_DISTANCE_FIELDS)] for r in runs]))
-        place = np.concatenate([place, slots.values], axis=1)
-        diff = place[others][:, None, :] - place[targets][None, :, :]  # others x targets x features
-        distance = np.nansum(diff * diff, axis=-1).min(axis=1) if targets else np.zeros(len(others))
+        configs = np.stack([r.config for r in runs])
+        if targets and others:
+            distance = distance_to_nearest(configs[others], configs[targets], slots.values[others], slots.values[targets])
+        else:
+            distance = np.zeros(len(others))
         curves = sum(runs[i].x.size + queries[i].size > 1 for i in targets)
         keep = []
         for j in np.argsort(distance, kind="stable"):
@@ -468,7 +465,15 @@ class Predictor:
                     raise FloatingPointError(f"the model produced a non-finite {name}; please report this with the input curve")
             inp_i = inp.map(lambda v: v[i : i + 1, :length])
             t_i = t[i : i + 1, :length].float()
-            bounds_i = {"low": zmap.z_low[i].float().to(dev), "high": zmap.z_high[i].float().to(dev)}
+            base = JointSampler(
+                model=self.model,
+                inp=inp_i,
+                is_query=torch.zeros(1, length, dtype=torch.bool, device=dev),
+                t=t_i,
+                query_index=torch.zeros(0, dtype=torch.long),
+                low=zmap.z_low[i].float().to(dev),
+                high=zmap.z_high[i].float().to(dev),
+            )
             preds: list[Prediction | None] = []
             offset = 0
             for run, q, pos in zip(task.runs, task.queries, query_pos[i]):
@@ -477,9 +482,6 @@ class Predictor:
                     continue
                 m = slice(offset, offset + q.size)
                 offset += q.size
-                is_query = torch.zeros(1, length, dtype=torch.bool, device=dev)
-                is_query[0, torch.from_numpy(pos).to(dev)] = True
-                sampler = JointSampler(model=self.model, inp=inp_i, is_query=is_query, t=t_i, query_index=torch.from_numpy(pos), **bounds_i)
                 preds.append(
                     Prediction(
                         x=q.copy(),
@@ -492,15 +494,12 @@ class Predictor:
                         observed_y=run.y,
                         bounds=task.bounds,
                         n_context=task.n_context,
-                        sampler=sampler,
+                        sampler=base.at(pos),
                         run=run.name if task.named else None,
                     )
                 )
             if with_joint:
-                is_query = torch.zeros(1, length, dtype=torch.bool, device=dev)
-                is_query[0, torch.from_numpy(all_q[i]).to(dev)] = True
-                joint = JointSampler(model=self.model, inp=inp_i, is_query=is_query, t=t_i, query_index=torch.from_numpy(all_q[i]), **bounds_i)
-                out.append((preds, joint, [torch.from_numpy(p) for p in query_pos[i]]))
+                out.append((preds, base.at(all_q[i]), [torch.from_numpy(p) for p in query_pos[i]]))
             else:
                 out.append(preds)
         return out

@@ -34,9 +34,12 @@ import numpy as np
 
 from curvecast.curve import MIN_OBSERVED, Direction, check_direction, clean_points, split_config
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError
-from curvecast.priors.batch import N_HPARAMS
+from curvecast.priors.batch import N_HPARAMS, config_index
 
-__all__ = ["Run", "CleanRun", "HparamSlots", "encode_hparams", "clean_runs", "check_enough_context"]
+#: Config fields whose log10 places a run when choosing which runs to read.
+_PLACE_FIELDS = [config_index(name) for name in ("n_params", "n_tokens", "batch_size", "lr")]
+
+__all__ = ["Run", "CleanRun", "HparamSlots", "encode_hparams", "clean_runs", "check_enough_context", "distance_to_nearest"]
 
 
 @dataclass(frozen=True)
@@ -233,3 +236,23 @@ def check_enough_context(runs: Sequence[CleanRun]) -> None:
             f"the runs hold {total} observed point(s) in all; at least {MIN_OBSERVED} are needed to predict "
             "(observe a few points of some run, or add finished runs)"
         )
+
+
+def distance_to_nearest(configs: np.ndarray, targets: np.ndarray, extra: np.ndarray | None = None, extra_targets: np.ndarray | None = None) -> np.ndarray:
+    """Squared distance of each run to the nearest target run, in log10 of size, tokens, batch size and lr
+    (a field unknown on either side counts 0) plus optional extra columns (free-hyperparameter slots).
+
+    Args:
+        configs: ``n x len(CONFIG_FIELDS)`` config vectors of the candidate runs (NaN where unknown).
+        targets: ``m x len(CONFIG_FIELDS)`` config vectors of the target runs (``m >= 1``).
+        extra, extra_targets: optional ``n x k`` and ``m x k`` further coordinates.
+
+    Returns:
+        ``n`` distances.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        place, place_targets = np.log10(configs[:, _PLACE_FIELDS]), np.log10(targets[:, _PLACE_FIELDS])
+    if extra is not None:
+        place, place_targets = np.concatenate([place, extra], axis=1), np.concatenate([place_targets, extra_targets], axis=1)
+    diff = place[:, None, :] - place_targets[None, :, :]  # n x m x features
+    return np.nansum(diff * diff, axis=-1).min(axis=1)

@@ -33,8 +33,7 @@ import torch
 from curvecast.curve import config_vector
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.prediction import GroupedSampler, Prediction, ZMap
-from curvecast.predictor import _DISTANCE_FIELDS
-from curvecast.run import CleanRun, encode_hparams
+from curvecast.run import CleanRun, distance_to_nearest, encode_hparams
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -225,12 +224,7 @@ class ScalingLaw:
         room = self.model.max_runs - min(GROUP, len(points))
         if len(rows) <= room:
             return rows
-        fields = list(_DISTANCE_FIELDS)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            place_rows = np.log10(np.stack([r.config[fields] for r in rows]))
-            place_points = np.log10(np.stack([p[fields] for p in points]))
-        diff = place_rows[:, None, :] - place_points[None, :, :]
-        distance = np.nansum(diff * diff, axis=-1).min(axis=1)
+        distance = distance_to_nearest(np.stack([r.config for r in rows]), np.stack(points))
         keep = np.sort(np.argsort(distance, kind="stable")[:room])
         return [rows[i] for i in keep]
 
