@@ -71,7 +71,7 @@ assert len(preds) == len(others) + 1 and paths[-1].shape == (200, x_query.size)
 # %% [markdown]
 # ## 3. A scaling table: the compute-optimal model for a larger budget
 # Each row is a finished run observed only at its end: model size N, tokens D, final loss. On Porian's
-# isoFLOP tables the shipped model's optima are too small by a factor of about 3.5 (BENCHMARKS.md).
+# isoFLOP tables the shipped model's optima are too small by a factor of about 3.4 (BENCHMARKS.md).
 
 # %%
 table = {"N": [], "D": [], "loss": []}
