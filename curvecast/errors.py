@@ -17,6 +17,10 @@ __all__ = [
     "PriorCheckError",
     "DeviceUnavailableError",
     "TrainingDivergedError",
+    "SearchSpaceError",
+    "UnknownTrialError",
+    "TrialStateError",
+    "StorageError",
     "CurvecastWarning",
 ]
 
@@ -55,6 +59,22 @@ class DeviceUnavailableError(CurvecastError, RuntimeError):
 
 class TrainingDivergedError(CurvecastError, RuntimeError):
     """The training loss became NaN or infinite; nothing from that point on was checkpointed."""
+
+
+class SearchSpaceError(InvalidConfigError):
+    """A search space, or a config checked against one, that is empty, malformed or out of range."""
+
+
+class UnknownTrialError(CurvecastError, LookupError):
+    """A trial id the optimizer never handed out."""
+
+
+class TrialStateError(CurvecastError, ValueError):
+    """A call that does not fit the trial's state: a tell after it completed, or points beyond its budget."""
+
+
+class StorageError(CurvecastError, ValueError):
+    """Optimizer storage that cannot be used: another study's search space or direction, or an unreadable file."""
 
 
 class CurvecastWarning(UserWarning):

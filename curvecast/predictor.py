@@ -22,8 +22,9 @@ from curvecast.curve import Bounds, Curve, Direction, as_curve, check_direction,
 from curvecast.errors import CheckpointNotFoundError, CurvecastWarning, InvalidConfigError, InvalidCurveError
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.checkpoint import load_model
-from curvecast.pfn.encoding import encode
+from curvecast.pfn.encoding import PFNInput, encode
 from curvecast.pfn.model import PFN
+from curvecast.pfn.normalization import Normalization
 from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap, means, quantiles
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS
 from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
@@ -391,10 +392,9 @@ class Predictor:
 
     # -- the forward pass ---------------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def _predict_tasks(self, tasks: list[_Task], *, with_joint: bool = False) -> list[Any]:
-        """One forward pass over ``tasks``. Returns per task the list of its runs' predictions (``None`` for
-        runs without queries); with ``with_joint``, per task ``(predictions, joint sampler, query positions)``."""
+    def _encode_tasks(self, tasks: list[_Task]) -> tuple[PFNInput, Normalization, torch.Tensor, list[list[np.ndarray]]]:
+        """Tokens of ``tasks`` padded to one length: ``(inputs, normalization, x of every token, query positions)``;
+        the query positions hold, per task and run, the token indices of that run's queries."""
         dev = self.device
         b = len(tasks)
         n_tokens = max(t.n_tokens for t in tasks)
@@ -439,8 +439,20 @@ class Predictor:
             hparams=torch.from_numpy(hparams).to(dev),
             hparam_mask=torch.from_numpy(hparam_mask).to(dev),
         )
-        temperature = torch.tensor([self.temperature if len(t.runs) == 1 else self.temperature_runs for t in tasks], device=dev)
-        logits = self.model(inp).float() / temperature[:, None, None]  # B x L x K
+        return inp, norm, x_t, query_pos
+
+    def _temperatures(self, tasks: list[_Task]) -> torch.Tensor:
+        """``B`` logit temperature of each task (single curve or several runs)."""
+        return torch.tensor([self.temperature if len(t.runs) == 1 else self.temperature_runs for t in tasks], device=self.device)
+
+    @torch.inference_mode()
+    def _predict_tasks(self, tasks: list[_Task], *, with_joint: bool = False) -> list[Any]:
+        """One forward pass over ``tasks``. Returns per task the list of its runs' predictions (``None`` for
+        runs without queries); with ``with_joint``, per task ``(predictions, joint sampler, query positions)``."""
+        dev = self.device
+        b = len(tasks)
+        inp, norm, x_t, query_pos = self._encode_tasks(tasks)
+        logits = self.model(inp).float() / self._temperatures(tasks)[:, None, None]  # B x L x K
         # Summaries only at the query tokens: B x M, padded by repeating each task's first query.
         all_q = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in query_pos]
         n_query = max(1, max(q.size for q in all_q))

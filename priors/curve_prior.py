@@ -29,7 +29,8 @@ valid runs first):
    ``[0, 1]`` in up to ``max_free_hparams`` slots (continuous, on a grid, or 0/1), and draws a random smooth
    map from them to the run's asymptote and speed: two Gaussian-process samples (random Fourier features
    with per-slot length scales, so some slots matter and some barely do). Runs close in hyperparameter space
-   end close, which is what lets a sweep's runs inform each other.
+   end close, which is what lets a sweep's runs inform each other. A ``p_pure_sweep`` share of these tasks
+   are pure sweeps (size, lr, batch, schedule and length shared), as the runs of a tuning loop are.
 8. **Scaling-law tables**: a ``p_table`` share of tasks are tables of finished runs, each observed only at
    its end (one point at ``x`` = its tokens or steps, ``n_params`` and ``n_tokens`` known), laid out as
    an isoFLOP design (several budgets ``C = 6 N D``, model sizes around each budget's optimum: the
@@ -126,6 +127,9 @@ class CurvePrior:
     max_free_hparams: int = N_HPARAMS
     #: Effect sizes (log-uniform) of the free hyperparameters on the asymptote and the speed of a run.
     hparam_effect_range: tuple[float, float] = (0.05, 1.0)
+    #: Probability that a task with free hyperparameters is a pure sweep: its runs share size, lr, batch,
+    #: schedule and length, and differ only in the free hyperparameters and seeds (a tuning loop's runs).
+    p_pure_sweep: float = 0.3
     #: Probability that the asymptote's power law in model size bends (a broken power law in N).
     p_broken_scaling: float = 0.2
     #: Probability that unique data run out within the task's runs (repeated data is worth less).
@@ -417,6 +421,14 @@ class _Sampler:
         t["vary_batch"] &= ~replicate
         t["vary_schedule"] &= ~replicate
         t["shared_horizon"] |= replicate
+        # Pure sweeps: the free hyperparameters are all that tells the runs apart (besides seeds).
+        if p.p_pure_sweep > 0:
+            pure = d.bernoulli(p.p_pure_sweep) & (t["n_free"] > 0) & ~t["is_table"]
+            for name in ("log_n_span", "lr_scatter"):
+                t[name] = torch.where(pure, zeros, t[name])
+            t["vary_batch"] &= ~pure
+            t["vary_schedule"] &= ~pure
+            t["shared_horizon"] |= pure
         t["seed_spread"] = d.log_uniform(*p.seed_spread_range)
         return t
 

@@ -443,6 +443,27 @@ def test_free_hparams_move_runs_smoothly_and_only_in_their_tasks():
     assert len(near) > 20 and len(far) > 20 and np.median(near) < 0.5 * np.median(far)
 
 
+def test_pure_sweeps_differ_only_in_free_hparams():
+    prior = dataclasses.replace(default(), p_free_hparams=1.0, p_pure_sweep=1.0, p_table=0.0, p_replicates=0.0)
+    batch = _sample(prior, 64)
+    multi = torch.nonzero(batch.run_mask.sum(-1) > 1).flatten().tolist()
+    assert len(multi) > 20
+    for t in multi:
+        runs = batch.run_mask[t]
+        assert batch.hparam_mask[t][runs].any()
+        for name in ("n_params", "lr", "batch_size", "total_steps"):
+            values = batch.config[t][runs][:, config_index(name)]
+            values = values[torch.isfinite(values)]
+            assert torch.allclose(values, values[:1].expand_as(values)), (t, name, values)
+    # without pure sweeps, the same tasks vary in size or lr as well
+    mixed = _sample(dataclasses.replace(prior, p_pure_sweep=0.0), 64)
+    varied = 0
+    for t in torch.nonzero(mixed.run_mask.sum(-1) > 1).flatten().tolist():
+        values = mixed.config[t][mixed.run_mask[t]][:, config_index("lr")]
+        varied += bool((values.max() - values.min()) > 1e-12 * values.abs().max())
+    assert varied > 10
+
+
 def test_point_budget_caps_tasks_of_many_runs():
     prior = dataclasses.replace(default(), max_task_points=96, p_table=0.0)
     batch = _sample(prior, 300)
