@@ -14,7 +14,9 @@ while the expected improvement still prefers the option predicted to end lower.
 The winner then gets **one** budget step, and the next ask decides again with what that step showed.
 
 New configurations come from maximising the same score over the search space: scrambled Sobol points,
-perturbations of the best runs so far, then perturbations of the best candidates. Every candidate is a
+perturbations of the best runs so far, then perturbations of the best candidates. Where no candidate
+stands out (the best beats the median by less than ``min_relative_gain``), differences in the score are
+noise, not knowledge, and the first Sobol point (a space-filling, random-search-like choice) is started. Every candidate is a
 query of one forward pass (queries never attend to each other), so thousands cost milliseconds.
 """
 
@@ -43,6 +45,9 @@ class PolicySettings:
     local_scale: tuple[float, float] = (0.15, 0.05)
     #: log10 range of the improvement threshold, in units of the context's y spread.
     log10_threshold: tuple[float, float] = (-4.0, -1.0)
+    #: The best new candidate must beat the median candidate's score by this factor to be chosen for its
+    #: score; otherwise the model cannot tell configurations apart and the first Sobol point is started.
+    min_relative_gain: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,9 @@ def freeze_thaw_decision(
 
     def candidates(u: np.ndarray) -> np.ndarray:
         u = space.round(torch.from_numpy(u)).numpy() if len(u) else u.reshape(0, space.dim)
-        u = np.unique(u, axis=0) if len(u) else u
+        if len(u):  # distinct rows, first occurrence order kept (Sobol points first)
+            _, first = np.unique(u, axis=0, return_index=True)
+            u = u[np.sort(first)]
         return u[~tried(u)]
 
     best_u = np.zeros((0, space.dim))
@@ -155,6 +162,8 @@ def freeze_thaw_decision(
     options = [(float(p), "continue", i) for p, i in zip(pi_cont, ctx_index)]
     if len(best_u):
         j = int(np.argmax(pi_new))
+        if pi_new[j] < (1.0 + settings.min_relative_gain) * np.median(pi_new):
+            j = 0  # no candidate stands out: start the first (space-filling) Sobol point
         options.append((float(pi_new[j]), "new", j))
     if not options:
         return None

@@ -302,3 +302,19 @@ def test_warm_start_copies_weights_grows_run_ids_and_refuses_other_shapes(tmp_pa
         warm_start(PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "d_ff": 64}), torch.linspace(-3, 3, 49)), str(source))
     with pytest.raises(CheckpointNotFoundError):
         warm_start(grown, str(tmp_path / "missing"))
+
+
+def test_lr_multipliers_scale_their_parameters_only():
+    from curvecast.pfn.model import PFN, ModelConfig
+    from curvecast.training.loop import _param_groups
+
+    model = PFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, n_bars=8), torch.linspace(-3, 3, 9))
+    groups = _param_groups(model, TrainConfig(lr_multipliers={"hparam_encoder": 10.0}))
+    scaled = {id(p) for g in groups if g["lr_scale"] == 10.0 for p in g["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in scaled}
+    assert names == {n for n, _ in model.named_parameters() if n.startswith("hparam_encoder")}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    # weight decay still only on non-embedding matrices
+    assert all(g["weight_decay"] == 0.0 for g in groups if any(p.ndim < 2 for p in g["params"]))
+    with pytest.raises(InvalidConfigError, match="lr_multipliers"):
+        TrainConfig(lr_multipliers={"hparam_encoder": 0.0})

@@ -50,6 +50,9 @@ class TrainConfig:
     time_limit_s: float | None = None
     #: Start from a trained model's weights: ``"default"`` (the shipped model) or a checkpoint folder.
     init: str | None = None
+    #: Learning-rate multipliers by parameter-name prefix, e.g. ``{"hparam_encoder": 10}`` to let a part a
+    #: warm-started model lacked (started at zero) catch up faster than the rest moves.
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -67,6 +70,9 @@ class TrainConfig:
             raise InvalidConfigError(f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay}")
         if not self.lr > 0:
             raise InvalidConfigError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        for prefix, factor in self.lr_multipliers.items():
+            if not isinstance(prefix, str) or isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < float("inf"):
+                raise InvalidConfigError(f"TrainConfig.lr_multipliers maps parameter-name prefixes to positive factors, got {prefix!r}: {factor!r}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise InvalidConfigError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.prior not in ("default", "simple"):

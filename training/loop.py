@@ -70,6 +70,20 @@ def make_batch(prior: Any, config: TrainConfig, generator: torch.Generator, devi
     return enc.inp, enc.target, split.loss_mask.reshape(batch.n_tasks, -1).gather(1, enc.token_index)
 
 
+def _param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices that are not embeddings; ``lr_scale`` from ``config.lr_multipliers``
+    (the first matching name prefix)."""
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        decays = param.ndim >= 2 and "embedding" not in name
+        scale = next((float(f) for prefix, f in config.lr_multipliers.items() if name.startswith(prefix)), 1.0)
+        groups.setdefault((decays, scale), []).append(param)
+    return [
+        {"params": params, "weight_decay": config.weight_decay if decays else 0.0, "lr_scale": scale}
+        for (decays, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))
+    ]
+
+
 def nll_from_logits(bar: BarDistribution, logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean negative log density of ``target`` (``B x L``) at ``mask`` tokens under ``logits``."""
     log_p = bar.log_prob(logits.float(), target.clamp(-1e4, 1e4))
@@ -224,13 +238,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     # On --resume the weights come from the run's state; its config.json keeps the record of the first start.
     init_record = _stored_init(run_dir) if resume else (warm_start(model, config.init) if config.init is not None else None)
     model = model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-        betas=(0.9, 0.95),
-    )
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr, betas=(0.9, 0.95))
     generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)
     # Dropout draws from torch's global RNG: seed it too (per rank), and the state file keeps it for --resume.
     torch.manual_seed(config.seed * 7919 + rank + 1)
@@ -292,7 +300,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         nonlocal window_start, window_tokens
         lr = _lr_at(step, config)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         batch = make_batch(prior, config, generator, device, config.batch_size)
         loss, grad_norm = optimizer_step(net, model, optimizer, batch, amp=amp, grad_clip=config.grad_clip)
         window_tokens += batch[0].valid.sum() * world  # stays on the device: no sync per step

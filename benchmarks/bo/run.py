@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
                     extras[name].append(extra)
             print(f"{task.name} seed {seed} done", file=sys.stderr, flush=True)
 
-    result = {"task": args.task, "budget_factor": factor, "seeds": args.seeds, "tasks": [t.name for t in tasks], "methods": {}}
+    result = {"task": args.task, "budget_factor": factor, "seeds": args.seeds, "tasks": [t.name for t in tasks], "model": args.model or "shipped default", "methods": {}}
     for task in tasks:
         if args.task == "live":
             from curvecast import bo
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             task.best = task.best_final
             task.fallback = float(np.mean([abs(task.best - y[-1]) for _, y in task.curves.values()]))
+    result["best_final"] = {t.name: t.best for t in tasks}
     for name in args.methods:
         per_seed = np.zeros((args.seeds, len(GRID)))
         for task in tasks:
