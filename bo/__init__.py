@@ -7,7 +7,7 @@
   BoTorch's acquisition functions and ``optimize_acqf``.
 """
 
-from curvecast.bo.model import PFNModel, PFNPosterior
+from curvecast.bo.model import PFNModel, PFNPosterior, load_bo_predictor
 from curvecast.bo.optimizer import Optimizer, SearchExhausted, Trial, minimize
 from curvecast.bo.policy import Decision, PolicySettings, freeze_thaw_decision
 from curvecast.bo.space import Categorical, Float, Int, SearchSpace
@@ -23,6 +23,7 @@ __all__ = [
     "SearchExhausted",
     "PFNModel",
     "PFNPosterior",
+    "load_bo_predictor",
     "PolicySettings",
     "Decision",
     "freeze_thaw_decision",

@@ -42,7 +42,16 @@ from curvecast.run import Run, check_enough_context
 from curvecast.run import CleanRun
 from curvecast.bo.space import SearchSpace
 
-__all__ = ["PFNModel", "PFNPosterior"]
+__all__ = ["PFNModel", "PFNPosterior", "load_bo_predictor"]
+
+
+def load_bo_predictor() -> Predictor:
+    """The shipped model for tuning loops (``curvecast/models/bo``, see its README), or the default model
+    where a build lacks it."""
+    from curvecast.predictor import default_model_path, load
+
+    path = default_model_path("bo")
+    return load(path if (path / "model.safetensors").is_file() else None)
 
 _GRID = 64  # quantile levels behind the posterior mean and variance
 
@@ -89,7 +98,7 @@ class PFNModel(Model):
             runs without points are ignored). At least 3 observed points in all.
         target_budget: the x at which ``posterior`` predicts (e.g. the full training length).
         direction: ``"min"`` (losses; outputs are negated) or ``"max"``.
-        predictor: the PFN (default: :func:`curvecast.load`).
+        predictor: the PFN (default: :func:`load_bo_predictor`, the shipped model tuned on sweeps).
 
     The PFN reads at most ``predictor.max_runs`` runs and ``predictor.max_curve_runs`` curves per pass;
     with more runs, it reads the best ones by their last observed value (:attr:`context`).
@@ -115,9 +124,7 @@ class PFNModel(Model):
             raise InvalidCurveError(f"target_budget must be a positive finite x, got {target_budget!r}")
         self.target_budget = float(target_budget)
         if predictor is None:
-            from curvecast.predictor import load
-
-            predictor = load()
+            predictor = load_bo_predictor()
         self.predictor = predictor
         predictor.model.requires_grad_(False)  # gradients flow to X only
         observed = [r for r in _observed(self.space, runs, self.sign) if r.x.size]

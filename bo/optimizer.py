@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from curvecast.curve import MIN_OBSERVED, Direction, check_direction
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, StorageError, TrialStateError, UnknownTrialError
 from curvecast.run import Run
-from curvecast.bo.model import PFNModel
+from curvecast.bo.model import PFNModel, load_bo_predictor
 from curvecast.bo.policy import PolicySettings, freeze_thaw_decision
 from curvecast.bo.space import Param, SearchSpace
 from curvecast.bo.storage import Storage, TrialRecord, TrialState
@@ -91,7 +91,7 @@ class Optimizer:
         budgets: the budget steps trials advance by (increasing, ending at ``max_budget``); default
             ``1, 2, ..., max_budget`` for integer ``max_budget <= 64``, else 20 even steps.
         n_initial: configurations started (Sobol points) before the PFN proposes.
-        predictor: the PFN (default: the shipped model, :func:`curvecast.load`).
+        predictor: the PFN (default: :func:`~curvecast.bo.load_bo_predictor`, the shipped model tuned on sweeps).
         settings: the acquisition's candidate counts and scales (:class:`~curvecast.bo.PolicySettings`).
     """
 
@@ -146,9 +146,7 @@ class Optimizer:
     @property
     def predictor(self) -> Any:
         if self._predictor is None:
-            from curvecast.predictor import load
-
-            self._predictor = load()
+            self._predictor = load_bo_predictor()
         return self._predictor
 
     @property

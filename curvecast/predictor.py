@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -56,9 +56,13 @@ class _Task:
         return self.n_context + sum(q.size for q in self.queries)
 
 
-def default_model_path() -> Path:
-    """Folder of the model shipped inside the package (``curvecast/models/default``)."""
-    return Path(str(resources.files("curvecast") / "models" / "default"))
+def default_model_path(name: Literal["default", "bo"] = "default") -> Path:
+    """Folder of a model shipped inside the package: ``curvecast/models/default`` (single curves, sweeps,
+    scaling tables) or ``curvecast/models/bo`` (the default model fine-tuned on tuning sweeps; what
+    :mod:`curvecast.bo` loads)."""
+    if name not in ("default", "bo"):
+        raise InvalidConfigError(f"shipped models are 'default' and 'bo', got {name!r}")
+    return Path(str(resources.files("curvecast") / "models" / name))
 
 
 def load(

@@ -44,6 +44,12 @@ def toy_objective(config, budget, state):
     return x, final + 1.0 * x**-0.7, (state or 0) + 1
 
 
+def test_bo_loads_its_shipped_model():
+    predictor = bo.load_bo_predictor()
+    assert predictor.path.name == "bo" and (predictor.path / "README.md").is_file()
+    assert predictor.model.config.read_hparams
+
+
 # -- search spaces -------------------------------------------------------------------------------------
 
 
