@@ -8,16 +8,16 @@ mixes short bets (continue what is good now) with long ones (start what could en
 The incumbent at a budget step is the best value any run showed *at that step* (DyHPO's rule, Wistuba et
 al. 2022), or the best value seen at all where no run got that far: against the best value at any budget,
 continuing a run would always look good, since a run improves on its own earlier values just by training.
-Expected improvement rather than ifBO's probability of improvement: while every run is short, almost any
-option beats the best value seen at a long horizon, the probability saturates at 1 and cannot rank them,
-while the expected improvement still prefers the option predicted to end lower.
+``PolicySettings(acquisition="pi")`` scores by ifBO's probability of improvement instead; it rewards wide
+predictive distributions less, and so starts fewer new configurations (a short check in ``BENCHMARKS.md``:
+better on the live MLP task, about even on LCDB; not yet the default, as it has not had the 10-seed runs).
 The winner then gets **one** budget step, and the next ask decides again with what that step showed.
 
 New configurations come from maximising the same score over the search space: scrambled Sobol points,
 perturbations of the best runs so far, then perturbations of the best candidates. Where no candidate
 stands out (the best beats the median by less than ``min_relative_gain``), differences in the score are
-noise, not knowledge, and the first Sobol point (a space-filling, random-search-like choice) is started. Every candidate is a
-query of one forward pass (queries never attend to each other), so thousands cost milliseconds.
+noise, not knowledge, and the first Sobol point (a space-filling, random-search-like choice) is started.
+Every candidate is a query of one forward pass (queries never attend to each other), so thousands cost milliseconds.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ class PolicySettings:
     #: The best new candidate must beat the median candidate's score by this factor to be chosen for its
     #: score; otherwise the model cannot tell configurations apart and the first Sobol point is started.
     min_relative_gain: float = 0.1
+    #: ``"ei"``: expected improvement over the incumbent; ``"pi"``: probability of improving on it (ifBO's MF-PI).
+    acquisition: Literal["ei", "pi"] = "ei"
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,15 @@ def _perturb(rng: np.random.Generator, centres: np.ndarray, n: int, scale: float
 _LEVELS = (torch.arange(64, dtype=torch.float32) + 0.5) / 64
 
 
-def _expected_improvement(bar, logits: torch.Tensor, z_threshold: torch.Tensor) -> np.ndarray:
-    """``E[max(threshold - z, 0)]`` under each row of ``n x K`` logits (z: lower is better), on a quantile
-    grid; ``z_threshold`` is a scalar or one per row."""
+def _improvement(bar, logits: torch.Tensor, z_threshold: torch.Tensor, kind: str = "ei") -> np.ndarray:
+    """``E[max(threshold - z, 0)]`` (``"ei"``) or ``P(z < threshold)`` (``"pi"``) under each row of ``n x K``
+    logits (z: lower is better), on a quantile grid; ``z_threshold`` is a scalar or one per row."""
     if not len(logits):
         return np.zeros(0)
     z = bar.icdf(logits, _LEVELS)  # n x G
     thr = z_threshold.reshape(-1, 1) if z_threshold.ndim else z_threshold
-    return (thr - z).clamp_min(0.0).mean(-1).double().numpy()
+    gain = (thr - z).clamp_min(0.0) if kind == "ei" else (z < thr).float()
+    return gain.mean(-1).double().numpy()
 
 
 def _incumbents(model: PFNModel, grid: np.ndarray) -> np.ndarray:
@@ -149,15 +152,15 @@ def freeze_thaw_decision(
         z_inc = torch.from_numpy(_incumbents(model, grid))  # per budget step, in z
         z_thr_all = (zmap.z(z_inc) - tau).float()
         z_thr = z_thr_all[min(k, len(grid)) - 1]
-        pi_new = _expected_improvement(bar, new_logits, z_thr)
+        pi_new = _improvement(bar, new_logits, z_thr, settings.acquisition)
         cont_thr = torch.stack([z_thr_all[min(continuable[i] + k, len(grid) - 1)] for i in ctx_index]) if ctx_index else None
-        pi_cont = _expected_improvement(bar, torch.cat(cont_logits), cont_thr) if cont_logits else np.zeros(0)
+        pi_cont = _improvement(bar, torch.cat(cont_logits), cont_thr, settings.acquisition) if cont_logits else np.zeros(0)
         if len(best_u) and settings.n_local:
             top = best_u[np.argsort(-pi_new)[:8]]
             refine = candidates(_perturb(rng, top, settings.n_local, settings.local_scale[1]))
             if len(refine):
                 logits2, _, _ = model.marginal_logits(torch.from_numpy(refine), np.full(len(refine), x_new[0]), {})
-                pi2 = _expected_improvement(bar, logits2, z_thr)
+                pi2 = _improvement(bar, logits2, z_thr, settings.acquisition)
                 best_u, pi_new = np.concatenate([best_u, refine]), np.concatenate([pi_new, pi2])
     options = [(float(p), "continue", i) for p, i in zip(pi_cont, ctx_index)]
     if len(best_u):

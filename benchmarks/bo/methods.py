@@ -3,7 +3,8 @@
 Every method returns a trace: ``(budget spent, recommended config)`` after each evaluation step, where
 the recommendation is what the method would hand back if stopped there. Regret is computed from it.
 
-- ``curvecast``: :class:`curvecast.bo.Optimizer` (freeze-thaw, one budget step per ask); recommends ``best()``.
+- ``curvecast``: :class:`curvecast.bo.Optimizer` (freeze-thaw, one budget step per ask); recommends ``best()``;
+  ``curvecast_pi`` the same with probability of improvement instead of expected improvement.
 - ``random``: random configurations trained to the full budget; recommends the best final value.
 - ``hyperband`` / ``asha``: Optuna's ``HyperbandPruner`` / ``SuccessiveHalvingPruner`` (reduction factor 3,
   random sampling, a report per budget step); recommends the best complete trial (before any completes:
@@ -30,8 +31,10 @@ def _better(sign: int, a: float, b: float) -> bool:
     return sign * a < sign * b
 
 
-def run_curvecast(task: Any, seed: int, total: float, *, predictor: Any, checkpoints: int = 24) -> tuple[Trace, dict[str, float]]:
-    opt = bo.Optimizer(task.space, max_budget=task.max_budget, direction=task.direction, seed=seed, budgets=task.budgets, predictor=predictor)
+def run_curvecast(task: Any, seed: int, total: float, *, predictor: Any, checkpoints: int = 24, settings: Any = None) -> tuple[Trace, dict[str, float]]:
+    opt = bo.Optimizer(
+        task.space, max_budget=task.max_budget, direction=task.direction, seed=seed, budgets=task.budgets, predictor=predictor, settings=settings or bo.PolicySettings()
+    )
     trace: Trace = []
     marks = list(np.linspace(total / checkpoints, total, checkpoints))
     ask_times = []
@@ -170,8 +173,13 @@ def run_gp(task: Any, seed: int, total: float, **_: Any) -> tuple[Trace, dict[st
     return trace, {}
 
 
+def run_curvecast_pi(task: Any, seed: int, total: float, *, predictor: Any) -> tuple[Trace, dict[str, float]]:
+    return run_curvecast(task, seed, total, predictor=predictor, settings=bo.PolicySettings(acquisition="pi"))
+
+
 METHODS: dict[str, Callable[..., tuple[Trace, dict[str, float]]]] = {
     "curvecast": run_curvecast,
+    "curvecast_pi": run_curvecast_pi,
     "random": run_random,
     "hyperband": run_hyperband,
     "asha": run_asha,
