@@ -1,16 +1,16 @@
 """Freeze-thaw decisions: continue a paused run (one budget step) or start a new configuration.
 
 The acquisition follows ifBO's random horizons (Rakotoarison et al. 2024): draw a horizon of ``k`` budget
-steps and a small improvement threshold, then score every option by its expected improvement, after ``k``
-more steps, over the incumbent less that threshold. A paused run at step ``i`` is scored at step ``i + k``,
+steps and a small improvement threshold, then score every option by the probability that, after ``k``
+more steps, it beats the incumbent by that threshold (MF-PI). A paused run at step ``i`` is scored at step ``i + k``,
 a new configuration at step ``k``, so every option is judged at the same extra cost; the random horizon
 mixes short bets (continue what is good now) with long ones (start what could end best).
 The incumbent at a budget step is the best value any run showed *at that step* (DyHPO's rule, Wistuba et
 al. 2022), or the best value seen at all where no run got that far: against the best value at any budget,
 continuing a run would always look good, since a run improves on its own earlier values just by training.
-``PolicySettings(acquisition="pi")`` scores by ifBO's probability of improvement instead; it rewards wide
-predictive distributions less, and so starts fewer new configurations (a short check in ``BENCHMARKS.md``:
-better on the live MLP task, about even on LCDB; not yet the default, as it has not had the 10-seed runs).
+``PolicySettings(acquisition="ei")`` scores by expected improvement instead; it rewards wide predictive
+distributions more and starts more new configurations (``BENCHMARKS.md``, 10 seeds: worse on the live MLP
+task, about even on LCDB).
 The winner then gets **one** budget step, and the next ask decides again with what that step showed.
 
 New configurations come from maximising the same score over the search space: scrambled Sobol points,
@@ -48,8 +48,8 @@ class PolicySettings:
     #: The best new candidate must beat the median candidate's score by this factor to be chosen for its
     #: score; otherwise the model cannot tell configurations apart and the first Sobol point is started.
     min_relative_gain: float = 0.1
-    #: ``"ei"``: expected improvement over the incumbent; ``"pi"``: probability of improving on it (ifBO's MF-PI).
-    acquisition: Literal["ei", "pi"] = "ei"
+    #: ``"pi"``: probability of improving on the incumbent (ifBO's MF-PI); ``"ei"``: expected improvement.
+    acquisition: Literal["pi", "ei"] = "pi"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Every method returns a trace: ``(budget spent, recommended config)`` after each 
 the recommendation is what the method would hand back if stopped there. Regret is computed from it.
 
 - ``curvecast``: :class:`curvecast.bo.Optimizer` (freeze-thaw, one budget step per ask); recommends ``best()``;
-  ``curvecast_pi`` the same with probability of improvement instead of expected improvement.
+  ``curvecast_ei`` the same with expected improvement instead of probability of improvement.
 - ``random``: random configurations trained to the full budget; recommends the best final value.
 - ``hyperband`` / ``asha``: Optuna's ``HyperbandPruner`` / ``SuccessiveHalvingPruner`` (reduction factor 3,
   random sampling, a report per budget step); recommends the best complete trial (before any completes:
@@ -173,13 +173,13 @@ def run_gp(task: Any, seed: int, total: float, **_: Any) -> tuple[Trace, dict[st
     return trace, {}
 
 
-def run_curvecast_pi(task: Any, seed: int, total: float, *, predictor: Any) -> tuple[Trace, dict[str, float]]:
-    return run_curvecast(task, seed, total, predictor=predictor, settings=bo.PolicySettings(acquisition="pi"))
+def run_curvecast_ei(task: Any, seed: int, total: float, *, predictor: Any) -> tuple[Trace, dict[str, float]]:
+    return run_curvecast(task, seed, total, predictor=predictor, settings=bo.PolicySettings(acquisition="ei"))
 
 
 METHODS: dict[str, Callable[..., tuple[Trace, dict[str, float]]]] = {
     "curvecast": run_curvecast,
-    "curvecast_pi": run_curvecast_pi,
+    "curvecast_ei": run_curvecast_ei,
     "random": run_random,
     "hyperband": run_hyperband,
     "asha": run_asha,

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--datasets", type=int, default=8, help="LCDB datasets")
     ap.add_argument("--budget-factor", type=float, default=None, help="total budget in full runs (default: lcdb 5, live 15)")
-    ap.add_argument("--methods", nargs="+", default=[m for m in methods_mod.METHODS if m != "curvecast_pi"])
+    ap.add_argument("--methods", nargs="+", default=list(methods_mod.METHODS))
     ap.add_argument("--model", default=None, help="checkpoint folder for curvecast (default: the shipped model)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         result["methods"][name] = summary
     if "curvecast" in result["methods"]:
         ours = result["methods"]["curvecast"]
-        baselines = {n: m for n, m in result["methods"].items() if not n.startswith("curvecast")}
+        baselines = {n: m for n, m in result["methods"].items() if not n.startswith("curvecast")}  # variants are not baselines
         result["beats_every_baseline"] = {
             f"{int(f * 100)}%": all(
                 ours[f"regret@{int(f * 100)}%"]["mean"] < m[f"regret@{int(f * 100)}%"]["mean"] for m in baselines.values()
