@@ -32,14 +32,13 @@ from botorch.sampling.get_sampler import GetSampler
 from botorch.sampling.normal import SobolQMCNormalSampler
 from torch import Tensor
 
-from curvecast.curve import Direction, check_direction, resolve_bounds
+from curvecast.curve import Direction, check_direction, clean_points, resolve_bounds
 from curvecast.errors import InvalidCurveError, ShapeError
 from curvecast.pfn.encoding import PFNInput, hparam_features
 from curvecast.prediction import ZMap, _kept_mass, quantiles
 from curvecast.predictor import Predictor, _Task
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS
-from curvecast.run import Run, check_enough_context
-from curvecast.run import CleanRun
+from curvecast.run import CleanRun, Run, check_enough_context
 from curvecast.bo.space import SearchSpace
 
 __all__ = ["PFNModel", "PFNPosterior", "load_bo_predictor"]
@@ -58,7 +57,8 @@ _GRID = 64  # quantile levels behind the posterior mean and variance
 
 @dataclass(frozen=True)
 class _Observed:
-    """A run the model reads: its encoded config ``u`` (``d``) and sorted finite points."""
+    """A run the model reads: its encoded config ``u`` (``d``) and its points under the rules of
+    :func:`curvecast.curve.clean_points` (NaN dropped, sorted, repeated x averaged)."""
 
     u: np.ndarray
     x: np.ndarray
@@ -66,24 +66,17 @@ class _Observed:
     name: str
 
 
-def _observed(space: SearchSpace, runs: Sequence[Run], sign: int) -> list[_Observed]:
+def _observed(space: SearchSpace, runs: Sequence[Run]) -> list[_Observed]:
     if isinstance(runs, (str, bytes, Run)) or not isinstance(runs, Sequence):
         raise InvalidCurveError(f"runs must be a list of curvecast.Run, got {type(runs).__name__}")
     out = []
     for i, run in enumerate(runs):
         if not isinstance(run, Run):
             raise InvalidCurveError(f"runs[{i}] must be a curvecast.Run, got {type(run).__name__}")
-        x = np.asarray(run.x, dtype=np.float64).reshape(-1)
-        y = np.asarray(run.y, dtype=np.float64).reshape(-1)
-        if x.shape != y.shape:
-            raise ShapeError(f"runs[{i}]: x and y must have the same length, got {x.size} and {y.size}")
-        keep = np.isfinite(x) & np.isfinite(y)
-        x, y = x[keep], y[keep]
-        order = np.argsort(x, kind="stable")
-        x, y = x[order], y[order]
-        if x.size > 1:  # repeated x: keep the last report
-            last = np.append(x[1:] != x[:-1], True)
-            x, y = x[last], y[last]
+        try:
+            x, y = clean_points(run.x, run.y, min_points=0)
+        except ValueError as exc:  # name the culprit in a long list
+            raise type(exc)(f"runs[{i}]: {exc}") from None
         u = space.encode([run.config or {}])[0]
         out.append(_Observed(u, x, y, run.name or f"run {i}"))
     return out
@@ -127,7 +120,7 @@ class PFNModel(Model):
             predictor = load_bo_predictor()
         self.predictor = predictor
         predictor.model.requires_grad_(False)  # gradients flow to X only
-        observed = [r for r in _observed(self.space, runs, self.sign) if r.x.size]
+        observed = [r for r in _observed(self.space, runs) if r.x.size]
         self.context = self._choose(observed, reserve_runs)
         clean = [self._clean(r) for r in self.context]
         check_enough_context(clean)

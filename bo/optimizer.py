@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from curvecast.curve import MIN_OBSERVED, Direction, check_direction
+from curvecast.prediction import quantiles
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, StorageError, TrialStateError, UnknownTrialError
 from curvecast.run import Run
 from curvecast.bo.model import PFNModel, load_bo_predictor
@@ -259,6 +260,19 @@ class Optimizer:
             raise InvalidCurveError("x must be finite and >= 0 (budget units: epochs, steps, samples)")
         return xa, ya
 
+    def _store_points(self, trial_id: int, x: np.ndarray, y: np.ndarray) -> float | None:
+        """Store a trial's points; at a NaN or infinite y, store only the points before it (in x order), mark
+        the trial failed and return that x (``None`` when every value is finite)."""
+        order = np.argsort(x, kind="stable")
+        x, y = x[order], y[order]
+        bad = ~np.isfinite(y)
+        first = int(np.argmax(bad)) if bad.any() else x.size
+        self.storage.add_points(trial_id, x[:first], y[:first])
+        if first == x.size:
+            return None
+        self.storage.update_trial(trial_id, state="failed")
+        return float(x[first])
+
     def tell(self, trial_id: int, x: Any, y: Any, *, done: bool | None = None) -> Trial:
         """Report the points a trial has observed (all so far, or only new ones: points merge by x).
 
@@ -283,16 +297,10 @@ class Optimizer:
                 raise TrialStateError(
                     f"trial {trial_id} was asked to train up to {record.budget:g}, but x goes to {xa.max():g}; tell only points within the budget"
                 )
-            order = np.argsort(xa, kind="stable")
-            xa, ya = xa[order], ya[order]
-            bad = ~np.isfinite(ya)
-            if bad.any():
-                first = int(np.argmax(bad))
-                self.storage.add_points(record.id, xa[:first], ya[:first])
-                self.storage.update_trial(record.id, state="failed")
-                warnings.warn(f"trial {trial_id} reported a non-finite value at x={xa[first]:g}: marked failed", CurvecastWarning, stacklevel=2)
+            bad_x = self._store_points(record.id, xa, ya)
+            if bad_x is not None:
+                warnings.warn(f"trial {trial_id} reported a non-finite value at x={bad_x:g}: marked failed", CurvecastWarning, stacklevel=2)
                 return self._trial(self.storage.trial(record.id))
-            self.storage.add_points(record.id, xa, ya)
             record = self.storage.trial(record.id)
             reached = record.x.size > 0 and record.x[-1] >= record.budget * (1 - 1e-6)
             if done or (done is None and reached):
@@ -316,14 +324,7 @@ class Optimizer:
             budget = float(self.grid[min(step, len(self.grid) - 1)])
             state: TrialState = "complete" if budget >= self.max_budget * (1 - _REL) else "paused"
             tid = self.storage.add_trial(config, budget, state, "add")
-            bad = ~np.isfinite(ya)
-            if bad.any():
-                first = int(np.argmax(bad[np.argsort(xa)]))
-                order = np.argsort(xa)
-                self.storage.add_points(tid, xa[order][:first], ya[order][:first])
-                self.storage.update_trial(tid, state="failed")
-            else:
-                self.storage.add_points(tid, xa, ya)
+            self._store_points(tid, xa, ya)
             return self._trial(self.storage.trial(tid))
 
     # -- recommendation -----------------------------------------------------------------------------
@@ -348,8 +349,6 @@ class Optimizer:
             if open_runs:
                 with torch.no_grad():
                     _, logits, zmap = model.marginal_logits(None, np.zeros(0), open_runs)
-                    from curvecast.prediction import quantiles
-
                     bar = self.predictor.model.bar_distribution
                     level = quantile if self.sign > 0 else 1.0 - quantile  # the bad side: high losses, low accuracies
                     for i, lg in zip(open_runs, logits):
@@ -399,6 +398,8 @@ def minimize(
     opt = Optimizer(space, max_budget=max_budget, direction=direction, seed=seed, storage=storage, budgets=budgets, n_initial=n_initial, predictor=predictor)
     opt.release_running()
     states: dict[int, Any] = {}
+    # The progress bar shows the best value told so far (cheap), not best()'s prediction (a forward pass).
+    best_seen = min((opt.sign * float(v) for t in opt.trials() if t.state != "failed" for v in t.y), default=math.inf)
     bar = tqdm(total=float(total_budget), initial=min(opt.budget_used, total_budget), disable=not progress, desc="bo", unit="budget")
     try:
         while opt.budget_used < total_budget:
@@ -412,9 +413,11 @@ def minimize(
             states[trial.id] = result[2] if len(result) == 3 else None
             opt.tell(trial.id, result[0], result[1], done=True)
             bar.update(min(opt.budget_used, total_budget) - bar.n)
-            best = opt.best() if progress else None
-            if best is not None:
-                bar.set_postfix(best=f"{best.predicted:.4g}")
+            told = np.asarray(result[1], dtype=np.float64).reshape(-1)
+            told = told[np.isfinite(told)]
+            if told.size:
+                best_seen = min(best_seen, opt.sign * float(told.min() if opt.sign > 0 else told.max()))
+                bar.set_postfix(best_seen=f"{opt.sign * best_seen:.4g}")
             if callback is not None:
                 callback(opt, trial)
     finally:
