@@ -32,11 +32,31 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+def _prior_from_args(args: argparse.Namespace) -> object:
+    """The prior named by ``--prior`` / ``--prior-file`` (built-in ``default`` when neither is given)."""
+    from curvecast.priors import load_prior
+
+    if args.prior_file is not None:
+        return load_prior(file=args.prior_file)
+    return load_prior(args.prior or "default")
+
+
 def _train(args: argparse.Namespace) -> int:
-    from curvecast.training.config import load_config, preset
+    from curvecast.training.config import finetune, load_config, preset
     from curvecast.training.loop import train
 
-    config = load_config(args.config) if args.config else preset(args.preset)
+    if args.config:
+        config = load_config(args.config)
+    elif args.preset is None and args.init is not None:
+        config = finetune(args.init)  # the source's architecture, so its weights fit
+    else:
+        config = preset(args.preset or "tiny")
+    prior = None
+    if args.prior in ("default", "simple"):
+        if args.prior != config.prior:
+            config = config.replace(prior=args.prior, prior_overrides={})  # the overrides belong to the other prior
+    elif args.prior is not None or args.prior_file is not None:
+        prior = _prior_from_args(args)
     overrides = {
         "steps": args.steps,
         "seed": args.seed,
@@ -49,7 +69,7 @@ def _train(args: argparse.Namespace) -> int:
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     if args.no_progress:
         config = config.replace(progress=False)
-    result = train(config, resume=args.resume)
+    result = train(config, prior=prior, resume=args.resume)
     summary = {
         "run_dir": str(result.run_dir),
         "steps": result.steps,
@@ -61,13 +81,45 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _check_prior(args: argparse.Namespace) -> int:
-    from curvecast.priors import check_prior, named
+    from curvecast.priors import check_prior
     from curvecast.priors.benchmark import curves_per_second
 
-    prior = named(args.prior)
+    prior = _prior_from_args(args)
+    if args.plot and not args.against:
+        raise InvalidConfigError("--plot draws the comparison with real curves; add --against FILE")
+    if args.plot:
+        _check_png(args.plot, "--plot")
     check_prior(prior, n_tasks=args.tasks)
+    if args.against:
+        return _compare_prior(prior, args)
     rate = curves_per_second(prior, n_points=100)
     print(f"{type(prior).__name__}: conformance check passed; {rate:,.0f} curves of 100 points per second on cpu")
+    return 0
+
+
+def _compare_prior(prior: object, args: argparse.Namespace) -> int:
+    from curvecast.priors import fidelity
+
+    groups = fidelity.read_curve_groups(args.against, max_curves=args.max_curves)
+    prior_stats = fidelity.prior_statistics(prior, n_tasks=args.prior_tasks)
+    real = {name: fidelity.real_statistics(curves) for name, curves in groups.items()}
+    report = {name: fidelity.compare(prior_stats, stats) for name, stats in real.items()}
+    if args.plot:
+        fidelity.plot_comparison(prior_stats, real, args.plot, title=f"{type(prior).__name__} against {Path(args.against).name}")
+    if args.json:
+        print(json.dumps({"prior": type(prior).__name__, "against": str(args.against), "groups": report}, indent=2))
+        return 0
+    print(f"{type(prior).__name__}: conformance check passed. Real curves of {args.against} among the prior's curves:")
+    print("(pct: percentile of the real median among prior curves; tails: share of real curves beyond the prior's 2.5-97.5%)")
+    for name, stats in report.items():
+        print(f"\n{name} ({len(groups[name])} curves)")
+        print(f"  {'statistic':<18}{'real median':>12}{'prior median':>13}{'pct':>6}{'tails':>7}")
+        for stat, row in stats.items():
+            tails = row["share_below_prior_2.5%"] + row["share_above_prior_97.5%"]
+            flag = "  <- in the prior's tails" if row["in_tails"] else ""
+            print(f"  {stat:<18}{row['real_median']:>12.4f}{row['prior_median']:>13.4f}{row['percentile_of_real_median']:>6.0f}{tails:>7.0%}{flag}")
+    if args.plot:
+        print(f"\nwrote {args.plot}")
     return 0
 
 
@@ -281,10 +333,8 @@ def _plot_prior(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from curvecast.priors import named
-
     _check_png(args.out)
-    prior = named(args.prior)
+    prior = _prior_from_args(args)
     batch = prior.sample(args.tasks, generator=torch.Generator().manual_seed(args.seed))
     cols = min(3, args.tasks)
     rows = -(-args.tasks // cols)
@@ -334,6 +384,16 @@ def _plot_run(args: argparse.Namespace) -> int:
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
     return 0
+
+
+def _add_prior_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--prior",
+        metavar="NAME|MODULE:ATTR",
+        help=f"the prior to {verb}: default or simple (built in), or an importable prior object, class or factory, e.g. mypkg.priors:RLReturns",
+    )
+    group.add_argument("--prior-file", metavar="FILE.py:NAME", help=f"the prior to {verb}, from a Python file: a prior object, class or factory named NAME")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -386,7 +446,9 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="pretrain a PFN on a prior", description="Pretrain a PFN on synthetic curves from a prior.")
     source = tr.add_mutually_exclusive_group()
     source.add_argument(
-        "--preset", default="tiny", help="named preset: tiny (CPU, ~1 min), small (CPU), cpu (the shipped model's recipe), default (GPU); default: tiny"
+        "--preset",
+        help="named preset: tiny (CPU, ~1 min), small (CPU), cpu (the shipped model's recipe), default (GPU), finetune (the shipped "
+        "model, 1,000 more steps); default: tiny, or finetune with --init",
     )
     source.add_argument("--config", help="JSON file of TrainConfig fields (may name a \"preset\" to start from)")
     tr.add_argument("--steps", type=int, help="optimizer steps (overrides the preset's length)")
@@ -397,16 +459,30 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop with a checkpoint after this many seconds (resume later)")
     tr.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     tr.add_argument("--init", metavar="default|DIR", help="start from a trained model's weights: the shipped one (default) or a checkpoint folder")
+    _add_prior_arguments(tr, "train on")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(func=_train)
 
-    ck = sub.add_parser("check-prior", help="run the prior conformance check and measure sampling speed")
-    ck.add_argument("--prior", choices=["default", "simple"], default="default")
+    ck = sub.add_parser(
+        "check-prior",
+        help="run the prior conformance check and measure sampling speed; with --against, compare it with real curves",
+        description=(
+            "Check that a prior follows the rules training relies on. With --against FILE, also compare its curves with real "
+            "ones on summary statistics that matter for extrapolation (late slope, curvature, end-of-run drop, noise, plateaus, "
+            "non-monotone phases) and say where real curves sit in the prior's tails."
+        ),
+    )
+    _add_prior_arguments(ck, "check")
     ck.add_argument("--tasks", type=int, default=64, help="tasks per checked batch")
+    ck.add_argument("--against", metavar="FILE", help="real curves: a parquet/CSV table with x, y, curve_id (and source) columns, or a curve file")
+    ck.add_argument("--prior-tasks", type=int, default=512, help="tasks drawn from the prior for the comparison (default 512)")
+    ck.add_argument("--max-curves", type=int, default=300, help="real curves per source, a seeded random subset (default 300)")
+    ck.add_argument("--plot", metavar="OUT.png", help="write histograms of the prior's and the real curves' statistics")
+    ck.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ck.set_defaults(func=_check_prior)
 
     pl = sub.add_parser("plot-prior", help="plot a few tasks sampled from a prior")
-    pl.add_argument("--prior", choices=["default", "simple"], default="default")
+    _add_prior_arguments(pl, "plot")
     pl.add_argument("--tasks", type=int, default=6)
     pl.add_argument("--seed", type=int, default=0)
     pl.add_argument("--out", default="prior.png", help="PNG file to write")

@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "PriorCheckError",
+    "PriorLoadError",
     "DeviceUnavailableError",
     "TrainingDivergedError",
     "SearchSpaceError",
@@ -51,6 +52,10 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 class PriorCheckError(CurvecastError, AssertionError):
     """A prior that violates the conformance rules checked by :func:`curvecast.priors.check_prior`."""
+
+
+class PriorLoadError(InvalidConfigError):
+    """A ``--prior module:attr`` or ``--prior-file FILE.py:NAME`` that names nothing importable, or no prior."""
 
 
 class DeviceUnavailableError(CurvecastError, RuntimeError):

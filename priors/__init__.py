@@ -4,7 +4,9 @@
 - :class:`CurvePrior`: the scaling-law prior over multi-run tasks; :func:`default` is the one the shipped
   model is trained on.
 - :class:`SimplePowerLawPrior`: single-run noisy power laws, for quick training tests.
+- :class:`Mixture`: tasks drawn from several priors by weight.
 - :func:`check_prior`: the conformance check every prior must pass.
+- :func:`load_prior`: a prior named on the command line (built-in name, ``module:attr`` or ``file.py:NAME``).
 
 A prior is a frozen dataclass with ``sample(n_tasks, *, generator, device="cpu", n_points=None) -> TaskBatch``
 that draws all its randomness from ``generator``.
@@ -17,9 +19,11 @@ from curvecast.errors import InvalidConfigError
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch
 from curvecast.priors.check import check_prior
 from curvecast.priors.curve_prior import CurvePrior
+from curvecast.priors.loading import load_prior, prior_record
+from curvecast.priors.mixture import Mixture
 from curvecast.priors.simple import SimplePowerLawPrior
 
-__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "default", "named", "PriorName"]
+__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "Mixture", "load_prior", "prior_record", "default", "named", "PriorName"]
 
 PriorName = Literal["default", "simple"]
 

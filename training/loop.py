@@ -8,7 +8,6 @@ rank drawing its own prior samples from its own generator. Rank 0 writes the run
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -32,6 +31,8 @@ from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, save_model
 from curvecast.pfn.encoding import PFNInput, encode_task_batch
 from curvecast.pfn.model import PFN
 from curvecast.priors.batch import TaskBatch
+from curvecast.priors.check import check_prior
+from curvecast.priors.loading import prior_record
 from curvecast.training.config import TrainConfig
 from curvecast.training.dev_curves import load_dev_curves
 from curvecast.training.split import sample_split
@@ -55,11 +56,6 @@ class TrainResult:
 def build_prior(config: TrainConfig) -> Any:
     """The prior object named by ``config.prior``, with ``config.prior_overrides`` applied."""
     return priors.named(config.prior, **config.prior_overrides)
-
-
-def prior_record(prior: Any) -> dict[str, Any]:
-    """JSON description of a prior dataclass (class and field values)."""
-    return {"class": f"{type(prior).__module__}.{type(prior).__qualname__}", "params": dataclasses.asdict(prior)}
 
 
 def make_batch(prior: Any, config: TrainConfig, generator: torch.Generator, device: torch.device, n_tasks: int) -> tuple[PFNInput, Tensor, Tensor]:
@@ -160,15 +156,21 @@ def _setup_distributed(config: TrainConfig) -> tuple[int, int, torch.device]:
 _RESUME_MAY_CHANGE = {"steps", "progress", "time_limit_s", "out_dir", "device", "log_every", "eval_every", "checkpoint_every", "amp"}
 
 
-def _check_resumable(run_dir: Path, config: TrainConfig) -> None:
-    """Refuse to resume a run folder with a config that would not continue the same run."""
+def _check_resumable(run_dir: Path, config: TrainConfig, prior: Any) -> None:
+    """Refuse to resume a run folder with a config or prior that would not continue the same run."""
     path = run_dir / CONFIG_FILE
     if not path.exists():
         return
     try:
-        stored = json.loads(path.read_text())["training"]["train"]
+        saved = json.loads(path.read_text())
+        stored = saved["training"]["train"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise CheckpointError(f"cannot resume: '{path}' is unreadable or holds no training record; train into a new --out folder") from None
+    if saved.get("prior") is not None and saved["prior"] != prior_record(prior):
+        raise InvalidConfigError(
+            f"cannot resume '{run_dir}': the prior differs from the one the run was trained on ({saved['prior'].get('class')}); "
+            "resume with the same prior and parameters, or train into a new --out folder"
+        )
     current = json.loads(json.dumps(config.to_dict()))
     changed = sorted(k for k in current if k not in _RESUME_MAY_CHANGE and k in stored and stored[k] != current[k])
     if changed:
@@ -217,16 +219,22 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, stop_after: int | None = None) -> TrainResult:
     """Pretrain a PFN on prior samples as ``config`` says; returns the trained model and its run folder.
 
-    With ``resume=True`` the run continues from ``config.out_dir``'s last checkpoint; with the same config
+    ``prior`` is any object that passes :func:`~curvecast.priors.check_prior` (checked first; a failure raises
+    :class:`~curvecast.errors.PriorCheckError`); by default the built-in prior ``config.prior`` names, with
+    ``config.prior_overrides``. To fine-tune the shipped model on it, set ``config.init`` (see
+    :func:`~curvecast.training.finetune`). With ``resume=True`` the run continues from ``config.out_dir``'s last checkpoint; with the same config
     and seed it reproduces the uninterrupted run's losses (exactly on CPU). ``stop_after`` ends this
     session after that many total steps (writing a checkpoint), e.g. to fit a time slot; resume later.
     """
     rank, world, device = _setup_distributed(config)
     run_dir = Path(config.out_dir)
-    prior = build_prior(config)
+    if prior is None:
+        prior = build_prior(config)
+    else:
+        check_prior(prior, device=device)
     amp = config.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -255,7 +263,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     metrics_path = run_dir / "metrics.jsonl"
     start_step = 0
     if resume:
-        _check_resumable(run_dir, config)
+        _check_resumable(run_dir, config, prior)
         # Every rank restores rank 0's weights and optimizer moments, and its own generator.
         where = {"world_size": world, "device_type": device.type}
         start_step = load_state(state_path(run_dir, 0), generator=generator if rank == 0 else None, model=model, optimizer=optimizer, **where)

@@ -1,0 +1,207 @@
+"""Priors users shape: Mixture, loading a prior by spec or file, training and fine-tuning on it."""
+
+import json
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from curvecast.cli import main
+from curvecast.errors import CheckpointError, InvalidConfigError, PriorCheckError, PriorLoadError
+from curvecast.pfn import ModelConfig
+from curvecast.priors import CONFIG_FIELDS, Mixture, SimplePowerLawPrior, TaskBatch, check_prior, load_prior, prior_record
+from curvecast.training import TrainConfig, finetune, train
+
+SMALL = TrainConfig(
+    model=ModelConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, n_bars=32, max_runs=4),
+    prior="simple",
+    prior_overrides={"n_points": 16},
+    steps=3,
+    batch_size=8,
+    warmup_steps=1,
+    eval_every=3,
+    eval_tasks=8,
+    checkpoint_every=3,
+    border_tasks=64,
+    device="cpu",
+    progress=False,
+)
+
+
+@dataclass(frozen=True)
+class ConstantPrior:
+    """Two runs of ``n_points`` points at a constant ``level`` (no noise): easy to recognise in a mixture."""
+
+    level: float = 7.0
+    n_points: int = 8
+
+    def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+        p = n_points or self.n_points
+        x = torch.arange(p, dtype=torch.float32, device=device).expand(n_tasks, 2, p).clone()
+        y = torch.full((n_tasks, 2, p), self.level, device=device) + 0.01 * torch.rand(n_tasks, 2, p, generator=generator, device=device)
+        config = torch.zeros(n_tasks, 2, len(CONFIG_FIELDS), device=device)
+        return TaskBatch(x, y, torch.ones_like(x, dtype=torch.bool), config, torch.zeros_like(config, dtype=torch.bool), torch.ones(n_tasks, dtype=torch.int8, device=device))
+
+
+class GlobalRNGPrior(ConstantPrior):
+    def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+        torch.rand(1)  # the global RNG: check_prior must catch this
+        return super().sample(n_tasks, generator=generator, device=device, n_points=n_points)
+
+
+def test_mixture_draws_components_by_weight_and_pads_shapes():
+    simple = SimplePowerLawPrior(n_points=12)
+    mixture = Mixture([(simple, 1.0), (ConstantPrior(), 3.0)])
+    check_prior(mixture, n_tasks=32)
+    batch = mixture.sample(4000, generator=torch.Generator().manual_seed(0))
+    assert batch.x.shape == (4000, 2, 12)  # runs from ConstantPrior, points from SimplePowerLawPrior
+    constant = (batch.y[:, 0, 0] > 6.9) & (batch.y[:, 0, 0] < 7.02)
+    assert abs(constant.float().mean().item() - 0.75) < 0.03  # weight 3 of 4
+    # The simple prior's tasks have one run: the padded second run is absent.
+    assert not batch.point_mask[~constant, 1].any() and batch.point_mask[constant, 1, :8].all()
+    assert not batch.point_mask[constant, :, 8:].any()  # ConstantPrior's 8 points padded to 12
+    torch.testing.assert_close(mixture.weights, torch.tensor([0.25, 0.75], dtype=torch.float64))
+    assert mixture.n_points == 12
+    record = prior_record(mixture)
+    assert [c["weight"] for c in record["components"]] == [1.0, 3.0] and record["components"][1]["params"]["level"] == 7.0
+
+
+@pytest.mark.parametrize("components", [[], [(SimplePowerLawPrior(), 0.0)], [(SimplePowerLawPrior(), -1)], [(SimplePowerLawPrior(), float("nan"))], [("not a prior", 1.0)], [SimplePowerLawPrior()]])
+def test_mixture_rejects_bad_components(components):
+    with pytest.raises(InvalidConfigError, match="Mixture"):
+        Mixture(components)
+
+
+def test_check_prior_names_the_broken_rule_in_a_mixture():
+    with pytest.raises(PriorCheckError, match="global torch RNG"):
+        check_prior(Mixture([(GlobalRNGPrior(), 1.0)]))
+
+
+def test_load_prior_from_module_file_and_factory(tmp_path):
+    assert isinstance(load_prior("simple"), SimplePowerLawPrior)
+    assert isinstance(load_prior("curvecast.priors:SimplePowerLawPrior"), SimplePowerLawPrior)  # a class is called
+    assert isinstance(load_prior("curvecast.priors:default"), type(load_prior("default")))  # a factory is called
+    path = tmp_path / "my_prior.py"
+    path.write_text(textwrap.dedent("""
+        from curvecast.priors import Mixture, SimplePowerLawPrior
+        SHORT = SimplePowerLawPrior(n_points=10)
+        def both():
+            return Mixture([(SHORT, 1.0), (SimplePowerLawPrior(), 2.0)])
+        NOT_A_PRIOR = 3
+    """))
+    assert load_prior(file=f"{path}:SHORT").n_points == 10
+    assert isinstance(load_prior(file=f"{path}:both"), Mixture)
+    for kwargs, match in [
+        ({"spec": "no_such_module_xyz:PRIOR"}, "cannot import module"),
+        ({"spec": "curvecast.priors:nothing"}, "has no attribute 'nothing'"),
+        ({"spec": "curvecast.priors"}, "module:attr"),
+        ({"file": f"{path}:NOT_A_PRIOR"}, "not a prior"),
+        ({"file": f"{tmp_path / 'missing.py'}:X"}, "not an existing .py file"),
+        ({"file": f"{path}:nothing"}, "has no attribute"),
+    ]:
+        with pytest.raises(PriorLoadError, match=match):
+            load_prior(**kwargs)
+
+
+def test_train_on_a_custom_prior_records_it_and_resume_needs_the_same(tmp_path):
+    prior = Mixture([(SimplePowerLawPrior(n_points=16), 1.0), (ConstantPrior(n_points=16), 1.0)])
+    config = SMALL.replace(out_dir=str(tmp_path / "run"))
+    result = train(config, prior=prior)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["prior"]["class"].endswith("Mixture") and len(saved["prior"]["components"]) == 2
+    assert result.steps == 3
+    resumed = train(config.replace(steps=5), prior=prior, resume=True)
+    assert resumed.steps == 5
+    with pytest.raises(InvalidConfigError, match="prior differs"):
+        train(config.replace(steps=6), prior=ConstantPrior(n_points=16), resume=True)
+    with pytest.raises(PriorCheckError, match="global torch RNG"):
+        train(config.replace(out_dir=str(tmp_path / "bad")), prior=GlobalRNGPrior())
+
+
+def test_finetune_takes_the_source_architecture_and_a_misfit_is_a_checkpoint_error(tmp_path):
+    source = tmp_path / "source"
+    train(SMALL.replace(out_dir=str(source)))
+    config = finetune(str(source))
+    assert config.model == SMALL.model and config.init == str(source) and config.lr < SMALL.lr
+    child = train(config.replace(out_dir=str(tmp_path / "child"), steps=2, progress=False, border_tasks=64, eval_tasks=8), prior=ConstantPrior(n_points=16))
+    assert child.steps == 2
+    misfit = SMALL.replace(model=ModelConfig(d_model=48, n_layers=1, n_heads=2, d_ff=64, n_bars=32, max_runs=4), init=str(source), out_dir=str(tmp_path / "x"))
+    with pytest.raises(CheckpointError, match="shape"):
+        train(misfit)
+    with pytest.raises(CheckpointError):
+        finetune(str(tmp_path / "nowhere"))
+
+
+def test_cli_trains_on_a_prior_file_and_reports_bad_specs(tmp_path, capsys):
+    path = tmp_path / "p.py"
+    path.write_text("from curvecast.priors import SimplePowerLawPrior\nPRIOR = SimplePowerLawPrior(n_points=16)\n")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"preset": "tiny", "model": SMALL.model.to_dict(), "border_tasks": 64, "eval_tasks": 8, "batch_size": 8}))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--prior-file", f"{path}:PRIOR", "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["prior"]["params"]["n_points"] == 16
+    assert main(["check-prior", "--prior-file", f"{path}:PRIOR", "--tasks", "8"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--prior", "no_such_module_xyz:P", "--steps", "1", "--out", str(tmp_path / "r2")]) == 2
+    assert "cannot import module" in capsys.readouterr().err
+    assert main(["check-prior", "--prior", "curvecast.priors:nothing"]) == 2
+    assert "no attribute" in capsys.readouterr().err
+
+
+def test_curve_statistics_at_hand_computed_values():
+    import numpy as np
+
+    from curvecast.priors.fidelity import STATISTICS, curve_statistics
+
+    x = np.arange(1.0, 41.0)
+    y = -np.log(x / 40.0)  # a straight line in ln t, reaching 0 at the end
+    stats = curve_statistics(x, y)
+    # Rescaled by its range over t >= 0.2 (x >= 8): z = -ln t / ln 5, a slope of -1 / ln 5 everywhere.
+    assert stats["mid_slope"] == pytest.approx(-1 / np.log(5), abs=1e-9)
+    assert stats["late_slope"] == pytest.approx(-1 / np.log(5), abs=1e-9)
+    assert stats["curvature"] == pytest.approx(0.0, abs=1e-9) and stats["final_drop"] == pytest.approx(0.0, abs=1e-9)
+    assert stats["early_progress"] == pytest.approx(1 - np.log(5) / np.log(40), abs=1e-9)  # z(0.2) on the full range
+    assert stats["noise"] == 0.0 and np.isnan(stats["noise_autocorr"])
+    assert stats["non_monotone"] == 0.0 and stats["plateau_fraction"] == 0.0
+    flipped = curve_statistics(x, -y, "max")
+    assert all(flipped[k] == pytest.approx(stats[k], nan_ok=True) for k in STATISTICS)
+    dropped = y.copy()
+    dropped[-2:] -= 0.2 * np.log(5)  # the last two points fall 0.2 ln 5 below the trend
+    # The last 5% is x = 38, 39, 40 (mean drop 0.4 ln 5 / 3); the late range grows to 1.2 ln 5.
+    assert curve_statistics(x, dropped)["final_drop"] == pytest.approx((0.4 / 3) / 1.2, abs=1e-9)
+    assert all(np.isnan(v) for v in curve_statistics(x[:5], y[:5]).values())  # too short
+
+
+def test_compare_flags_statistics_in_the_prior_tails():
+    import numpy as np
+
+    from curvecast.priors.fidelity import STATISTICS, compare
+
+    rng = np.random.default_rng(0)
+    prior = {k: rng.normal(size=4000) for k in STATISTICS}
+    real = {k: np.zeros(50) for k in STATISTICS}
+    real["noise"] = np.full(50, 3.0)  # beyond the prior's 97.5% quantile (1.96)
+    report = compare(prior, real)
+    assert report["noise"]["in_tails"] and report["noise"]["share_above_prior_97.5%"] == 1.0
+    assert not report["late_slope"]["in_tails"] and report["late_slope"]["percentile_of_real_median"] == pytest.approx(50, abs=3)
+
+
+def test_cli_check_prior_against_a_curve_table(tmp_path, capsys):
+    import numpy as np
+
+    rows = ["source,curve_id,x,y,direction"]
+    for i in range(6):
+        for x in range(1, 31):
+            rows.append(f"{'a' if i < 3 else 'b'},{i},{x},{2 + 3 * x ** -0.5 * (1 + 0.1 * i):.6f},min")
+    table = tmp_path / "curves.csv"
+    table.write_text("\n".join(rows) + "\n")
+    assert main(["check-prior", "--prior", "simple", "--against", str(table), "--prior-tasks", "64", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["groups"]
+    assert sorted(report) == ["a", "b"] and report["a"]["late_slope"]["n_real"] == 3
+    assert np.isfinite(report["b"]["mid_slope"]["real_median"])
+    plot = tmp_path / "fit.png"
+    assert main(["check-prior", "--prior", "simple", "--against", str(table), "--prior-tasks", "64", "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 1000 and "late_slope" in capsys.readouterr().out
+    assert main(["check-prior", "--against", str(tmp_path / "none.csv")]) == 2
+    assert main(["check-prior", "--plot", str(plot)]) == 2
