@@ -11,12 +11,12 @@ with them zeroed (no slots used) or shuffled across tasks (slots from another ta
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import torch
 
 import curvecast
-from curvecast.pfn.encoding import PFNInput
 from curvecast.training import preset
 from curvecast.training.loop import build_prior, make_batch, nll_from_logits
 from curvecast.training.split import SplitPolicy
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
             shuffled = inp.hparams[torch.randperm(inp.hparams.shape[0], generator=generator)]
             with torch.no_grad():
                 for name, hparams in (("true", inp.hparams), ("zeroed", torch.zeros_like(inp.hparams)), ("shuffled", shuffled)):
-                    logits = model(PFNInput(inp.features, inp.run_id, inp.z, inp.is_context, inp.valid, hparams))
+                    logits = model(dataclasses.replace(inp, hparams=hparams))
                     scores[name] += float(nll_from_logits(model.bar_distribution, logits, target, mask)) / args.batches
         scores["gain_over_zeroed"] = scores["zeroed"] - scores["true"]
         out[path] = scores

@@ -20,6 +20,8 @@ BoTorch's quasi-Monte-Carlo samplers work unchanged.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -190,7 +192,7 @@ class PFNModel(Model):
         feats = hparam_features(values, mask)  # R x J x F
         rows = torch.arange(inp.hparams.shape[0], device=u.device)[:, None].expand_as(positions)
         hparams = inp.hparams.index_put((rows, positions), feats.to(inp.hparams.dtype))
-        return PFNInput(inp.features, inp.run_id, inp.z, inp.is_context, inp.valid, hparams)
+        return dataclasses.replace(inp, hparams=hparams)
 
     def _logits(self, inp: PFNInput) -> Tensor:
         return self.predictor.model(inp).float() / self.predictor.temperature_runs

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,11 +66,14 @@ def _train(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "time_limit_s": args.time_limit,
         "init": args.init,
+        "checkpoint_every": args.checkpoint_every,
     }
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     if args.no_progress:
         config = config.replace(progress=False)
-    result = train(config, prior=prior, resume=args.resume)
+    result = train(config, prior=prior, resume=args.resume, overwrite=args.overwrite)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports, so stdout holds one JSON summary
     summary = {
         "run_dir": str(result.run_dir),
         "steps": result.steps,
@@ -170,7 +174,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise InvalidConfigError(f"--plot-samples must be >= 0, got {args.plot_samples}")
     if args.plot_samples and not args.plot:
         raise InvalidConfigError("--plot-samples draws on the fan chart; add --plot OUT.png")
-    data = read_run_files(args.file)
+    data = read_run_files(args.file, x_column=args.x, y_column=args.y)
     names = [r.name for r in data]
     if args.target is not None and args.target not in names:
         raise InvalidConfigError(f"--target {args.target!r} names no run; the runs are {names}")
@@ -397,7 +401,10 @@ def _add_prior_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from curvecast import __version__
+
     parser = argparse.ArgumentParser(prog="curvecast", description="Bayesian learning-curve extrapolation with prior-data fitted networks.")
+    parser.add_argument("--version", action="version", version=f"curvecast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     pd = sub.add_parser(
@@ -413,6 +420,8 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         help="CSV with x,y columns (header optional), JSON {\"x\": [...], \"y\": [...]}, or a long CSV with run,x,y and config columns",
     )
+    pd.add_argument("--x", metavar="COLUMN", help="the CSV column holding x (default: x, or step/epoch/iteration/tokens/...)")
+    pd.add_argument("--y", metavar="COLUMN", help="the CSV column holding y (default: y, or loss/accuracy/error/...)")
     pd.add_argument("--target", metavar="RUN", help="the run to forecast (a file's name without extension, or a run column value); default: every run short of --until")
     pd.add_argument("--until", type=float, required=True, metavar="X", help="predict up to this x")
     pd.add_argument("--points", type=int, default=10, metavar="K", help="query points between the last observed x and --until (default 10)")
@@ -458,6 +467,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, help="tasks per step per process")
     tr.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop with a checkpoint after this many seconds (resume later)")
     tr.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    tr.add_argument("--overwrite", action="store_true", help="replace the model, checkpoint and metrics already in --out (without it, training refuses)")
+    tr.add_argument("--checkpoint-every", type=int, metavar="N", help="write a resumable checkpoint every N steps (never less often than a tenth of the run)")
     tr.add_argument("--init", metavar="default|DIR", help="start from a trained model's weights: the shipped one (default) or a checkpoint folder")
     _add_prior_arguments(tr, "train on")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -114,6 +114,17 @@ def check_direction(direction: Any) -> int:
     raise InvalidConfigError(f"direction must be 'min' (lower is better: losses, errors) or 'max' (higher is better: accuracies), got {direction!r}")
 
 
+#: Largest magnitude of x, y and config values (float64 statistics and the model's log-scale features stay exact).
+_MAX_MAGNITUDE = 1e30
+#: Ranges of the config values the model was trained to read (anything else is almost surely a unit mistake).
+CONFIG_RANGES: dict[str, tuple[float, float]] = {
+    "n_params": (1.0, 1e15),
+    "n_tokens": (1.0, 1e18),
+    "batch_size": (1.0, 1e9),
+    "lr": (1e-10, 1e3),
+}
+
+
 def config_vector(config: Mapping[str, Any] | None) -> np.ndarray:
     """A run description as a ``len(CONFIG_FIELDS)`` vector (NaN where unknown)."""
     out = np.full(len(CONFIG_FIELDS), np.nan)
@@ -139,8 +150,34 @@ def config_vector(config: Mapping[str, Any] | None) -> np.ndarray:
             raise InvalidConfigError(f"config[{key!r}] must be > 0, got {value!r}")
         if value < 0:
             raise InvalidConfigError(f"config[{key!r}] must be >= 0 (it is measured in units of x), got {value!r}")
+        low, high = CONFIG_RANGES.get(key, (0.0, _MAX_MAGNITUDE))
+        if not low <= value <= high:
+            raise InvalidConfigError(f"config[{key!r}] = {value!r} is outside the range curvecast reads, [{low:g}, {high:g}]; check its units")
         out[i] = float(value)
+    schedule_lengths = [out[CONFIG_FIELDS.index(k)] for k in ("warmup_steps", "cooldown_steps")]
+    total = out[CONFIG_FIELDS.index("total_steps")]
+    if np.isfinite(total) and any(np.isfinite(v) and v > total for v in schedule_lengths):
+        raise InvalidConfigError(
+            f"config: warmup_steps and cooldown_steps must not exceed total_steps ({total:g}); all three are in units of x"
+        )
     return out
+
+
+def check_config_against_x(config: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``config`` without its schedule lengths when ``total_steps`` lies far below the observed x: a unit
+    mistake (thousands of steps, or steps against a token axis) that would mislead the model; warns."""
+    lengths = [CONFIG_FIELDS.index(k) for k in ("warmup_steps", "total_steps", "cooldown_steps")]
+    total = config[lengths[1]]
+    if np.isfinite(total) and x.size and total < 0.5 * float(x.max()):
+        warnings.warn(
+            f"config['total_steps'] = {total:g} is far below the last observed x ({float(x.max()):g}), so it cannot be the run's "
+            "planned length in units of x; ignoring total_steps, warmup_steps and cooldown_steps (fix their units to use them)",
+            CurvecastWarning,
+            stacklevel=4,
+        )
+        config = config.copy()
+        config[lengths] = np.nan
+    return config
 
 
 def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> tuple[np.ndarray, dict[str, Any]]:
@@ -213,6 +250,7 @@ def clean_curve(
     x_query = check_queries(x_query)
     x, y = clean_points(x, y, min_points=MIN_OBSERVED)
     vector, _ = split_config(config)  # alone, one curve's free hyperparameters carry no information
+    vector = check_config_against_x(vector, x)
     return CleanCurve(x=x, y=y, x_query=x_query, sign=sign, bounds=resolve_bounds(bounds, y, sign), config=vector)
 
 
@@ -241,6 +279,7 @@ def clean_points(x: Any, y: Any, *, min_points: int = MIN_OBSERVED) -> tuple[np.
         x, y = x[finite], y[finite]
     if x.size and x.min() < 0:
         raise InvalidCurveError("x and x_query must be >= 0 (steps, epochs, tokens or samples); shift the axis so the run starts at 0 or later")
+    _check_magnitudes(x, y)
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     if x.size > 1 and (np.diff(x) == 0).any():
@@ -253,6 +292,27 @@ def clean_points(x: Any, y: Any, *, min_points: int = MIN_OBSERVED) -> tuple[np.
             f"need at least {min_points} distinct finite observed points to extrapolate, got {x.size}; wait for more evaluations"
         )
     return x, y
+
+
+def _check_magnitudes(x: np.ndarray, y: np.ndarray) -> None:
+    if x.size and float(x.max()) > _MAX_MAGNITUDE:
+        raise InvalidCurveError(f"x reaches {float(x.max()):g}; curvecast reads x up to {_MAX_MAGNITUDE:g}: express x in larger units")
+    if x.size and 0 < float(x.max()) < 1.0 / _MAX_MAGNITUDE:
+        raise InvalidCurveError(f"every x is below {1.0 / _MAX_MAGNITUDE:g}; express x in smaller units (e.g. steps, not billions of steps)")
+    size = float(np.abs(y).max()) if y.size else 0.0
+    if size > _MAX_MAGNITUDE:
+        raise InvalidCurveError(f"|y| reaches {size:g}; curvecast reads |y| up to {_MAX_MAGNITUDE:g}: rescale y (the forecast scales back exactly)")
+    if 0 < size < 1.0 / _MAX_MAGNITUDE:
+        raise InvalidCurveError(f"every |y| is below {1.0 / _MAX_MAGNITUDE:g}; rescale y (e.g. multiply by 1e30)")
+    change = float(np.ptp(y)) if y.size else 0.0
+    if 0 < change <= 1e-6 * float(np.median(np.abs(y))):
+        # The normalization reads changes below a millionth of the level as noise on a flat curve.
+        warnings.warn(
+            f"y changes by {change:g}, under a millionth of its level ({float(np.median(y)):g}), so the curve is read as flat; "
+            "to forecast that change, subtract the constant offset from y first and add it back to the forecast",
+            CurvecastWarning,
+            stacklevel=5,
+        )
 
 
 def as_curve(item: Any, *, direction: Any, config: Mapping[str, Any] | None, bounds: Any) -> Curve:

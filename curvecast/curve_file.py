@@ -52,7 +52,22 @@ def _number(cell: str, path: Path, line: int) -> float:
         raise InvalidCurveError(f"{path}, line {line}: {cell!r} is not a number; the file needs numeric x,y columns") from None
 
 
-def _read_csv(path: Path, rows: list[tuple[int, list[str]]]) -> CurveFile:
+#: Header names read as x or y when a file has no ``x``/``y`` columns (first match wins, in this order).
+X_ALIASES = ("x", "step", "steps", "iteration", "iter", "epoch", "epochs", "tokens", "n_tokens", "samples", "train_size", "time")
+Y_ALIASES = ("y", "loss", "val_loss", "valid_loss", "validation_loss", "eval_loss", "test_loss", "train_loss", "error", "err",
+             "accuracy", "acc", "val_acc", "val_accuracy", "test_acc", "score", "metric", "value", "return", "reward")
+
+
+def _pick(names: list[str], wanted: str | None, aliases: tuple[str, ...], what: str, path: Path) -> int | None:
+    lower = [n.strip().lower() for n in names]
+    if wanted is not None:
+        if wanted.strip().lower() not in lower:
+            raise InvalidCurveError(f"{path}: --{what} {wanted!r} is not a column of the header {names}")
+        return lower.index(wanted.strip().lower())
+    return next((lower.index(a) for a in aliases if a in lower), None)
+
+
+def _read_csv(path: Path, rows: list[tuple[int, list[str]]], x_column: str | None = None, y_column: str | None = None) -> CurveFile:
     if not rows:
         raise InvalidCurveError(f"{path} holds no rows; write one 'x,y' pair per line")
     x_col, y_col = 0, 1
@@ -60,19 +75,44 @@ def _read_csv(path: Path, rows: list[tuple[int, list[str]]]) -> CurveFile:
     try:
         [float(c) for c in first[:2]]
     except ValueError:  # a header
-        names = [c.strip().lower() for c in first]
-        if "x" in names and "y" in names:
-            x_col, y_col = names.index("x"), names.index("y")
-        elif len(names) < 2:
+        if len(first) < 2:
             raise InvalidCurveError(f"{path}: the header {first!r} needs two columns, x and y") from None
+        x_found = _pick(first, x_column, X_ALIASES, "x", path)
+        y_found = _pick(first, y_column, Y_ALIASES, "y", path)
+        if x_found is None or y_found is None or x_found == y_found:
+            if len(first) == 2 and x_column is None and y_column is None:
+                x_found, y_found = 0, 1  # two named columns: x first, as in a headerless file
+            else:
+                raise InvalidCurveError(
+                    f"{path}: cannot tell x and y apart in the header {first}; name them x and y, or pass --x COLUMN --y COLUMN"
+                ) from None
+        x_col, y_col = x_found, y_found
         rows = rows[1:]
+    else:
+        if x_column is not None or y_column is not None:
+            raise InvalidCurveError(f"{path} has no header, so --x/--y cannot name columns; add a header line")
     xs, ys = [], []
     for line, row in rows:
         if len(row) <= max(x_col, y_col):
-            raise InvalidCurveError(f"{path}, line {line}: expected at least {max(x_col, y_col) + 1} comma-separated columns, got {row!r}")
+            raise InvalidCurveError(f"{path}, line {line}: expected at least {max(x_col, y_col) + 1} columns, got {row!r}")
         xs.append(_number(row[x_col], path, line))
         ys.append(_number(row[y_col], path, line))
     return CurveFile(xs, ys)
+
+
+def _json_numbers(values: Any, key: str, path: Path) -> list[float]:
+    """A JSON list of numbers (``null`` for a missing value); anything else is a typed error naming the entry."""
+    if not isinstance(values, list):
+        raise InvalidCurveError(f'{path}: "{key}" must be a list of numbers')
+    out = []
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(math.nan)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InvalidCurveError(f'{path}: "{key}"[{i}] is {json.dumps(v)}, not a number; write plain numbers (null for a missing value)')
+        else:
+            out.append(float(v))
+    return out
 
 
 def _read_json(path: Path, text: str) -> CurveFile:
@@ -83,20 +123,19 @@ def _read_json(path: Path, text: str) -> CurveFile:
     if isinstance(data, list):
         if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in data):
             raise InvalidCurveError(f"{path}: a JSON list must hold [x, y] pairs")
-        return CurveFile([p[0] for p in data], [p[1] for p in data])
+        return CurveFile(_json_numbers([p[0] for p in data], "x", path), _json_numbers([p[1] for p in data], "y", path))
     if not isinstance(data, dict) or "x" not in data or "y" not in data:
         raise InvalidCurveError(f'{path}: expected {{"x": [...], "y": [...]}} (optionally "direction" and "config") or a list of [x, y] pairs')
     unknown = sorted(set(data) - {"x", "y", "direction", "config"})
     if unknown:
         raise InvalidCurveError(f"{path}: unknown keys {unknown}; allowed: x, y, direction, config")
-    if not isinstance(data["x"], list) or not isinstance(data["y"], list):
-        raise InvalidCurveError(f'{path}: "x" and "y" must be lists of numbers')
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise InvalidCurveError(f'{path}: "config" must be an object such as {{"total_steps": 10000}}')
-    xs = [math.nan if v is None else v for v in data["x"]]
-    ys = [math.nan if v is None else v for v in data["y"]]
-    return CurveFile(xs, ys, data.get("direction"), config)
+    direction = data.get("direction")
+    if direction not in (None, "min", "max"):
+        raise InvalidCurveError(f'{path}: "direction" must be "min" or "max", got {json.dumps(direction)}')
+    return CurveFile(_json_numbers(data["x"], "x", path), _json_numbers(data["y"], "y", path), direction, config)
 
 
 def _cell(cell: str) -> Any:
@@ -146,9 +185,14 @@ def _read_long_csv(path: Path, header: list[str], rows: list[tuple[int, list[str
     return [CurveFile(e["x"], e["y"], None, e["config"], name) for name, e in runs.items()]
 
 
-def read_run_files(paths: list[str | Path]) -> list[CurveFile]:
+def read_run_files(paths: list[str | Path], *, x_column: str | None = None, y_column: str | None = None) -> list[CurveFile]:
     """Runs from one or more files: a long CSV (``run`` column) gives several, any other file one (named
-    after the file). Run names must be unique."""
+    after the file). Run names must be unique.
+
+    A CSV's columns are found by header: ``x`` and ``y``, or the columns ``x_column`` / ``y_column`` name, or
+    common names (:data:`X_ALIASES`, :data:`Y_ALIASES`: ``step``, ``epoch``, ``loss``, ``accuracy``, ...); a
+    file without a header is read as x, y. Commas, semicolons and tabs all work as separators.
+    """
     out: list[CurveFile] = []
     for p in paths:
         path = Path(p)
@@ -161,7 +205,7 @@ def read_run_files(paths: list[str | Path]) -> list[CurveFile]:
         if rows and "run" in [c.strip().lower() for c in rows[0][1]]:
             out.extend(_read_long_csv(path, rows[0][1], rows[1:]))
         else:
-            out.append(replace(_read_csv(path, rows), name=path.stem))
+            out.append(replace(_read_csv(path, rows, x_column, y_column), name=path.stem))
     names = [r.name for r in out]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -228,5 +272,16 @@ def _read_text(path: Path) -> str:
         raise InvalidCurveError(f"{path} is not a text file; pass a CSV or JSON file") from None
 
 
+def _delimiter(text: str) -> str:
+    """Tab, semicolon or comma: the first that splits the first lines into the same number (> 1) of fields."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")][:20]
+    for candidate in ("\t", ";", ","):
+        counts = {len(row) for row in csv.reader(lines, delimiter=candidate)}
+        if len(counts) == 1 and counts.pop() > 1:
+            return candidate
+    return ","
+
+
 def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
-    return [(i + 1, row) for i, row in enumerate(csv.reader(text.splitlines())) if row and not row[0].lstrip().startswith("#")]
+    rows = csv.reader(text.splitlines(), delimiter=_delimiter(text))
+    return [(i + 1, row) for i, row in enumerate(rows) if row and not row[0].lstrip().startswith("#")]

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from curvecast.curve import Bounds, Curve, Direction, as_curve, check_direction, check_queries, clean_curve, resolve_bounds
-from curvecast.errors import CheckpointNotFoundError, CurvecastWarning, InvalidConfigError, InvalidCurveError
+from curvecast.errors import CheckpointNotFoundError, CurvecastError, CurvecastWarning, InvalidConfigError, InvalidCurveError
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.checkpoint import load_model
 from curvecast.pfn.encoding import PFNInput, encode
@@ -32,6 +32,8 @@ from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clea
 __all__ = ["Predictor", "load", "default_model_path"]
 
 _FALLBACK_CONTEXT = 64
+#: Padded tokens per forward pass of predict_many (curves x longest curve), about 130 MB of logits on CPU.
+_TOKEN_BUDGET = 131_072
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def load(
     device: str | torch.device = "cpu",
     temperature: float | None = None,
     temperature_runs: float | None = None,
+    spread: float | None = None,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -84,6 +87,10 @@ def load(
         temperature_runs: the same for predictions conditioned on other runs (``runs=``, ``predict_runs``,
             scaling laws); ``None`` takes ``temperature`` if given, else the checkpoint's
             ``calibration.temperature_runs``, else its ``calibration.temperature``, or 1.
+        spread: scales single-curve predictive distributions about their medians (``> 1`` widens every
+            central interval by that factor, tails included, without the tail inflation of a temperature);
+            ``None`` takes the checkpoint's ``calibration.spread``, or 1. ``temperature=1, spread=1`` is the
+            raw network.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -94,7 +101,7 @@ def load(
                 f"the default model is missing from the installed package ('{path}'); reinstall curvecast, or pass the path of a trained model"
             )
     model, config = load_model(path, device=device)
-    return Predictor(model, config, path=Path(path), temperature=temperature, temperature_runs=temperature_runs)
+    return Predictor(model, config, path=Path(path), temperature=temperature, temperature_runs=temperature_runs, spread=spread)
 
 
 class Predictor:
@@ -113,6 +120,7 @@ class Predictor:
         temperature: the bar-distribution logits of single-curve predictions are divided by it before
             anything is computed from them.
         temperature_runs: the same for predictions whose context holds more than one run.
+        spread: single-curve predictive distributions are then scaled about their medians by this factor.
     """
 
     def __init__(
@@ -123,6 +131,7 @@ class Predictor:
         path: Path | None = None,
         temperature: float | None = None,
         temperature_runs: float | None = None,
+        spread: float | None = None,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -138,11 +147,14 @@ class Predictor:
             temperature_runs = temperature if temperature is not None else calibration.get("temperature_runs", calibration.get("temperature", 1.0))
         if temperature is None:
             temperature = calibration.get("temperature", 1.0)
-        for name, value in (("temperature", temperature), ("temperature_runs", temperature_runs)):
+        if spread is None:
+            spread = calibration.get("spread", 1.0)
+        for name, value in (("temperature", temperature), ("temperature_runs", temperature_runs), ("spread", spread)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
                 raise InvalidConfigError(f"{name} must be a positive finite number (1 = as trained), got {value!r}")
         self.temperature = float(temperature)
         self.temperature_runs = float(temperature_runs)
+        self.spread = float(spread)
 
     @property
     def device(self) -> torch.device:
@@ -259,12 +271,17 @@ class Predictor:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+        if curves is None or isinstance(curves, (str, bytes, Mapping, Curve)) or not isinstance(curves, Iterable):
+            raise InvalidCurveError(
+                f"predict_many takes a list of curves (curvecast.Curve, dicts with x, y, x_query, or (x, y, x_query) tuples), "
+                f"got {type(curves).__name__}; for one curve use predict()"
+            )
         tasks: list[_Task] = []
         for i, item in enumerate(curves):
-            c: Curve = as_curve(item, direction=direction, config=config, bounds=bounds)
             try:
+                c: Curve = as_curve(item, direction=direction, config=config, bounds=bounds)
                 curve = clean_curve(c.x, c.y, c.x_query, direction=c.direction, config=c.config, bounds=c.bounds)
-            except ValueError as exc:  # name the culprit in a long list
+            except CurvecastError as exc:  # name the culprit in a long list
                 raise type(exc)(f"curve {i}: {exc}") from None
             run = CleanRun(x=curve.x, y=curve.y, config=curve.config)
             tasks.append(self._single_run_task(run, curve.x_query, curve.sign, curve.bounds, warn=False))
@@ -276,12 +293,17 @@ class Predictor:
                 CurvecastWarning,
                 stacklevel=2,
             )
-        # Curves of similar length share a forward pass, so short curves are not padded to a long one.
+        # Curves of similar length share a forward pass, and a pass holds at most batch_size curves and about
+        # _TOKEN_BUDGET padded tokens, so short curves are not padded to a long one.
         order = sorted(range(len(tasks)), key=lambda i: tasks[i].n_tokens)
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < batch_size and (len(batches[-1]) + 1) * tasks[i].n_tokens <= _TOKEN_BUDGET:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
         out: list[Prediction | None] = [None] * len(tasks)
-        starts = range(0, len(tasks), batch_size)
-        for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or len(starts) < 2):
-            chunk = order[start : start + batch_size]
+        for chunk in tqdm(batches, desc="predict", unit="batch", disable=not progress or len(batches) < 2):
             for i, preds in zip(chunk, self._predict_tasks([tasks[i] for i in chunk])):
                 out[i] = preds[0]
         return out  # type: ignore[return-value]
@@ -456,7 +478,10 @@ class Predictor:
         dev = self.device
         b = len(tasks)
         inp, norm, x_t, query_pos = self._encode_tasks(tasks)
-        logits = self.model(inp).float() / self._temperatures(tasks)[:, None, None]  # B x L x K
+        logits = self.model.forward_chunked(inp).float() / self._temperatures(tasks)[:, None, None]  # B x L x K
+        spreads = torch.tensor([self.spread if len(t.runs) == 1 else 1.0 for t in tasks], device=dev)
+        if bool((spreads != 1.0).any()):
+            logits = self.model.bar_distribution.stretch(logits, spreads[:, None].expand(logits.shape[:-1]))
         # Summaries only at the query tokens: B x M, padded by repeating each task's first query.
         all_q = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in query_pos]
         n_query = max(1, max(q.size for q in all_q))

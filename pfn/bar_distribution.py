@@ -109,18 +109,20 @@ class BarDistribution(nn.Module):
         """P(Y <= y) (shape ``...``)."""
         self._check(logits)
         logits, y = self._broadcast(logits, y)
-        p = torch.softmax(logits.float(), dim=-1)
+        return self._cdf_at(torch.softmax(logits.float(), dim=-1), y[..., None])[..., 0]
+
+    def _cdf_at(self, p: Tensor, y: Tensor) -> Tensor:
+        """CDF of the bucket probabilities ``p`` (``... x K``) at ``Q`` points per row (``y``: ``... x Q``)."""
         b, w = self.borders, self.widths
         k = self.n_bars
         below = torch.cat([torch.zeros_like(p[..., :1]), p.cumsum(-1)[..., :-1]], dim=-1)  # mass of buckets < k
-        idx = torch.searchsorted(b[1:-1].contiguous(), y, right=True)
-        idx_e = idx.unsqueeze(-1)
-        p_at = p.gather(-1, idx_e).squeeze(-1)
-        below_at = below.gather(-1, idx_e).squeeze(-1)
+        idx = torch.searchsorted(b[1:-1].contiguous(), y.contiguous(), right=True)
+        p_at = p.gather(-1, idx)
+        below_at = below.gather(-1, idx)
         frac = ((y - b[idx]) / w[idx]).clamp(0.0, 1.0)
         interior = below_at + p_at * frac
-        left = p[..., 0] * torch.erfc((b[1] - y).clamp_min(0.0) / (w[0] * _SQRT2))
-        right = below[..., k - 1] + p[..., k - 1] * torch.erf((y - b[k - 1]).clamp_min(0.0) / (w[k - 1] * _SQRT2))
+        left = p[..., :1] * torch.erfc((b[1] - y).clamp_min(0.0) / (w[0] * _SQRT2))
+        right = below[..., k - 1 : k] + p[..., k - 1 : k] * torch.erf((y - b[k - 1]).clamp_min(0.0) / (w[k - 1] * _SQRT2))
         return torch.where(idx == 0, left, torch.where(idx == k - 1, right, interior)).clamp(0.0, 1.0)
 
     def icdf(self, logits: Tensor, q: Tensor) -> Tensor:
@@ -159,6 +161,24 @@ class BarDistribution(nn.Module):
         centers[0] = b[1] - w[0] * half_normal_mean
         centers[k - 1] = b[k - 1] + w[k - 1] * half_normal_mean
         return (p * centers).sum(-1)  # elementwise, so autocast cannot drop it to bf16
+
+    def stretch(self, logits: Tensor, factor: Tensor | float) -> Tensor:
+        """Logits of ``median + factor * (Y - median)``, binned on the same grid (``factor > 1`` widens).
+
+        The distribution keeps its shape and median; every central interval scales by ``factor``. Unlike a
+        logit temperature, which lifts every bucket's small mass towards uniform (so the far buckets, wide
+        and nearly empty, suddenly hold a few percent), the tails only move as far as the bulk does.
+        ``factor`` broadcasts against ``logits.shape[:-1]``.
+        """
+        self._check(logits)
+        factor = torch.as_tensor(factor, dtype=torch.float32, device=logits.device)
+        median = self.median(logits)[..., None]
+        inner = self.borders[1:-1]  # K - 1 interior borders; the outer buckets reach to -inf / +inf
+        moved = median + (inner - median) / factor[..., None]
+        cdf = self._cdf_at(torch.softmax(logits.float(), dim=-1), moved)
+        edges = torch.cat([torch.zeros_like(cdf[..., :1]), cdf, torch.ones_like(cdf[..., :1])], dim=-1)
+        mass = (edges[..., 1:] - edges[..., :-1]).clamp_min(1e-12)
+        return mass.log()
 
     def median(self, logits: Tensor) -> Tensor:
         """Median (shape ``...``)."""

@@ -6,6 +6,7 @@ name in the same folder and moved into place with :func:`os.replace`, so a crash
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -31,6 +32,7 @@ __all__ = [
     "read_weights",
     "atomic_write_text",
     "atomic_save_tensors",
+    "file_sha256",
 ]
 
 WEIGHTS_FILE = "model.safetensors"
@@ -71,17 +73,28 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta
 def save_model(directory: str | Path, model: PFN, *, prior: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``directory``; returns the folder."""
     directory = Path(directory)
+    atomic_save_tensors(directory / WEIGHTS_FILE, model.state_dict(), metadata={"format": FORMAT})
     config = {
         "format": FORMAT,
+        # Checked at load: a weights file changed after saving (truncated, overwritten) is refused.
+        "weights_sha256": file_sha256(directory / WEIGHTS_FILE),
         "library_version": curvecast.__version__,
         "model": model.config.to_dict(),
         "prior": prior,
         "normalization": "per-task from context: t = x / max observed x; z = sign * (y - median) / spread (see curvecast.pfn.normalization)",
         **(extra or {}),
     }
-    atomic_save_tensors(directory / WEIGHTS_FILE, model.state_dict(), metadata={"format": FORMAT})
     atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return directory
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _resolve(path: str | Path) -> tuple[Path, Path]:
@@ -126,10 +139,20 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
     config = read_config(path)
     try:
         # Checkpoints written before free hyperparameters existed have no "read_hparams" and no such weights.
-        model_config = ModelConfig(**{"read_hparams": False, **config["model"]})
+        # Likewise for schedule positions ("read_schedule").
+        model_config = ModelConfig(**{"read_hparams": False, "read_schedule": False, **config["model"]})
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
+    expected = config.get("weights_sha256")
+    if expected is not None and file_sha256(weights) != expected:
+        raise CheckpointError(
+            f"'{weights}' does not match the SHA-256 recorded in its config.json: the file was changed or damaged after "
+            "saving; restore it (reinstall curvecast for the shipped model) or retrain"
+        )
     state = read_weights(weights)
+    bad = sorted(name for name, tensor in state.items() if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()))
+    if bad:
+        raise CheckpointError(f"'{weights}' holds NaN or infinite values in {bad[:5]}; the model diverged or the file is damaged")
     model = PFN(model_config, state["bar_distribution.borders"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

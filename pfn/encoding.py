@@ -4,7 +4,10 @@ A task becomes one sequence of ``L`` tokens, one per point of any of its runs. C
 ``(run, config, free hyperparameters, x, y)``; query tokens carry ``(run, config, free hyperparameters, x)``
 and ask for y. Static features (x, config, task statistics) are computed once; the dynamic part (which
 tokens are context, and their normalized y ``z``) lives beside them so autoregressive sampling can turn
-queries into context cheaply. Free hyperparameters are ``N_HPARAMS`` slots of values in ``[0, 1]``
+queries into context cheaply. Where a run's schedule and length are known, each token also carries where it
+sits in that schedule (:func:`schedule_features`: the fraction of the run done, the LR multiplier there and
+the forward and annealing areas of the LR-annealing law), so the model need not work out from raw config
+numbers where a cooldown begins. Free hyperparameters are ``N_HPARAMS`` slots of values in ``[0, 1]``
 (see :data:`curvecast.priors.batch.N_HPARAMS`), given to the model as ``2 theta - 1`` and a used-slot flag.
 """
 
@@ -22,12 +25,25 @@ from curvecast.errors import InvalidCurveError, ShapeError
 from curvecast.pfn.normalization import Normalization
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, TaskBatch, config_index
 
-__all__ = ["PFNInput", "N_STATIC_FEATURES", "N_HPARAM_FEATURES", "EncodedTasks", "encode", "encode_task_batch", "hparam_features"]
+__all__ = [
+    "PFNInput",
+    "N_STATIC_FEATURES",
+    "N_HPARAM_FEATURES",
+    "N_SCHEDULE_FEATURES",
+    "EncodedTasks",
+    "encode",
+    "encode_task_batch",
+    "hparam_features",
+    "schedule_features",
+]
 
 _LOG10 = math.log(10.0)
 _N_NUMERIC_CONFIG = len(CONFIG_FIELDS) - 1  # every field but the categorical schedule
 N_STATIC_FEATURES = 2 + _N_NUMERIC_CONFIG + len(SCHEDULES) + len(CONFIG_FIELDS) + 5
 N_HPARAM_FEATURES = 2 * N_HPARAMS
+N_SCHEDULE_FEATURES = 6
+#: Cooldown length (fraction of the run) assumed for a ``wsd`` run whose ``cooldown_steps`` is unknown.
+DEFAULT_WSD_COOLDOWN = 0.2
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,7 @@ class PFNInput:
     - ``is_context``: ``B x L`` bool, observed tokens (the only ones attention reads from).
     - ``valid``: ``B x L`` bool, False for padding.
     - ``hparams``: ``B x L x N_HPARAM_FEATURES`` free-hyperparameter features (zeros: none).
+    - ``schedule``: ``B x L x N_SCHEDULE_FEATURES`` position in the LR schedule (zeros: unknown).
     """
 
     features: Tensor
@@ -48,11 +65,14 @@ class PFNInput:
     is_context: Tensor
     valid: Tensor
     hparams: Tensor | None = None
+    schedule: Tensor | None = None
 
     def __post_init__(self) -> None:
+        b, n = self.run_id.shape
         if self.hparams is None:
-            b, n = self.run_id.shape
             object.__setattr__(self, "hparams", torch.zeros(b, n, N_HPARAM_FEATURES, device=self.features.device))
+        if self.schedule is None:
+            object.__setattr__(self, "schedule", torch.zeros(b, n, N_SCHEDULE_FEATURES, device=self.features.device))
 
     def with_context(self, z: Tensor, is_context: Tensor) -> "PFNInput":
         return replace(self, z=z, is_context=is_context)
@@ -66,7 +86,48 @@ class PFNInput:
         return self.map(lambda t: t.repeat_interleave(n, 0))
 
 
-_INPUT_FIELDS = ("features", "run_id", "z", "is_context", "valid", "hparams")
+_INPUT_FIELDS = ("features", "run_id", "z", "is_context", "valid", "hparams", "schedule")
+
+
+def schedule_features(x: Tensor, config: Tensor, config_mask: Tensor) -> Tensor:
+    """Where each point sits in its run's LR schedule: ``... x N_SCHEDULE_FEATURES`` (all zero where unknown).
+
+    Needs ``total_steps`` (in the units of ``x``); the schedule-dependent columns also need ``schedule``.
+    Columns: ``u = x / total_steps`` (clipped to ``[0, 2]``, halved), a known-length flag, then, with a
+    known schedule, the LR multiplier ``eta(u)``, the forward area ``S1(u)`` and the annealing deficit
+    ``A(u)`` as a share of its final value (:mod:`curvecast.priors.schedules`), and a known-schedule flag.
+    Warmup and cooldown lengths come from ``warmup_steps`` / ``cooldown_steps`` when known; otherwise no
+    warmup, and a ``wsd`` cooldown of :data:`DEFAULT_WSD_COOLDOWN` of the run. The final LR is taken as 0.
+    """
+    from curvecast.priors import schedules
+
+    known = config_mask & torch.isfinite(config)
+    i_total, i_schedule = config_index("total_steps"), config_index("schedule")
+    has_total = known[..., i_total] & (config[..., i_total] > 0)
+    total = torch.where(has_total, config[..., i_total], torch.ones_like(x))
+    u_raw = torch.where(has_total, x.clamp_min(0.0) / total, torch.zeros_like(x))
+    u = u_raw.clamp(0.0, 1.0)
+
+    def fraction(name: str, default: float) -> Tensor:
+        i = config_index(name)
+        value = torch.where(known[..., i] & has_total, config[..., i].clamp_min(0.0) / total, torch.full_like(x, default))
+        return value.clamp(0.0, 1.0)
+
+    warmup, cooldown = fraction("warmup_steps", 0.0), fraction("cooldown_steps", DEFAULT_WSD_COOLDOWN)
+    has_schedule = has_total & known[..., i_schedule]
+    index = torch.where(has_schedule, config[..., i_schedule].round().clamp(0, len(SCHEDULES) - 1), torch.zeros_like(x))
+    eta, area, deficit = torch.zeros_like(x), torch.zeros_like(x), torch.zeros_like(x)
+    for k in range(len(SCHEDULES)):
+        here = has_schedule & (index == k)
+        if not bool(here.any()):
+            continue
+        eta = torch.where(here, schedules.lr_multiplier(u, k, warmup, cooldown), eta)
+        area = torch.where(here, schedules.forward_area(u, k, warmup, cooldown), area)
+        full = schedules.annealing_deficit(torch.ones_like(u), k, warmup, cooldown)
+        share = schedules.annealing_deficit(u, k, warmup, cooldown) / full.clamp_min(1e-9)
+        deficit = torch.where(here, torch.where(full > 1e-9, share, torch.zeros_like(share)), deficit)
+    columns = [u_raw.clamp(0.0, 2.0) / 2.0, has_total.to(x.dtype), eta, area, deficit, has_schedule.to(x.dtype)]
+    return torch.stack(columns, dim=-1).float()
 
 
 def hparam_features(hparams: Tensor, hparam_mask: Tensor) -> Tensor:
@@ -160,7 +221,8 @@ def encode(
         if hparam_mask is None or hparams.shape != (*x.shape, N_HPARAMS) or hparam_mask.shape != hparams.shape:
             raise ShapeError(f"hparams and hparam_mask must both be B x L x {N_HPARAMS}")
         hp = torch.where(valid[..., None], hparam_features(hparams, hparam_mask), 0.0)
-    inp = PFNInput(features=features.float(), run_id=run_id.long(), z=z.float(), is_context=is_context, valid=valid, hparams=hp)
+    sched = torch.where(valid[..., None], schedule_features(x, config, config_mask), 0.0)
+    inp = PFNInput(features=features.float(), run_id=run_id.long(), z=z.float(), is_context=is_context, valid=valid, hparams=hp, schedule=sched)
     return inp, norm
 
 

@@ -12,6 +12,8 @@ rather than anything about a particular id), and its run's free hyperparameters 
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import asdict, dataclass
 
 import torch
@@ -21,7 +23,7 @@ from torch import Tensor, nn
 from curvecast.errors import InvalidConfigError
 from curvecast.validation import check_field_types
 from curvecast.pfn.bar_distribution import BarDistribution
-from curvecast.pfn.encoding import N_HPARAM_FEATURES, N_STATIC_FEATURES, PFNInput
+from curvecast.pfn.encoding import N_HPARAM_FEATURES, N_SCHEDULE_FEATURES, N_STATIC_FEATURES, PFNInput
 
 __all__ = ["ModelConfig", "PFN"]
 
@@ -42,6 +44,9 @@ class ModelConfig:
     dropout: float = 0.0
     #: Whether the model reads free hyperparameters (``N_HPARAMS`` slots); models saved before they existed do not.
     read_hparams: bool = True
+    #: Whether the model reads each token's position in its LR schedule (``PFNInput.schedule``); models saved
+    #: before it existed do not.
+    read_schedule: bool = True
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -104,6 +109,10 @@ class PFN(nn.Module):
             # Starts as "no effect", so a model warm-started from one without this part predicts as before.
             nn.init.zeros_(self.hparam_encoder[2].weight)
             nn.init.zeros_(self.hparam_encoder[2].bias)
+        if config.read_schedule:
+            self.schedule_encoder = nn.Sequential(nn.Linear(N_SCHEDULE_FEATURES, d), nn.GELU(), nn.Linear(d, d))
+            nn.init.zeros_(self.schedule_encoder[2].weight)  # "no effect" at first, as for hparam_encoder
+            nn.init.zeros_(self.schedule_encoder[2].bias)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_out = nn.LayerNorm(d)
         self.head = nn.Linear(d, config.n_bars)
@@ -118,10 +127,49 @@ class PFN(nn.Module):
         h = h + self.run_embedding(inp.run_id.clamp(0, self.config.max_runs - 1))
         if self.config.read_hparams:
             h = h + self.hparam_encoder(inp.hparams)  # B x L x D
+        if self.config.read_schedule:
+            h = h + self.schedule_encoder(inp.schedule)  # B x L x D
         key_mask = ctx[:, None, None, :]  # B x 1 x 1 x L
         for block in self.blocks:
             h = block(h, key_mask)
         return self.head(self.ln_out(h))
+
+    def forward_chunked(self, inp: PFNInput, max_queries: int = 1024) -> Tensor:
+        """:meth:`forward` for long query lists, in linear time: ``B x L x n_bars``.
+
+        Queries attend to the context only, never to each other, so the same logits come from running the
+        context with a block of at most ``max_queries`` queries at a time; one pass over all ``L`` tokens
+        would cost ``O(L^2)`` attention. Rows of context tokens hold the first block's logits.
+        """
+        ctx = inp.is_context & inp.valid
+        query = inp.valid & ~inp.is_context
+        n_ctx, n_query = ctx.sum(-1), query.sum(-1)  # B
+        if int(n_query.max()) <= max_queries:
+            return self(inp)
+        b, length = ctx.shape
+        # Per task: its context positions first, then its queries, each group in token order.
+        group = torch.where(ctx, 0, torch.where(query, 1, 2)).to(torch.int8)
+        order = torch.argsort(group, dim=-1, stable=True)  # B x L
+        c_max = int(n_ctx.max())
+        out: Tensor | None = None
+        for start in range(0, int(n_query.max()), max_queries):
+            width = min(max_queries, int(n_query.max()) - start)
+            slot = torch.arange(c_max + width, device=ctx.device).expand(b, -1)  # B x W
+            # Slot k < c_max reads context token k; slot c_max + j reads query start + j.
+            rank = torch.where(slot < c_max, slot, n_ctx[:, None] + start + slot - c_max)
+            used = torch.where(slot < c_max, slot < n_ctx[:, None], start + slot - c_max < n_query[:, None])
+            positions = order.gather(1, rank.clamp_max(length - 1))  # B x W token positions
+            part = inp.map(lambda t: t.gather(1, positions.view(b, -1, *([1] * (t.ndim - 2))).expand(-1, -1, *t.shape[2:])))
+            part = dataclasses.replace(part, valid=part.valid & used, is_context=part.is_context & used)
+            logits = self(part)  # B x W x K
+            if out is None:
+                out = logits.new_zeros(b, length, logits.shape[-1])
+            keep = used & ((slot >= c_max) | (start == 0))
+            index = torch.where(keep, positions, torch.full_like(positions, length))  # dropped rows go to a spare row
+            spare = torch.cat([out, out.new_zeros(b, 1, out.shape[-1])], dim=1)
+            spare.scatter_(1, index[..., None].expand(-1, -1, logits.shape[-1]), logits)
+            out = spare[:, :length]
+        return out
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

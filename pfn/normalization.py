@@ -54,7 +54,8 @@ class Normalization:
         # Curves that start at x = 0 and have only that point still need a positive reference.
         x_ref = torch.where(x_ref > 0, x_ref, torch.ones_like(x_ref))
         y_nan = torch.where(is_context, y, torch.full_like(y, torch.nan))
-        q10, q50, q90 = torch.nanquantile(y_nan.float(), torch.tensor([0.1, 0.5, 0.9], device=y.device), dim=-1)
+        # float64 statistics: a float32 quantile of y = 1e12 + [4..8] is flat, and y near 1e-300 underflows.
+        q10, q50, q90 = torch.nanquantile(y_nan.double(), torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64, device=y.device), dim=-1)
         y_min = torch.where(is_context, y, torch.full_like(y, torch.inf)).amin(-1)
         y_max = torch.where(is_context, y, torch.full_like(y, -torch.inf)).amax(-1)
         # Robust spread first, at least a tenth of the range and 1e-3 of the level. Fewer than three points,

@@ -201,7 +201,7 @@ def _read_table(path: Path) -> Any:
     try:
         import pandas as pd
     except ImportError:
-        raise InvalidConfigError("reading curve tables needs pandas (and pyarrow for parquet): pip install 'curvecast[benchmarks]'") from None
+        raise InvalidConfigError("reading curve tables needs pandas (and pyarrow for parquet): pip install 'curvecast[bench]'") from None
     table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     missing = {"x", "y"} - set(table.columns)
     if missing:

@@ -119,3 +119,20 @@ def test_borders_of_large_tied_values_stay_increasing():
     values = torch.cat([torch.full((5000,), 100.0), torch.linspace(99, 101, 5000)])
     b = borders_from_samples(values, 256)
     BarDistribution(b)  # would raise if two borders collapsed in float32
+
+
+def test_stretch_scales_central_intervals_about_the_median():
+    grid = BarDistribution(torch.linspace(-5.0, 5.0, 201))
+    centers = torch.linspace(-4.975, 4.975, 200)
+    logits = -0.5 * ((centers[None] - torch.tensor([[0.3], [-1.0]])) / torch.tensor([[0.2], [0.5]])) ** 2
+    levels = torch.tensor([0.05, 0.5, 0.95])
+    before = grid.icdf(logits, levels)
+    for factor in (0.5, 1.0, 1.5, 2.0):
+        after = grid.icdf(grid.stretch(logits, factor), levels)
+        ratio = (after[:, 2] - after[:, 0]) / (before[:, 2] - before[:, 0])
+        torch.testing.assert_close(ratio, torch.full_like(ratio, factor), rtol=0.02, atol=0.0)
+        torch.testing.assert_close(after[:, 1], before[:, 1], rtol=0.0, atol=1e-5)
+    # One factor per row broadcasts; the probabilities still sum to one.
+    stretched = grid.stretch(logits, torch.tensor([1.0, 3.0]))
+    torch.testing.assert_close(stretched.exp().sum(-1), torch.ones(2), rtol=0.0, atol=1e-5)
+    torch.testing.assert_close(grid.icdf(stretched[:1], levels), before[:1], rtol=0.0, atol=1e-5)

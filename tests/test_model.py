@@ -159,3 +159,51 @@ def test_config_that_does_not_match_the_weights_is_a_checkpoint_error(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="do not match the model config"):
         load_model(folder)
+
+
+def test_schedule_features_at_hand_computed_points():
+    from curvecast.pfn.encoding import schedule_features
+    from curvecast.priors.batch import config_index
+
+    x = torch.tensor([50.0, 90.0, 100.0, 150.0])
+    config = torch.zeros(4, len(CONFIG_FIELDS))
+    mask = torch.zeros_like(config, dtype=torch.bool)
+    for name, value in (("total_steps", 100.0), ("schedule", 3.0), ("cooldown_steps", 20.0)):  # wsd, last 20% decays
+        config[:, config_index(name)] = value
+        mask[:, config_index(name)] = True
+    f = schedule_features(x, config, mask)
+    # u / 2, length known, eta, S1 = u - A(u), A(u) / A(1) with A(u) = 0.2 q^2 / 2 for decay progress q.
+    expected = torch.tensor(
+        [
+            [0.25, 1.0, 1.0, 0.5, 0.0, 1.0],
+            [0.45, 1.0, 0.5, 0.9 - 0.2 * 0.25 / 2, 0.25, 1.0],
+            [0.5, 1.0, 0.0, 0.9, 1.0, 1.0],
+            [0.75, 1.0, 0.0, 0.9, 1.0, 1.0],  # past the planned end: the schedule stays at its end
+        ]
+    )
+    torch.testing.assert_close(f, expected, rtol=0.0, atol=1e-6)
+    no_schedule = mask.clone()
+    no_schedule[:, config_index("schedule")] = False
+    torch.testing.assert_close(schedule_features(x, config, no_schedule)[:, 2:], torch.zeros(4, 4))
+    assert schedule_features(x, config, torch.zeros_like(mask)).abs().sum() == 0  # nothing known
+
+
+def test_schedule_encoder_starts_as_no_effect_and_old_checkpoints_skip_it(tmp_path):
+    import dataclasses
+
+    model = make_model()
+    inp, _ = make_input()
+    with torch.no_grad():
+        base = model(inp)
+        shifted = model(dataclasses.replace(inp, schedule=torch.rand_like(inp.schedule)))
+    torch.testing.assert_close(base, shifted)
+    save_model(tmp_path, model)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["model"]["read_schedule"]  # as written before the schedule encoder existed
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("schedule_encoder")}
+    from safetensors.torch import save_file
+
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    old, _ = load_model(tmp_path)
+    assert not old.config.read_schedule and not hasattr(old, "schedule_encoder")

@@ -212,3 +212,93 @@ def test_temperature_widens_the_prediction_and_is_validated():
     assert curvecast.load().temperature == curvecast.load().config["calibration"]["temperature"]
     with pytest.raises(InvalidConfigError, match="temperature"):
         curvecast.load(temperature=-1.0)
+
+
+def test_spread_widens_intervals_about_an_unchanged_median():
+    import numpy as np
+
+    import curvecast
+
+    x = np.arange(1.0, 21.0)
+    y = 2.0 + 3.0 * x**-0.5
+    raw = curvecast.load(temperature=1.0, spread=1.0).predict(x, y, [30.0, 60.0])
+    wide = curvecast.load(temperature=1.0, spread=2.0).predict(x, y, [30.0, 60.0])
+    np.testing.assert_allclose(wide.median, raw.median, atol=1e-4)
+    (lo1, hi1), (lo2, hi2) = raw.interval(0.5), wide.interval(0.5)
+    np.testing.assert_allclose((hi2 - lo2) / (hi1 - lo1), 2.0, rtol=0.03)
+    with pytest.raises(curvecast.errors.InvalidConfigError, match="spread"):
+        curvecast.load(spread=0.0)
+
+
+def test_forecasts_are_nearly_affine_equivariant():
+    """The README's numbers: the model reads level/spread and the spread's magnitude, so units matter a little."""
+    import numpy as np
+
+    import curvecast
+
+    model = curvecast.load()
+    x = np.arange(1.0, 21.0)
+    y = 2.0 + 3.0 * x**-0.5
+    observed_range = np.ptp(y)
+    base = model.predict(x, y, [40.0, 80.0])
+    base_width = np.subtract(*base.interval(0.9)[::-1])
+    for scale, offset, median_tol, width_tol in ((1000.0, 0.0, 0.01, 0.12), (1e-3, 0.0, 0.01, 0.12), (1.0, 100.0, 0.03, 0.3)):
+        pred = model.predict(x, scale * y + offset, [40.0, 80.0])
+        median = (pred.median - offset) / scale
+        width = np.subtract(*pred.interval(0.9)[::-1]) / scale
+        assert np.abs(median - base.median).max() < median_tol * observed_range
+        assert np.abs(width / base_width - 1).max() < width_tol
+
+
+def test_range_checks_and_typed_errors_name_the_problem():
+    import warnings
+
+    import numpy as np
+
+    import curvecast
+    from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
+
+    model = curvecast.load()
+    x = np.arange(1.0, 21.0)
+    y = 2.0 + 3.0 * x**-0.5
+    with pytest.raises(InvalidConfigError, match="n_params"):
+        model.predict(x, y, [40.0], config={"n_params": 1e300})
+    with pytest.raises(InvalidConfigError, match="lr"):
+        model.predict(x, y, [40.0], config={"lr": 1e-300})
+    with pytest.raises(InvalidConfigError, match="must not exceed total_steps"):
+        model.predict(x, y, [40.0], config={"warmup_steps": 50, "total_steps": 10})
+    with pytest.warns(CurvecastWarning, match="far below the last observed x"):
+        model.predict(x, y, [40.0], config={"total_steps": 5})
+    with pytest.raises(InvalidCurveError, match="1e\\+30"):
+        model.predict(x, y * 1e300, [40.0])
+    with pytest.raises(InvalidCurveError, match="below 1e-30"):
+        model.predict(x, y * 1e-300, [40.0])
+    with pytest.raises(InvalidCurveError, match="every x is below"):
+        model.predict([5e-324, 1e-323, 1.5e-323], [1.0, 2.0, 3.0], [1e-322])
+    with pytest.warns(CurvecastWarning, match="read as flat"):
+        model.predict(x, 1e12 + np.linspace(8, 4, 20), [40.0])
+    for bad in (None, {"x": x}, "curves"):
+        with pytest.raises(InvalidCurveError, match="list of curves"):
+            model.predict_many(bad)
+    with pytest.raises(ShapeError, match="curve 1"):
+        model.predict_many([(x, y, [30.0]), (x, y[:5], [30.0])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a plain curve warns about nothing
+        model.predict(x, y, [40.0])
+
+
+def test_long_query_lists_match_one_pass_and_predict_many_groups_by_length():
+    import numpy as np
+
+    import curvecast
+
+    model = curvecast.load()
+    x = np.arange(1.0, 21.0)
+    y = 2.0 + 3.0 * x**-0.5
+    queries = np.linspace(21.0, 400.0, 2500)  # more than one block of 1024 queries
+    long = model.predict(x, y, queries)
+    short = model.predict(x, y, queries[[0, 1500, 2499]])
+    np.testing.assert_allclose(long.median[[0, 1500, 2499]], short.median, rtol=1e-5)
+    many = model.predict_many([(x, y, [30.0, 40.0])] * 3 + [(x, y, queries)])
+    np.testing.assert_allclose(many[3].median, long.median, rtol=1e-5)
+    np.testing.assert_allclose(many[0].median, model.predict(x, y, [30.0, 40.0]).median, rtol=1e-5)

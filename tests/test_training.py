@@ -169,6 +169,7 @@ def test_distributed_two_processes_gloo(tmp_path):
     args = ["train", "--preset", "tiny", "--out", str(out), "--no-progress", "--device", "cpu"]
     proc = subprocess.run(launch + args + ["--steps", "6"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["steps"] == 6  # one summary (rank 0's), not one per rank
     rows = read_metrics(out)
     assert rows[-1]["step"] == 6
     record = json.loads((out / "config.json").read_text())

@@ -219,18 +219,26 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overwrite: bool = False, stop_after: int | None = None) -> TrainResult:
     """Pretrain a PFN on prior samples as ``config`` says; returns the trained model and its run folder.
 
     ``prior`` is any object that passes :func:`~curvecast.priors.check_prior` (checked first; a failure raises
     :class:`~curvecast.errors.PriorCheckError`); by default the built-in prior ``config.prior`` names, with
     ``config.prior_overrides``. To fine-tune the shipped model on it, set ``config.init`` (see
-    :func:`~curvecast.training.finetune`). With ``resume=True`` the run continues from ``config.out_dir``'s last checkpoint; with the same config
+    :func:`~curvecast.training.finetune`). A run folder that already holds a model or a checkpoint is
+    refused unless ``resume`` (continue it) or ``overwrite`` (start over, replacing it). With ``resume=True`` the run continues from ``config.out_dir``'s last checkpoint; with the same config
     and seed it reproduces the uninterrupted run's losses (exactly on CPU). ``stop_after`` ends this
     session after that many total steps (writing a checkpoint), e.g. to fit a time slot; resume later.
     """
     rank, world, device = _setup_distributed(config)
     run_dir = Path(config.out_dir)
+    if resume and overwrite:
+        raise InvalidConfigError("resume continues the run in the folder and overwrite replaces it: pass one of them")
+    if not resume and not overwrite and rank == 0 and any(p.exists() for p in (run_dir / CONFIG_FILE, state_path(run_dir), run_dir / "metrics.jsonl")):
+        raise InvalidConfigError(
+            f"'{run_dir}' already holds a training run; continue it with --resume (resume=True), replace it with "
+            "--overwrite (overwrite=True), or pick another --out folder"
+        )
     if prior is None:
         prior = build_prior(config)
     else:
@@ -294,6 +302,8 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, stop_
     bar = tqdm(total=config.steps, initial=start_step, disable=not (config.progress and rank == 0), desc="train", unit="step", dynamic_ncols=True)
     model.train()
     end_step = config.steps if stop_after is None else min(config.steps, stop_after)
+    # Never checkpoint less often than a tenth of the run, so a killed short run can still resume.
+    checkpoint_every = max(1, min(config.checkpoint_every, config.steps // 10))
 
     def progress_record(steps_done: int) -> dict[str, Any]:
         return {
@@ -314,7 +324,7 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, stop_
         window_tokens += batch[0].valid.sum() * world  # stays on the device: no sync per step
         done = step + 1
         row: dict[str, Any] | None = None
-        logging, saving = done % config.log_every == 0 or done == config.steps, done % config.checkpoint_every == 0 or done == end_step
+        logging, saving = done % config.log_every == 0 or done == config.steps, done % checkpoint_every == 0 or done == end_step
         if (logging or saving) and not bool(torch.isfinite(loss)):  # checked only here: a GPU sync
             raise TrainingDivergedError(
                 f"training loss is {float(loss)} at step {done}; lower --lr or raise warmup_steps, and restart "
@@ -353,7 +363,7 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, stop_
         for step in range(start_step, end_step):
             done = _one_step(step)
             if config.time_limit_s is not None and done < end_step and _out_of_time(started, config.time_limit_s, world, device):
-                if done % config.checkpoint_every:
+                if done % checkpoint_every:
                     _checkpoint(run_dir, rank, done, model, optimizer, generator, prior, progress_record(done))
                 if rank == 0:
                     print(f"time limit of {config.time_limit_s:g} s reached after step {done}; continue with --resume", file=sys.stderr)

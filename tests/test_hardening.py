@@ -1,0 +1,141 @@
+"""Defects found when the project was tried as a new user would (issue 10): one test per row."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from curvecast.cli import main
+from curvecast.curve_file import read_run_files
+from curvecast.errors import CheckpointError, InvalidConfigError, InvalidCurveError
+from curvecast.pfn import ModelConfig
+from curvecast.training import TrainConfig, train
+
+TINY = TrainConfig(
+    model=ModelConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, n_bars=32, max_runs=2),
+    prior="simple",
+    prior_overrides={"n_points": 16},
+    steps=40,
+    batch_size=8,
+    warmup_steps=2,
+    eval_every=40,
+    eval_tasks=8,
+    checkpoint_every=100,
+    border_tasks=64,
+    device="cpu",
+    progress=False,
+)
+
+
+def test_csv_columns_are_picked_by_name_or_flag_and_any_separator_works(tmp_path):
+    path = tmp_path / "run.csv"
+    path.write_text("epoch,lr,loss\n1,0.1,5\n2,0.1,4\n3,0.05,3.5\n")
+    run = read_run_files([path])[0]
+    assert run.x == [1.0, 2.0, 3.0] and run.y == [5.0, 4.0, 3.5]  # not lr
+    odd = tmp_path / "odd.csv"
+    odd.write_text("a,b,c\n1,0.1,5\n2,0.1,4\n3,0.05,3.5\n")
+    with pytest.raises(InvalidCurveError, match="--x COLUMN --y COLUMN"):
+        read_run_files([odd])
+    assert read_run_files([odd], x_column="a", y_column="c")[0].y == [5.0, 4.0, 3.5]
+    with pytest.raises(InvalidCurveError, match="--x 'nope'"):
+        read_run_files([odd], x_column="nope", y_column="c")
+    for sep in (";", "\t"):
+        other = tmp_path / "sep.csv"
+        other.write_text(f"x{sep}y\n1{sep}5\n2{sep}4\n3{sep}3.5\n")
+        assert read_run_files([other])[0].y == [5.0, 4.0, 3.5]
+    with pytest.raises(InvalidCurveError, match="is a directory"):
+        read_run_files([tmp_path])
+
+
+@pytest.mark.parametrize(
+    "payload, entry",
+    [
+        ({"x": [1, 2, [3], 4], "y": [1, 2, 3, 4]}, '"x"\\[2\\] is \\[3\\]'),
+        ({"x": [1, 2, True, 4], "y": [1, 2, 3, 4]}, '"x"\\[2\\] is true'),
+        ({"x": [1, 2, "3", 4], "y": [1, 2, 3, 4]}, '"x"\\[2\\] is "3"'),
+        ({"x": [1, 2, 3], "y": [1, {"re": 1, "im": 2}, 3]}, '"y"\\[1\\]'),
+    ],
+)
+def test_json_entries_that_are_not_numbers_are_named(tmp_path, payload, entry, capsys):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(InvalidCurveError, match=entry):
+        read_run_files([path])
+    assert main(["predict", str(path), "--until", "10"]) == 2
+    assert capsys.readouterr().err.startswith("error:")
+
+
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("curvecast 0.")
+
+
+def test_training_refuses_to_replace_a_run_without_resume_or_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = TINY.replace(out_dir=str(out), steps=4)
+    train(config)
+    first = (out / "model.safetensors").read_bytes()
+    with pytest.raises(InvalidConfigError, match="--overwrite"):
+        train(config)
+    assert (out / "model.safetensors").read_bytes() == first
+    train(config.replace(seed=5), overwrite=True)
+    assert (out / "model.safetensors").read_bytes() != first
+    with pytest.raises(InvalidConfigError, match="one of them"):
+        train(config, resume=True, overwrite=True)
+    args = ["train", "--preset", "tiny", "--steps", "2", "--out", str(out), "--no-progress"]
+    assert main(args) == 2 and "already holds a training run" in capsys.readouterr().err
+
+
+def test_a_short_run_killed_midway_can_resume(tmp_path):
+    """checkpoint_every=100 on a 40-step run still checkpoints every 4 steps (a tenth of the run)."""
+    out = tmp_path / "run"
+    code = (
+        "import os, sys, json\n"
+        "from curvecast.training import TrainConfig, train\n"
+        "config = TrainConfig.from_dict(json.loads(sys.argv[1]))\n"
+        "from curvecast.training import loop\n"
+        "original = loop.optimizer_step\n"
+        "def step(*a, **k):\n"
+        "    step.n = getattr(step, 'n', 0) + 1\n"
+        "    if step.n == 22:\n"
+        "        os._exit(9)  # as kill -9 would\n"
+        "    return original(*a, **k)\n"
+        "loop.optimizer_step = step\n"
+        "train(config)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, json.dumps(TINY.replace(out_dir=str(out)).to_dict())], check=False)
+    assert (out / "state.safetensors").exists()
+    result = train(TINY.replace(out_dir=str(out)), resume=True)
+    assert result.steps == 40
+    assert main(["train", "--preset", "tiny", "--steps", "3", "--checkpoint-every", "1", "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+
+
+def test_damaged_or_nan_weights_are_refused_at_load(tmp_path):
+    import curvecast
+    from curvecast.pfn.checkpoint import load_model, save_model
+
+    out = tmp_path / "run"
+    model = train(TINY.replace(out_dir=str(out), steps=2)).model
+    load_model(out)  # intact: loads
+    data = bytearray((out / "model.safetensors").read_bytes())
+    data[-4000:] = bytes(4000)
+    (out / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        curvecast.load(out)
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    save_model(out, model)
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_model(out)
+
+
+def test_shipped_models_carry_their_checksum():
+    from curvecast.pfn.checkpoint import file_sha256, read_config
+    from curvecast.predictor import default_model_path
+
+    for name in ("default", "bo"):
+        path = default_model_path(name)
+        assert read_config(path)["weights_sha256"] == file_sha256(path / "model.safetensors")
