@@ -468,40 +468,54 @@ def predict_power_law(tasks: Sequence[Task], predictive: str = "gaussian") -> li
 # ----------------------------------------------------------------------------------------- curvecast
 
 
-def run_config(curve: RealCurve, shift: float) -> dict | None:
+def run_config(curve: RealCurve, shift: float, schedules: dict[str, str] | None = None) -> dict | None:
     """What a user would know up front and can tell curvecast: the planned run length (``total_steps`` in the
-    source's config, e.g. modded-nanogpt's), in units of x. Nothing else of a source's config is used."""
+    source's config, e.g. modded-nanogpt's), in units of x, and, where ``schedules`` names one for the curve's
+    source (``--schedule SOURCE=NAME``), the LR schedule family. Nothing else of a source's config is used."""
     try:
         total = json.loads(curve.config).get("total_steps")
     except (json.JSONDecodeError, AttributeError):
         return None
     if isinstance(total, (int, float)) and not isinstance(total, bool) and math.isfinite(total) and total - shift > 0:
-        return {"total_steps": float(total - shift)}
+        config = {"total_steps": float(total - shift)}
+        if schedules and curve.source in schedules:
+            config["schedule"] = schedules[curve.source]
+        return config
     return None
 
 
-def curvecast_curve(task: Task) -> curvecast.Curve:
+def curvecast_curve(task: Task, schedules: dict[str, str] | None = None) -> curvecast.Curve:
     """The task as curvecast input. curvecast needs x >= 0: a curve that starts below 0 (MLPerf's epoch -1) is
     shifted to start at 0, queries by the same amount; other curves are passed as they are. The run config
-    holds only the planned length where the source records it (:func:`run_config`)."""
+    holds only the planned length where the source records it, and the schedule family where ``--schedule``
+    gives one (:func:`run_config`)."""
     shift = min(float(task.x_obs[0]), 0.0)
     return curvecast.Curve(
-        task.x_obs - shift, task.y_obs, task.x_query - shift, direction=task.direction, config=run_config(task.curve, shift)
+        task.x_obs - shift, task.y_obs, task.x_query - shift, direction=task.direction, config=run_config(task.curve, shift, schedules)
     )
 
 
-def curvecast_method(model_path: str | None, chunk: int = CHUNK) -> tuple[Method, dict]:
-    """The curvecast model as a method (loaded once), and metadata about it for the report."""
-    model = curvecast.load(model_path, device="cpu")
+def curvecast_method(
+    model_path: str | None, chunk: int = CHUNK, schedules: dict[str, str] | None = None, raw: bool = False
+) -> tuple[Method, dict]:
+    """The curvecast model as a method (loaded once), and metadata about it for the report. ``raw``: the network
+    as trained, without the checkpoint's calibration (temperature 1, spread 1)."""
+    model = curvecast.load(model_path, device="cpu", **({"temperature": 1.0, "spread": 1.0} if raw else {}))
     path = getattr(model, "path", None)
-    meta = {"model": model_path, "model_path": str(path) if path is not None else None, "model_repr": repr(model)}
+    meta = {
+        "model": model_path,
+        "model_path": str(path) if path is not None else None,
+        "model_repr": repr(model),
+        "calibration": {"temperature": model.temperature, "spread": model.spread},
+        "schedules": schedules or {},
+    }
 
     def predict(tasks: Sequence[Task]) -> list[Prediction]:
         out: list[Prediction] = []
         bar = tqdm(total=len(tasks), desc="curvecast", leave=False, file=sys.stderr, disable=None)
         for start in range(0, len(tasks), chunk):
             batch = tasks[start : start + chunk]
-            curves = [curvecast_curve(task) for task in batch]
+            curves = [curvecast_curve(task, schedules) for task in batch]
             for task, p in zip(batch, model.predict_many(curves, progress=False), strict=True):
                 q = np.asarray(p.quantile([0.05, 0.95]), dtype=np.float64)
                 out.append(
@@ -731,6 +745,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--power-law-predictive", choices=POWER_LAW_PREDICTIVES, default="gaussian",
                         help="power_law's predictive distribution (default gaussian, as in the protocol)")
     parser.add_argument("--batch-size", type=int, default=CHUNK, help=f"curves per curvecast call (default {CHUNK})")
+    parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
+                        help="tell curvecast the LR schedule family of a source's runs that record total_steps (e.g. modded_nanogpt=wsd)")
+    parser.add_argument("--raw", action="store_true", help="score the network without its calibration (temperature 1, spread 1)")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and metadata here")
     parser.add_argument("--markdown", type=Path, default=None, help="write a markdown section here")
     args = parser.parse_args(argv)
@@ -738,6 +755,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--max-curves must be at least 1")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    for item in args.schedule:
+        source, _, name = item.partition("=")
+        if not source or name not in ("constant", "cosine", "linear", "wsd"):
+            parser.error(f"--schedule takes SOURCE=NAME with NAME one of constant, cosine, linear, wsd; got {item!r}")
     if not all(0 < f < 1 for f in args.fractions):
         parser.error("--fractions must lie in (0, 1)")
     return args
@@ -763,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             methods[name] = functools.partial(predict_power_law, predictive=args.power_law_predictive)
         else:
             try:
-                methods[name], model_meta = curvecast_method(args.model, args.batch_size)
+                methods[name], model_meta = curvecast_method(args.model, args.batch_size, dict(item.split("=", 1) for item in args.schedule), raw=args.raw)
             except curvecast.errors.CheckpointError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

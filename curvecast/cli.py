@@ -202,8 +202,9 @@ def _predict(args: argparse.Namespace) -> int:
         runs = []
         for r in data:
             config = dict(r.config)
-            if args.total_steps is not None and r.name in targets:
-                config["total_steps"] = args.total_steps
+            if r.name in targets:
+                given = {"total_steps": args.total_steps, "schedule": args.schedule, "cooldown_steps": args.cooldown_steps, "warmup_steps": args.warmup_steps}
+                config.update({k: v for k, v in given.items() if v is not None})
             runs.append(curvecast.Run(r.x, r.y, config or None, name=r.name))
         if single:
             preds = [model.predict(data[0].x, data[0].y, queries[names[0]], direction=direction, config=runs[0].config)]
@@ -431,6 +432,9 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pd.add_argument("--log-x", action="store_true", help="space the query points evenly in log x")
     pd.add_argument("--total-steps", type=float, metavar="X", help="the forecast runs' planned length, in units of x (sharpens the forecast near the end)")
+    pd.add_argument("--schedule", choices=["constant", "cosine", "linear", "wsd"], help="the forecast runs' LR schedule (with --total-steps: a decay ahead moves the forecast)")
+    pd.add_argument("--cooldown-steps", type=float, metavar="X", help="length of the final LR decay of a wsd schedule, in units of x (default: 20%% of --total-steps)")
+    pd.add_argument("--warmup-steps", type=float, metavar="X", help="length of the LR warmup, in units of x")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)

@@ -107,6 +107,11 @@ def test_checkpoint_errors(tmp_path):
         load_model(folder)
     save_model(folder, make_model())
     (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_model(folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["weights_sha256"]  # a checkpoint written before checksums: the reader itself refuses garbage
+    (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="cannot read weights"):
         load_model(folder)
     (folder / "model.safetensors").unlink()
@@ -199,7 +204,8 @@ def test_schedule_encoder_starts_as_no_effect_and_old_checkpoints_skip_it(tmp_pa
     torch.testing.assert_close(base, shifted)
     save_model(tmp_path, model)
     config = json.loads((tmp_path / "config.json").read_text())
-    del config["model"]["read_schedule"]  # as written before the schedule encoder existed
+    del config["model"]["read_schedule"]  # as written before the schedule encoder existed (and before checksums)
+    del config["weights_sha256"]
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("schedule_encoder")}
     from safetensors.torch import save_file
 
