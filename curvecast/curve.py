@@ -95,7 +95,20 @@ def _as_1d(name: str, values: Any) -> np.ndarray:
     if isinstance(values, (str, bytes)) or values is None:
         raise InvalidCurveError(f"{name} must be a 1-D array-like of numbers, got {type(values).__name__}")
     try:
-        array = np.asarray(values, dtype=np.float64)
+        raw = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCurveError(f"{name} must be a 1-D array-like of numbers ({exc})") from None
+    kind = raw.dtype.kind
+    bad = {"c": "complex numbers", "U": "strings", "S": "bytes", "b": "booleans", "M": "dates", "m": "time deltas"}.get(kind)
+    # Python lists hide booleans and strings among numbers (numpy turns [4, True] into [4, 1]): check each entry.
+    entries = values if isinstance(values, (list, tuple)) and raw.ndim == 1 else raw.reshape(-1) if kind == "O" and raw.ndim == 1 else ()
+    for i, v in enumerate(entries):
+        if v is not None and (isinstance(v, (bool, np.bool_, str, bytes, complex)) or not isinstance(v, (int, float, np.number))):
+            raise InvalidCurveError(f"{name}[{i}] is {v!r}, not a real number; pass plain numbers (None or NaN for a missing value)")
+    if bad:
+        raise InvalidCurveError(f"{name} holds {bad}, not real numbers; convert them to floats first")
+    try:
+        array = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidCurveError(f"{name} must hold numbers only ({exc}); convert strings and None to floats first") from None
     if array.ndim == 0:

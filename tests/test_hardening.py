@@ -139,3 +139,19 @@ def test_shipped_models_carry_their_checksum():
     for name in ("default", "bo"):
         path = default_model_path(name)
         assert read_config(path)["weights_sha256"] == file_sha256(path / "model.safetensors")
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        ([4.0, 3.0, 2.5, 2.2j], "y\\[3\\] is 2.2j"),
+        ([4.0, 3.0, True, 2.2], "y\\[2\\] is True"),
+        (["4", "3", "2.5", "2.2"], "y\\[0\\] is '4'"),
+        (__import__("numpy").array([4.0, 3.0, 2.5, 2.2]) + 1j, "complex numbers"),
+    ],
+)
+def test_values_that_are_not_real_numbers_are_named(y, match):
+    import curvecast
+
+    with pytest.raises(InvalidCurveError, match=match):
+        curvecast.load().predict([1.0, 2.0, 3.0, 4.0], y, [10.0])

@@ -168,7 +168,7 @@ def test_constant_curve_is_allowed_and_centred(model):
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [], {}, InvalidCurveError, "x_query is empty"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [np.nan], {}, InvalidCurveError, "NaN or inf"),
         ([-1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {}, InvalidCurveError, ">= 0"),
-        ([1.0, 2.0, 3.0], ["a", "b", "c"], [4.0], {}, InvalidCurveError, "numbers only"),
+        ([1.0, 2.0, 3.0], ["a", "b", "c"], [4.0], {}, InvalidCurveError, "not a real number"),
         ([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]], [4.0], {}, ShapeError, "1-D"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"direction": "up"}, InvalidConfigError, "direction"),
         ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0], {"config": {"dropout": None}}, InvalidConfigError, "free hyperparameter"),
