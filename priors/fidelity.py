@@ -13,7 +13,8 @@ that a huge loss at initialisation does not flatten the part of the curve that e
 - ``final_drop``: how far the last 5% of the run falls below the line fitted (in ``ln t``) to
   ``0.5 <= t < 0.85``, extrapolated to ``t = 1`` (positive: an end-of-run drop such as an LR cooldown);
 - ``noise``: standard deviation of ``z`` around its 5-point running median;
-- ``noise_autocorr``: lag-1 autocorrelation of those residuals;
+- ``noise_autocorr``: lag-1 autocorrelation of those residuals (NaN when ``noise`` is below 0.005: on a smooth
+  curve they are the running median's ripple, whose autocorrelation is about -0.5 whatever the curve);
 - ``plateau_fraction``: share of steps of the smoothed curve that move less than 0.2% of the range;
 - ``non_monotone``: share of the smoothed curve's total variation that goes the wrong way (up, for a loss).
 
@@ -104,7 +105,7 @@ def curve_statistics(x: Sequence[float], y: Sequence[float], direction: str = "m
     smooth = _running_median(z)
     residual = z - smooth
     out["noise"] = float(residual.std())
-    if residual.std() > 1e-6:  # below that, the residuals are rounding and their autocorrelation is meaningless
+    if residual.std() > 5e-3:  # below 0.5% of the late range the residuals are mostly the running median's ripple
         out["noise_autocorr"] = float(np.corrcoef(residual[:-1], residual[1:])[0, 1])
     steps = np.diff(smooth)
     out["plateau_fraction"] = float(np.mean(np.abs(steps) < 0.002))
