@@ -187,15 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for factor, scores in evaluate_spreads(model, cell, args.grid).items():
                     table.append({"temperature": factor, "source": source, "fraction": fraction, **scores})
                     print(f"spread={factor:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
-    for temperature in [] if args.spread else args.grid:
-        setattr(model, key, float(temperature))
-        for (source, fraction), cell in tasks.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
-                scores = evaluate_runs(sc, model, source, cell, BENCHMARK_SEED) if args.runs else evaluate(model, cell)
-            row = {"temperature": temperature, "source": source, "fraction": fraction, **scores}
-            table.append(row)
-            print(f"{key}={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {row['nll_capped']:7.3f}  cov90 {row['coverage90']:.3f}  n {row['n']}")
+    else:
+        for temperature in args.grid:
+            setattr(model, key, float(temperature))
+            for (source, fraction), cell in tasks.items():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                    scores = evaluate_runs(sc, model, source, cell, BENCHMARK_SEED) if args.runs else evaluate(model, cell)
+                table.append({"temperature": temperature, "source": source, "fraction": fraction, **scores})
+                print(f"{key}={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
     score = {t: float(np.mean([r["nll_capped"] for r in table if r["temperature"] == t])) for t in args.grid}
     coverage = {t: float(np.mean([r["coverage90"] for r in table if r["temperature"] == t])) for t in args.grid}
     in_band = {t: sum(0.85 <= r["coverage90"] <= 0.95 for r in table if r["temperature"] == t) for t in args.grid}

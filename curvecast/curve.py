@@ -31,6 +31,7 @@ from typing import Any, Literal, Mapping, Sequence, Union
 import numpy as np
 
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
+from curvecast.pfn.normalization import FLAT_RELATIVE_CHANGE
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "clean_points",
     "check_direction",
     "config_vector",
+    "check_config_against_x",
     "split_config",
     "check_queries",
     "resolve_bounds",
@@ -318,8 +320,8 @@ def _check_magnitudes(x: np.ndarray, y: np.ndarray) -> None:
     if 0 < size < 1.0 / _MAX_MAGNITUDE:
         raise InvalidCurveError(f"every |y| is below {1.0 / _MAX_MAGNITUDE:g}; rescale y (e.g. multiply by 1e30)")
     change = float(np.ptp(y)) if y.size else 0.0
-    if 0 < change <= 1e-6 * float(np.median(np.abs(y))):
-        # The normalization reads changes below a millionth of the level as noise on a flat curve.
+    if 0 < change <= FLAT_RELATIVE_CHANGE * float(np.median(np.abs(y))):
+        # The normalization reads a change this small against the level as a flat curve (same threshold).
         warnings.warn(
             f"y changes by {change:g}, under a millionth of its level ({float(np.median(y)):g}), so the curve is read as flat; "
             "to forecast that change, subtract the constant offset from y first and add it back to the forecast",

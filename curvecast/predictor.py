@@ -479,9 +479,6 @@ class Predictor:
         b = len(tasks)
         inp, norm, x_t, query_pos = self._encode_tasks(tasks)
         logits = self.model.forward_chunked(inp).float() / self._temperatures(tasks)[:, None, None]  # B x L x K
-        spreads = torch.tensor([self.spread if len(t.runs) == 1 else 1.0 for t in tasks], device=dev)
-        if bool((spreads != 1.0).any()):
-            logits = self.model.bar_distribution.stretch(logits, spreads[:, None].expand(logits.shape[:-1]))
         # Summaries only at the query tokens: B x M, padded by repeating each task's first query.
         all_q = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in query_pos]
         n_query = max(1, max(q.size for q in all_q))
@@ -491,6 +488,9 @@ class Predictor:
                 q_index[i] = torch.from_numpy(q).to(dev)[torch.arange(n_query, device=dev).clamp_max(q.size - 1)]
         q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B x M x K
         bar = self.model.bar_distribution
+        spreads = torch.tensor([self.spread if len(t.runs) == 1 else 1.0 for t in tasks], device=dev)
+        if bool((spreads != 1.0).any()):  # only the query rows are read from here on
+            q_logits = bar.stretch(q_logits, spreads[:, None].expand(q_logits.shape[:-1]))
         y_low = torch.tensor([t.bounds[0] for t in tasks], dtype=torch.float64, device=dev)
         y_high = torch.tensor([t.bounds[1] for t in tasks], dtype=torch.float64, device=dev)
         zmap = ZMap.build(norm.y_loc.double(), norm.y_scale.double(), norm.sign.double(), y_low, y_high)

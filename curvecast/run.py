@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from curvecast.curve import MIN_OBSERVED, Direction, check_direction, clean_points, split_config
+from curvecast.curve import MIN_OBSERVED, Direction, check_config_against_x, check_direction, clean_points, split_config
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError
 from curvecast.priors.batch import N_HPARAMS, config_index
 
@@ -206,6 +206,7 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
         try:
             x, y = clean_points(run.x, run.y, min_points=0)
             vector, free = split_config(run.config, where=f"run {name} config")
+            vector = check_config_against_x(vector, x)
         except ValueError as exc:  # name the run in a long list
             raise type(exc)(f"run {name}: {exc}") from None
         key = (x.tobytes(), y.tobytes(), vector.tobytes(), tuple(sorted((k, repr(v)) for k, v in free.items())))

@@ -12,9 +12,7 @@ rather than anything about a particular id), and its run's free hyperparameters 
 
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -151,7 +149,7 @@ class PFN(nn.Module):
         group = torch.where(ctx, 0, torch.where(query, 1, 2)).to(torch.int8)
         order = torch.argsort(group, dim=-1, stable=True)  # B x L
         c_max = int(n_ctx.max())
-        out: Tensor | None = None
+        out: Tensor | None = None  # B x (L + 1) x K: row L takes the rows no token owns
         for start in range(0, int(n_query.max()), max_queries):
             width = min(max_queries, int(n_query.max()) - start)
             slot = torch.arange(c_max + width, device=ctx.device).expand(b, -1)  # B x W
@@ -160,16 +158,14 @@ class PFN(nn.Module):
             used = torch.where(slot < c_max, slot < n_ctx[:, None], start + slot - c_max < n_query[:, None])
             positions = order.gather(1, rank.clamp_max(length - 1))  # B x W token positions
             part = inp.map(lambda t: t.gather(1, positions.view(b, -1, *([1] * (t.ndim - 2))).expand(-1, -1, *t.shape[2:])))
-            part = dataclasses.replace(part, valid=part.valid & used, is_context=part.is_context & used)
+            part = replace(part, valid=part.valid & used, is_context=part.is_context & used)
             logits = self(part)  # B x W x K
             if out is None:
-                out = logits.new_zeros(b, length, logits.shape[-1])
+                out = logits.new_zeros(b, length + 1, logits.shape[-1])
             keep = used & ((slot >= c_max) | (start == 0))
-            index = torch.where(keep, positions, torch.full_like(positions, length))  # dropped rows go to a spare row
-            spare = torch.cat([out, out.new_zeros(b, 1, out.shape[-1])], dim=1)
-            spare.scatter_(1, index[..., None].expand(-1, -1, logits.shape[-1]), logits)
-            out = spare[:, :length]
-        return out
+            index = torch.where(keep, positions, torch.full_like(positions, length))
+            out.scatter_(1, index[..., None].expand(-1, -1, logits.shape[-1]), logits)
+        return out[:, :length]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

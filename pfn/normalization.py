@@ -19,7 +19,10 @@ from torch import Tensor
 
 from curvecast.errors import InvalidCurveError
 
-__all__ = ["Normalization"]
+__all__ = ["Normalization", "FLAT_RELATIVE_CHANGE"]
+
+#: A context whose spread is at most this share of its level is read as flat (its scale then comes from the level).
+FLAT_RELATIVE_CHANGE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Normalization:
         scale = torch.maximum(spread, 0.1 * (y_max - y_min))
         level = q50.abs()
         no_scale = torch.where(level > 0, 0.1 * level, torch.ones_like(level))
-        weak = (scale <= 1e-6 * level) | (n_ctx < 3)
+        weak = (scale <= FLAT_RELATIVE_CHANGE * level) | (n_ctx < 3)
         scale = torch.where(weak, torch.maximum(scale, no_scale), torch.maximum(scale, 1e-3 * level))
         return cls(x_ref=x_ref.to(x.dtype), y_loc=q50.to(y.dtype), y_scale=scale.to(y.dtype), sign=direction.to(y.dtype))
 

@@ -155,3 +155,15 @@ def test_values_that_are_not_real_numbers_are_named(y, match):
 
     with pytest.raises(InvalidCurveError, match=match):
         curvecast.load().predict([1.0, 2.0, 3.0, 4.0], y, [10.0])
+
+
+def test_a_total_steps_far_below_x_is_ignored_for_runs_too():
+    import numpy as np
+
+    import curvecast
+    from curvecast.errors import CurvecastWarning
+
+    x = np.arange(1.0, 21.0)
+    other = curvecast.Run(x, 2.0 + 3.0 * x**-0.5, {"total_steps": 5.0}, name="other")
+    with pytest.warns(CurvecastWarning, match="far below the last observed x"):
+        curvecast.load().predict(x[:10], 2.1 + 3.0 * x[:10] ** -0.5, [30.0], runs=[other])

@@ -226,15 +226,17 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
     :class:`~curvecast.errors.PriorCheckError`); by default the built-in prior ``config.prior`` names, with
     ``config.prior_overrides``. To fine-tune the shipped model on it, set ``config.init`` (see
     :func:`~curvecast.training.finetune`). A run folder that already holds a model or a checkpoint is
-    refused unless ``resume`` (continue it) or ``overwrite`` (start over, replacing it). With ``resume=True`` the run continues from ``config.out_dir``'s last checkpoint; with the same config
-    and seed it reproduces the uninterrupted run's losses (exactly on CPU). ``stop_after`` ends this
-    session after that many total steps (writing a checkpoint), e.g. to fit a time slot; resume later.
+    refused unless ``resume`` (continue it) or ``overwrite`` (start over, replacing it). With ``resume=True``
+    the run continues from ``config.out_dir``'s last checkpoint; with the same config and seed it reproduces
+    the uninterrupted run's losses (exactly on CPU). ``stop_after`` ends this session after that many total
+    steps (writing a checkpoint), e.g. to fit a time slot; resume later.
     """
     rank, world, device = _setup_distributed(config)
     run_dir = Path(config.out_dir)
     if resume and overwrite:
         raise InvalidConfigError("resume continues the run in the folder and overwrite replaces it: pass one of them")
-    if not resume and not overwrite and rank == 0 and any(p.exists() for p in (run_dir / CONFIG_FILE, state_path(run_dir), run_dir / "metrics.jsonl")):
+    metrics_path = run_dir / "metrics.jsonl"
+    if not resume and not overwrite and rank == 0 and any(p.exists() for p in (run_dir / CONFIG_FILE, state_path(run_dir), metrics_path)):
         raise InvalidConfigError(
             f"'{run_dir}' already holds a training run; continue it with --resume (resume=True), replace it with "
             "--overwrite (overwrite=True), or pick another --out folder"
@@ -268,7 +270,6 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
         loss_mask = (dev_batch.point_mask & ~dev_context).reshape(dev_batch.n_tasks, -1).gather(1, enc.token_index)
         eval_sets["real"] = (enc.inp, enc.target, loss_mask)
 
-    metrics_path = run_dir / "metrics.jsonl"
     start_step = 0
     if resume:
         _check_resumable(run_dir, config, prior)
