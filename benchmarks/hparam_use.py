@@ -6,6 +6,9 @@ Tasks come from ``priors.default()`` with free hyperparameters in every task (``
 them pure sweeps) and the split of the shipped models' training (``--preset cpu``, 30% unobserved runs), 4
 batches of 64 tasks, seed 0. A model that reads the hyperparameters scores better with the true ones than
 with them zeroed (no slots used) or shuffled across tasks (slots from another task's runs).
+
+``unobserved_*``: the same on the points of runs with no observed point (predicted from their config and
+the other runs alone), where the hyperparameters are all that tells a pure sweep's runs apart.
 """
 
 from __future__ import annotations
@@ -37,15 +40,21 @@ def main(argv: list[str] | None = None) -> dict:
     for path in args.models:
         model = curvecast.load(None if path == "default" else path).model
         generator = torch.Generator().manual_seed(0)
-        scores = {"true": 0.0, "zeroed": 0.0, "shuffled": 0.0}
+        scores = {f"{part}{name}": 0.0 for part in ("", "unobserved_") for name in ("true", "zeroed", "shuffled")}
         for _ in range(args.batches):
             inp, target, mask = make_batch(prior, cfg, generator, torch.device("cpu"), 64)
             shuffled = inp.hparams[torch.randperm(inp.hparams.shape[0], generator=generator)]
+            observed = inp.is_context & inp.valid
+            seen_runs = torch.zeros(inp.run_id.shape[0], int(inp.run_id.max()) + 1, dtype=torch.bool)
+            seen_runs.scatter_(1, torch.where(observed, inp.run_id, 0), observed)
+            unobserved = mask & ~seen_runs.gather(1, inp.run_id)
             with torch.no_grad():
                 for name, hparams in (("true", inp.hparams), ("zeroed", torch.zeros_like(inp.hparams)), ("shuffled", shuffled)):
                     logits = model(dataclasses.replace(inp, hparams=hparams))
                     scores[name] += float(nll_from_logits(model.bar_distribution, logits, target, mask)) / args.batches
+                    scores[f"unobserved_{name}"] += float(nll_from_logits(model.bar_distribution, logits, target, unobserved)) / args.batches
         scores["gain_over_zeroed"] = scores["zeroed"] - scores["true"]
+        scores["unobserved_gain_over_zeroed"] = scores["unobserved_zeroed"] - scores["unobserved_true"]
         out[path] = scores
         print(path, json.dumps({k: round(v, 4) for k, v in scores.items()}))
     return out

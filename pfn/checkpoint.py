@@ -139,8 +139,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
     config = read_config(path)
     try:
         # Checkpoints written before free hyperparameters existed have no "read_hparams" and no such weights.
-        # Likewise for schedule positions ("read_schedule").
-        model_config = ModelConfig(**{"read_hparams": False, "read_schedule": False, **config["model"]})
+        # Likewise for schedule positions ("read_schedule") and the hyperparameter kernel ("hparam_attention").
+        model_config = ModelConfig(**{"read_hparams": False, "read_schedule": False, "hparam_attention": False, **config["model"]})
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
     expected = config.get("weights_sha256")

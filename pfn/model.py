@@ -8,6 +8,8 @@ predictive given the context alone (PFN attention, Müller et al. 2022). One
 A token's embedding is the sum of three parts: its features and y (``encoder``), its run's id
 (``run_embedding``: ids are drawn at random per task in training, so the model learns "same id, same run"
 rather than anything about a particular id), and its run's free hyperparameters (``hparam_encoder``).
+With ``hparam_attention``, each head also biases its attention by how far apart two points' runs are in
+hyperparameter space, with a learned bandwidth: a kernel in the sense of Gaussian-process regression.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class ModelConfig:
     #: Whether the model reads each token's position in its LR schedule (``PFNInput.schedule``); models saved
     #: before it existed do not.
     read_schedule: bool = True
+    #: Whether attention between points is biased by the distance of their runs' free hyperparameters
+    #: (``-b_h d^2`` per head ``h``, ``b_h`` learned from 0): a kernel the model can sharpen to let runs close
+    #: in hyperparameter space inform each other more. Models saved before it existed do not.
+    hparam_attention: bool = True
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -74,15 +80,39 @@ class Block(nn.Module):
         self.ln_mlp = nn.LayerNorm(cfg.d_model)
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
         self.dropout = nn.Dropout(cfg.dropout)
+        if cfg.hparam_attention:
+            # Per-head bandwidth of the hyperparameter kernel; 0 = no effect (warm starts predict as before).
+            self.hparam_bandwidth = nn.Parameter(torch.zeros(cfg.n_heads))
 
-    def forward(self, h: Tensor, key_mask: Tensor) -> Tensor:
-        # h: B x L x D; key_mask: B x 1 x 1 x L (True = context token, may be attended to)
+    def forward(self, h: Tensor, key_mask: Tensor, hparam_coords: Tensor | None = None) -> Tensor:
+        # h: B x L x D; key_mask: B x 1 x 1 x L (True = context token, may be attended to);
+        # hparam_coords: B x L x P coordinates of each token's run in hyperparameter space (hparam_attention)
         b, n, d = h.shape
+        dh = d // self.n_heads
         q, k, v = self.qkv(self.ln_attn(h)).split(d, dim=-1)
-        q, k, v = (t.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # B x H x L x Dh
+        q, k, v = (t.view(b, n, self.n_heads, dh).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
+        if hparam_coords is not None:
+            q, k, v = self._with_hparam_kernel(q, k, v, hparam_coords)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=dh**-0.5)[..., :dh]  # B x H x L x Dh
         h = h + self.dropout(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return h + self.dropout(self.mlp(self.ln_mlp(h)))
+
+    def _with_hparam_kernel(self, q: Tensor, k: Tensor, v: Tensor, coords: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Fold the bias ``-b_h |c_i - c_j|^2`` into the dot products: up to ``-b_h |c_i|^2``, the same for every
+        key of a query (softmax ignores it), it is ``2 b_h c_i . c_j - b_h |c_j|^2``, so query rows gain
+        ``sqrt(Dh) [2 b_h c_i, -b_h]`` and key rows ``[c_j, |c_j|^2]``. A boolean mask keeps the fused attention
+        kernel (a float bias per head would be about twice as slow); all three are zero-padded to a multiple
+        of 8 columns, which that kernel needs to stay fast. Returns ``q``, ``k``, ``v`` (``B x H x L x Dh'``)."""
+        b, heads, n, dh = q.shape
+        c = coords.to(q.dtype)[:, None].expand(b, heads, n, -1)  # B x H x L x P
+        bandwidth = self.hparam_bandwidth.to(q.dtype)[None, :, None, None]  # 1 x H x 1 x 1
+        extra = c.shape[-1] + 1
+        pad = q.new_zeros(b, heads, n, -(dh + extra) % 8)
+        root = dh**0.5
+        q = torch.cat([q, (2.0 * root) * bandwidth * c, (-root * bandwidth).expand(b, heads, n, 1), pad], dim=-1)
+        k = torch.cat([k, c, c.square().sum(-1, keepdim=True), pad], dim=-1)
+        v = torch.cat([v, v.new_zeros(b, heads, n, extra), pad], dim=-1)
+        return q, k, v
 
 
 class PFN(nn.Module):
@@ -128,8 +158,13 @@ class PFN(nn.Module):
         if self.config.read_schedule:
             h = h + self.schedule_encoder(inp.schedule)  # B x L x D
         key_mask = ctx[:, None, None, :]  # B x 1 x 1 x L
+        # Centred slot values are 2 theta - 1 (0 where unused), so half of them are coordinates whose distances
+        # are those of theta over the slots in use.
+        coords = 0.5 * inp.hparams[..., : N_HPARAM_FEATURES // 2] if self.config.hparam_attention else None  # B x L x N_HPARAMS
+        if coords is not None and not bool(coords.any()):
+            coords = None  # all distances are 0: the kernel adds nothing (single curves skip its cost)
         for block in self.blocks:
-            h = block(h, key_mask)
+            h = block(h, key_mask, coords)
         return self.head(self.ln_out(h))
 
     def forward_chunked(self, inp: PFNInput, max_queries: int = 1024) -> Tensor:

@@ -28,7 +28,9 @@ valid runs first):
 7. **Free hyperparameters** (any config key without a fixed meaning): a task may give its runs values in
    ``[0, 1]`` in up to ``max_free_hparams`` slots (continuous, on a grid, or 0/1), and draws a random smooth
    map from them to the run's asymptote and speed: two Gaussian-process samples (random Fourier features
-   with per-slot length scales, so some slots matter and some barely do). Runs close in hyperparameter space
+   with per-slot length scales, so some slots matter and some barely do; some slots are irrelevant), and in
+   most tasks a best setting: a bowl around an optimum (possibly outside the swept range) that raises the
+   asymptote and slows the runs far from it. Runs close in hyperparameter space
    end close, which is what lets a sweep's runs inform each other. A ``p_pure_sweep`` share of these tasks
    are pure sweeps (size, lr, batch, schedule and length shared), as the runs of a tuning loop are.
 8. **Scaling-law tables**: a ``p_table`` share of tasks are tables of finished runs, each observed only at
@@ -130,6 +132,12 @@ class CurvePrior:
     max_free_hparams: int = N_HPARAMS
     #: Effect sizes (log-uniform) of the free hyperparameters on the asymptote and the speed of a run.
     hparam_effect_range: tuple[float, float] = (0.05, 1.0)
+    #: Probability that a task's hyperparameters have a best setting (a bowl around an optimum that may lie
+    #: outside the swept range), and its strength (log-uniform): runs far from it end higher and learn slower.
+    p_hparam_optimum: float = 0.7
+    hparam_optimum_range: tuple[float, float] = (0.05, 3.0)
+    #: Probability that a used slot (other than the first) does not move the curves at all (irrelevant knob).
+    p_irrelevant_hparam: float = 0.3
     #: Probability that a task with free hyperparameters is a pure sweep: its runs share size, lr, batch,
     #: schedule and length, and differ only in the free hyperparameters and seeds (a tuning loop's runs).
     p_pure_sweep: float = 0.3
@@ -165,7 +173,16 @@ class CurvePrior:
             )
         if not isinstance(self.max_free_hparams, int) or not 0 <= self.max_free_hparams <= N_HPARAMS:
             raise InvalidConfigError(f"CurvePrior.max_free_hparams must be an int in 0..{N_HPARAMS}, got {self.max_free_hparams!r}")
-        for name in ("horizon_range", "n_params_range", "loss_floor_range", "loss_gap_range", "noise_range", "hparam_effect_range", "seed_spread_range"):
+        for name in (
+            "horizon_range",
+            "n_params_range",
+            "loss_floor_range",
+            "loss_gap_range",
+            "noise_range",
+            "hparam_effect_range",
+            "hparam_optimum_range",
+            "seed_spread_range",
+        ):
             value = getattr(self, name)
             if len(value) != 2 or not 0.0 < value[0] <= value[1] < math.inf:
                 raise InvalidConfigError(f"CurvePrior.{name} must be (low, high) with 0 < low <= high < inf, got {value!r}")
@@ -578,11 +595,16 @@ class _Sampler:
         and move each run's asymptote ``h_inf`` and ``time_scale`` (in ``r``) by the task's random smooth map.
 
         Per task and slot: 0/1 (a quarter of slots; categorical levels), a grid of 2..5 levels (40% of the
-        rest) or continuous in ``[0, 1]``; a length scale log-uniform in ``[0.2, 3]``. The map is two samples
-        of a Gaussian process with those length scales (random Fourier features), scaled by the task's
-        effect sizes and applied as ``h_inf * exp(a f_1)`` and ``time_scale * exp(s f_2)``.
+        rest) or continuous in ``[0, 1]``; a length scale log-uniform in ``[0.2, 3]``; irrelevant with
+        probability ``p_irrelevant_hparam`` (never the first slot). The map is two samples of a Gaussian
+        process over the relevant slots (random Fourier features), scaled by the task's effect sizes and
+        applied as ``h_inf * exp(a f_1)`` and ``time_scale * exp(s f_2)``; then, in a ``p_hparam_optimum``
+        share of tasks, a bowl ``q = b sum_k w_k (theta_k - c_k)^2`` over the relevant slots (optimum ``c_k``
+        in ``[-0.25, 1.25]``, curvatures ``w_k`` log-uniform in ``[0.3, 3]``, strength ``b`` log-uniform over
+        ``hparam_optimum_range``) moves the asymptote toward no progress, ``1 - (1 - h_inf) exp(-q)``, and
+        slows the run by ``exp(-v q)`` (``v`` uniform in ``[0, 1]``), as a learning rate far from its best does.
         """
-        dev, n, h = self.device, self.n_tasks, N_HPARAMS
+        p, dev, n, h = self.prior, self.device, self.n_tasks, N_HPARAMS
         v = self.flat_index.shape[0]
         slots = torch.arange(h, device=dev)[None, :] < g["n_free"][:, None]  # V x H
         theta = torch.zeros(v, h, device=dev)
@@ -594,7 +616,8 @@ class _Sampler:
         binary, grid = u[..., 0] < 0.25, u[..., 1] < 0.4
         levels = 2.0 + torch.floor(u[..., 2] * 4.0).clamp_(max=3.0)
         lengthscale = torch.exp(math.log(0.2) + u[..., 3] * (math.log(3.0) - math.log(0.2)))
-        weights = torch.randn(n, 2, _N_FOURIER, h, generator=self.generator, device=dev) / lengthscale[:, None, None, :]
+        relevant = (torch.rand(n, h, generator=self.generator, device=dev) >= p.p_irrelevant_hparam) | (torch.arange(h, device=dev) == 0)
+        weights = torch.randn(n, 2, _N_FOURIER, h, generator=self.generator, device=dev) * (relevant / lengthscale)[:, None, None, :]
         phases = torch.rand(n, 2, _N_FOURIER, generator=self.generator, device=dev) * (2.0 * math.pi)
         amplitudes = torch.randn(n, 2, _N_FOURIER, generator=self.generator, device=dev)
         tid = self.task_id[rows]
@@ -612,6 +635,15 @@ class _Sampler:
         f = math.sqrt(2.0 / _N_FOURIER) * (amplitudes[tid] * torch.cos(phase)).sum(-1)  # V' x 2
         r["h_inf"][rows] *= torch.exp(g["hparam_effect_asymptote"][rows] * f[:, 0])
         r["time_scale"][rows] *= torch.exp(g["hparam_effect_speed"][rows] * f[:, 1])
+        bowl = torch.rand(n, h, 3, generator=self.generator, device=dev)
+        strength = torch.exp(torch.empty(n, device=dev).uniform_(*(math.log(v) for v in p.hparam_optimum_range), generator=self.generator))
+        strength = strength * (torch.rand(n, generator=self.generator, device=dev) < p.p_hparam_optimum)
+        slowdown = torch.rand(n, generator=self.generator, device=dev)
+        centre = -0.25 + 1.5 * bowl[..., 0]
+        curvature = torch.exp(math.log(0.3) + bowl[..., 1] * (math.log(3.0) - math.log(0.3))) * relevant
+        q = strength[tid] * (curvature[tid] * (th - centre[tid]) ** 2 * slots[rows]).sum(-1)  # V'
+        r["h_inf"][rows] = 1.0 - (1.0 - r["h_inf"][rows]) * torch.exp(-q)
+        r["time_scale"][rows] *= torch.exp(-slowdown[tid] * q)
 
     def _anneal_coefficient(self) -> None:
         """Set ``self.anneal`` (``V``): ``C`` such that ``C S2(1) = anneal_gain (1 - h_inf) g(tau(1))``.

@@ -213,3 +213,47 @@ def test_schedule_encoder_starts_as_no_effect_and_old_checkpoints_skip_it(tmp_pa
     (tmp_path / "config.json").write_text(json.dumps(config))
     old, _ = load_model(tmp_path)
     assert not old.config.read_schedule and not hasattr(old, "schedule_encoder")
+
+
+def test_hparam_kernel_equals_an_explicit_attention_bias():
+    """The folded kernel gives what a float bias ``-b_h |c_i - c_j|^2`` on the attention logits gives."""
+    import torch.nn.functional as F
+
+    from curvecast.pfn.model import Block
+
+    torch.manual_seed(0)
+    block = Block(ModelConfig(d_model=32, n_heads=4, d_ff=64, max_runs=4))
+    with torch.no_grad():
+        block.hparam_bandwidth.copy_(torch.tensor([0.0, 1.0, 3.0, 10.0]))
+    b, n = 2, 10
+    h, coords = torch.randn(b, n, 32), torch.rand(b, n, 8) - 0.5
+    key_mask = torch.rand(b, 1, 1, n) < 0.7
+    key_mask[..., 0] = True
+    with torch.no_grad():
+        out = block(h, key_mask, coords)
+        q, k, v = (t.view(b, n, 4, 8).transpose(1, 2) for t in block.qkv(block.ln_attn(h)).split(32, dim=-1))
+        bias = -block.hparam_bandwidth[None, :, None, None] * torch.cdist(coords, coords).square()[:, None]
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~key_mask, float("-inf")))
+        expected = h + block.proj(a.transpose(1, 2).reshape(b, n, 32))
+        expected = expected + block.mlp(block.ln_mlp(expected))
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    # Bandwidth 0 (a fresh model, or a warm start from one without the kernel) changes nothing.
+    with torch.no_grad():
+        block.hparam_bandwidth.zero_()
+        torch.testing.assert_close(block(h, key_mask, coords), block(h, key_mask, None), atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoints_without_the_hparam_kernel_load_without_it(tmp_path):
+    model = make_model()
+    save_model(tmp_path, model)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"]["hparam_attention"] is True
+    del config["model"]["hparam_attention"]  # as written before the kernel existed
+    del config["weights_sha256"]
+    state = {k: v for k, v in model.state_dict().items() if "hparam_bandwidth" not in k}
+    from safetensors.torch import save_file
+
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    old, _ = load_model(tmp_path)
+    assert not old.config.hparam_attention and not hasattr(old.blocks[0], "hparam_bandwidth")

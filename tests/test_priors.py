@@ -443,6 +443,38 @@ def test_free_hparams_move_runs_smoothly_and_only_in_their_tasks():
     assert len(near) > 20 and len(far) > 20 and np.median(near) < 0.5 * np.median(far)
 
 
+def _valley_share(prior, n_tasks: int = 500) -> float:
+    """Share of one-hyperparameter sweeps whose final values, ordered by the hyperparameter, fall then rise."""
+    batch = _sample(prior, n_tasks, seed=5)
+    final = _last_valid(batch, batch.y)
+    valleys = sweeps = 0
+    for t in range(batch.n_tasks):
+        runs = batch.run_mask[t] & (batch.run_lengths[t] == batch.run_lengths[t].max())
+        theta = batch.hparams[t, runs, 0]
+        if runs.sum() < 5 or torch.unique(theta).numel() < runs.sum():
+            continue
+        ends = final[t, runs][torch.argsort(theta)]
+        steps = torch.sign(torch.diff(ends)) * (torch.diff(ends).abs() > 1e-6 * ends.abs().max())
+        steps = steps[steps != 0]
+        sweeps += 1
+        valleys += bool((torch.diff(steps) >= 0).all())  # -1 ... -1, +1 ... +1: one minimum
+    assert sweeps > 30
+    return valleys / sweeps
+
+
+def test_free_hparams_have_a_best_setting():
+    """With a bowl around an optimum in every task (and no random smooth map), a one-hyperparameter sweep's
+    final losses fall toward the optimum and rise past it; the random map alone makes no such shape."""
+    base = dataclasses.replace(
+        default(), p_free_hparams=1.0, p_pure_sweep=1.0, max_free_hparams=1, p_table=0.0, p_replicates=0.0,
+        p_max_direction=0.0, p_truncated=0.0, p_full_length=1.0, seed_spread_range=(1e-9, 1e-9), **QUIET,
+    )
+    bowl = dataclasses.replace(base, p_hparam_optimum=1.0, hparam_effect_range=(1e-9, 1e-9))
+    smooth_map = dataclasses.replace(base, p_hparam_optimum=0.0, hparam_effect_range=(1.0, 1.0))
+    assert _valley_share(bowl) > 0.95
+    assert _valley_share(smooth_map) < 0.8
+
+
 def test_pure_sweeps_differ_only_in_free_hparams():
     prior = dataclasses.replace(default(), p_free_hparams=1.0, p_pure_sweep=1.0, p_table=0.0, p_replicates=0.0)
     batch = _sample(prior, 64)
