@@ -193,8 +193,11 @@ def read_curve_groups(path: str | Path, *, max_curves: int = 300, seed: int = 0)
 
 
 def _has_curve_id(path: Path) -> bool:
+    """Whether a CSV's header names a ``curve_id`` column (commas, semicolons or tabs, as ``predict`` reads)."""
+    import re
+
     with path.open() as f:
-        header = f.readline().strip().lower().split(",")
+        header = [h.strip().strip('"') for h in re.split(r"[,;\t]", f.readline().strip().lower())]
     return "curve_id" in header
 
 
@@ -203,7 +206,8 @@ def _read_table(path: Path) -> Any:
         import pandas as pd
     except ImportError:
         raise InvalidConfigError("reading curve tables needs pandas (and pyarrow for parquet): pip install 'curvecast[bench]'") from None
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    # sep=None sniffs the separator (commas, semicolons, tabs), as the single-curve CSV reader does.
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep=None, engine="python")
     missing = {"x", "y"} - set(table.columns)
     if missing:
         raise InvalidCurveError(f"'{path}' has no column(s) {sorted(missing)}; a curve table needs x, y and curve_id columns")

@@ -205,3 +205,8 @@ def test_cli_check_prior_against_a_curve_table(tmp_path, capsys):
     assert plot.stat().st_size > 1000 and "late_slope" in capsys.readouterr().out
     assert main(["check-prior", "--against", str(tmp_path / "none.csv")]) == 2
     assert main(["check-prior", "--plot", str(plot)]) == 2
+    # The same table with semicolons (a European spreadsheet export) is read the same way.
+    semicolons = tmp_path / "curves_semicolon.csv"
+    semicolons.write_text("\n".join(r.replace(",", ";") for r in rows) + "\n")
+    assert main(["check-prior", "--prior", "simple", "--against", str(semicolons), "--prior-tasks", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"] == report
