@@ -28,7 +28,7 @@ from typing import Any
 
 from curvecast.errors import InvalidCurveError
 
-__all__ = ["CurveFile", "read_run_files", "read_table"]
+__all__ = ["CurveFile", "csv_delimiter", "read_run_files", "read_table"]
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def _read_text(path: Path) -> str:
         raise InvalidCurveError(f"{path} is not a text file; pass a CSV or JSON file") from None
 
 
-def _delimiter(text: str) -> str:
+def csv_delimiter(text: str) -> str:
     """Tab, semicolon or comma: the first that splits the first lines into the same number (> 1) of fields."""
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")][:20]
     for candidate in ("\t", ";", ","):
@@ -283,5 +283,5 @@ def _delimiter(text: str) -> str:
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
-    rows = csv.reader(text.splitlines(), delimiter=_delimiter(text))
+    rows = csv.reader(text.splitlines(), delimiter=csv_delimiter(text))
     return [(i + 1, row) for i, row in enumerate(rows) if row and not row[0].lstrip().startswith("#")]

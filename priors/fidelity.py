@@ -171,8 +171,9 @@ def read_curve_groups(path: str | Path, *, max_curves: int = 300, seed: int = 0)
     path = Path(path)
     if not path.is_file():
         raise InvalidCurveError(f"--against '{path}' is not a file; pass a parquet or CSV table of curves, or a curve file")
-    if path.suffix == ".parquet" or path.suffix == ".csv" and _has_curve_id(path):
-        table = _read_table(path)
+    delimiter = _curve_table_delimiter(path) if path.suffix == ".csv" else None
+    if path.suffix == ".parquet" or delimiter is not None:
+        table = _read_table(path, delimiter)
         groups: dict[str, list] = {}
         keys = [k for k in ("curve_id", "run", "metric_name") if k in table.columns]
         source = table["source"] if "source" in table.columns else None
@@ -192,22 +193,29 @@ def read_curve_groups(path: str | Path, *, max_curves: int = 300, seed: int = 0)
     return groups
 
 
-def _has_curve_id(path: Path) -> bool:
-    """Whether a CSV's header names a ``curve_id`` column (commas, semicolons or tabs, as ``predict`` reads)."""
-    import re
+def _curve_table_delimiter(path: Path) -> str | None:
+    """The separator of a CSV whose header names a ``curve_id`` column (detected as ``curvecast predict`` does:
+    commas, semicolons or tabs), or ``None`` for any other CSV (a curve file)."""
+    import csv
+    import itertools
+
+    from curvecast.curve_file import csv_delimiter
 
     with path.open() as f:
-        header = [h.strip().strip('"') for h in re.split(r"[,;\t]", f.readline().strip().lower())]
-    return "curve_id" in header
+        head = "".join(itertools.islice(f, 20))
+    if not head.strip():
+        return None
+    delimiter = csv_delimiter(head)
+    header = next(csv.reader(head.splitlines()[:1], delimiter=delimiter), [])
+    return delimiter if "curve_id" in (h.strip().lower() for h in header) else None
 
 
-def _read_table(path: Path) -> Any:
+def _read_table(path: Path, delimiter: str | None = None) -> Any:
     try:
         import pandas as pd
     except ImportError:
         raise InvalidConfigError("reading curve tables needs pandas (and pyarrow for parquet): pip install 'curvecast[bench]'") from None
-    # sep=None sniffs the separator (commas, semicolons, tabs), as the single-curve CSV reader does.
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep=None, engine="python")
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep=delimiter or ",")
     missing = {"x", "y"} - set(table.columns)
     if missing:
         raise InvalidCurveError(f"'{path}' has no column(s) {sorted(missing)}; a curve table needs x, y and curve_id columns")
