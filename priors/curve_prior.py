@@ -57,7 +57,7 @@ from torch import Tensor
 
 from curvecast.errors import InvalidConfigError
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, TaskBatch, checked_sample_size
-from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS
+from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS, log_uniform
 
 __all__ = ["CurvePrior"]
 
@@ -615,7 +615,7 @@ class _Sampler:
         u = torch.rand(n, h, 4, generator=self.generator, device=dev)
         binary, grid = u[..., 0] < 0.25, u[..., 1] < 0.4
         levels = 2.0 + torch.floor(u[..., 2] * 4.0).clamp_(max=3.0)
-        lengthscale = torch.exp(math.log(0.2) + u[..., 3] * (math.log(3.0) - math.log(0.2)))
+        lengthscale = log_uniform(u[..., 3], 0.2, 3.0)
         relevant = (torch.rand(n, h, generator=self.generator, device=dev) >= p.p_irrelevant_hparam) | (torch.arange(h, device=dev) == 0)
         weights = torch.randn(n, 2, _N_FOURIER, h, generator=self.generator, device=dev) * (relevant / lengthscale)[:, None, None, :]
         phases = torch.rand(n, 2, _N_FOURIER, generator=self.generator, device=dev) * (2.0 * math.pi)
@@ -635,12 +635,12 @@ class _Sampler:
         f = math.sqrt(2.0 / _N_FOURIER) * (amplitudes[tid] * torch.cos(phase)).sum(-1)  # V' x 2
         r["h_inf"][rows] *= torch.exp(g["hparam_effect_asymptote"][rows] * f[:, 0])
         r["time_scale"][rows] *= torch.exp(g["hparam_effect_speed"][rows] * f[:, 1])
-        bowl = torch.rand(n, h, 3, generator=self.generator, device=dev)
-        strength = torch.exp(torch.empty(n, device=dev).uniform_(*(math.log(v) for v in p.hparam_optimum_range), generator=self.generator))
-        strength = strength * (torch.rand(n, generator=self.generator, device=dev) < p.p_hparam_optimum)
-        slowdown = torch.rand(n, generator=self.generator, device=dev)
-        centre = -0.25 + 1.5 * bowl[..., 0]
-        curvature = torch.exp(math.log(0.3) + bowl[..., 1] * (math.log(3.0) - math.log(0.3))) * relevant
+        per_task = torch.rand(n, 3, generator=self.generator, device=dev)  # strength, whether there is a bowl, slowdown
+        per_slot = torch.rand(n, h, 2, generator=self.generator, device=dev)  # optimum, curvature
+        strength = log_uniform(per_task[:, 0], *p.hparam_optimum_range) * (per_task[:, 1] < p.p_hparam_optimum)
+        slowdown = per_task[:, 2]
+        centre = -0.25 + 1.5 * per_slot[..., 0]
+        curvature = log_uniform(per_slot[..., 1], 0.3, 3.0) * relevant
         q = strength[tid] * (curvature[tid] * (th - centre[tid]) ** 2 * slots[rows]).sum(-1)  # V'
         r["h_inf"][rows] = 1.0 - (1.0 - r["h_inf"][rows]) * torch.exp(-q)
         r["time_scale"][rows] *= torch.exp(-slowdown[tid] * q)

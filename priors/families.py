@@ -32,13 +32,14 @@ from torch import Tensor
 
 from curvecast.errors import InvalidConfigError
 
-__all__ = ["Family", "FAMILIES", "FAMILY_NAMES", "MAX_FAMILY_PARAMS", "evaluate_family", "family_index"]
+__all__ = ["Family", "FAMILIES", "FAMILY_NAMES", "MAX_FAMILY_PARAMS", "evaluate_family", "family_index", "log_uniform"]
 
 #: Largest number of parameters of any family (the width of a parameter matrix).
 MAX_FAMILY_PARAMS = 4
 
 
-def _log_uniform(u: Tensor, lo: float, hi: float) -> Tensor:
+def log_uniform(u: Tensor, lo: float, hi: float) -> Tensor:
+    """Uniforms ``u`` in ``[0, 1)`` mapped to log-uniform values in ``[lo, hi)``."""
     return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
 
 
@@ -97,24 +98,24 @@ def _plateau_drop_(tau: Tensor, p: Tensor, work: Tensor) -> Tensor:
 
 
 def _sample_broken(u: Tensor) -> Tensor:
-    a1 = _log_uniform(u[:, 0], 0.03, 1.0)
-    return torch.stack([a1, a1 + _uniform(u[:, 1], 0.1, 1.5), _log_uniform(u[:, 2], 1.0, 1e3), _uniform(u[:, 3], 0.1, 1.0)], 1)
+    a1 = log_uniform(u[:, 0], 0.03, 1.0)
+    return torch.stack([a1, a1 + _uniform(u[:, 1], 0.1, 1.5), log_uniform(u[:, 2], 1.0, 1e3), _uniform(u[:, 3], 0.1, 1.0)], 1)
 
 
 def _sample_plateau(u: Tensor) -> Tensor:
     return torch.stack(
-        [_uniform(u[:, 0], 0.0, 0.8), _log_uniform(u[:, 1], 0.05, 1.0), _log_uniform(u[:, 2], 3.0, 1e3), _uniform(u[:, 3], 1.5, 6.0)],
+        [_uniform(u[:, 0], 0.0, 0.8), log_uniform(u[:, 1], 0.05, 1.0), log_uniform(u[:, 2], 3.0, 1e3), _uniform(u[:, 3], 1.5, 6.0)],
         1,
     )
 
 
 #: The registry, in the order used by :attr:`CurvePrior.family_weights`.
 FAMILIES: tuple[Family, ...] = (
-    Family("power_law", ("alpha",), lambda u: _log_uniform(u[:, :1], 0.05, 2.0), _power_law_),
+    Family("power_law", ("alpha",), lambda u: log_uniform(u[:, :1], 0.05, 2.0), _power_law_),
     Family("broken_power_law", ("alpha1", "alpha2", "tau_break", "smoothness"), _sample_broken, _broken_power_law_),
-    Family("log_logistic", ("c",), lambda u: _log_uniform(u[:, :1], 0.3, 3.0), _log_logistic_),
-    Family("stretched_exponential", ("c",), lambda u: _log_uniform(u[:, :1], 0.2, 1.5), _stretched_exponential_),
-    Family("inverse_log", ("b",), lambda u: _log_uniform(u[:, :1], 0.2, 5.0), _inverse_log_),
+    Family("log_logistic", ("c",), lambda u: log_uniform(u[:, :1], 0.3, 3.0), _log_logistic_),
+    Family("stretched_exponential", ("c",), lambda u: log_uniform(u[:, :1], 0.2, 1.5), _stretched_exponential_),
+    Family("inverse_log", ("b",), lambda u: log_uniform(u[:, :1], 0.2, 5.0), _inverse_log_),
     Family("plateau_drop", ("early_fraction", "tau_early", "tau_late", "sharpness"), _sample_plateau, _plateau_drop_),
 )
 
