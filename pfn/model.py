@@ -161,8 +161,10 @@ class PFN(nn.Module):
         # Centred slot values are 2 theta - 1 (0 where unused), so half of them are coordinates whose distances
         # are those of theta over the slots in use.
         coords = 0.5 * inp.hparams[..., : N_HPARAM_FEATURES // 2] if self.config.hparam_attention else None  # B x L x N_HPARAMS
-        if coords is not None and not bool(coords.any()):
-            coords = None  # all distances are 0: the kernel adds nothing (single curves skip its cost)
+        # All distances 0: the kernel adds nothing, so single curves skip its cost. Only checked on the CPU:
+        # on an accelerator the check is a host sync every step, dearer than the few extra q/k columns.
+        if coords is not None and coords.device.type == "cpu" and not bool(coords.any()):
+            coords = None
         for block in self.blocks:
             h = block(h, key_mask, coords)
         return self.head(self.ln_out(h))

@@ -18,7 +18,8 @@ valid runs first):
    drawn per task (:mod:`curvecast.priors.families`). ``C`` is bounded so that ``h`` stays above ``h_inf``.
 4. **Extras**: divergence (after some step ``h`` rises back toward 1, likelier for too large a lr), loss
    spikes (a jump that decays), double-descent bumps; accuracies may sit at chance before rising
-   (``z = 1 - (1 - h)^k``, ``k > 1``).
+   (``z = 1 - (1 - h)^k``, ``k > 1``), or, with ``p_stuck_at_chance`` (off by default), never leave it (the
+   ceiling lies within two noise sds of chance). A wsd run's final decay spans ``wsd_cooldown_range`` of it (uniform).
 5. **Output**: ``y = E + (L_init - E) z`` (losses) or ``y = ceiling - (ceiling - chance) z`` (accuracies),
    plus heteroscedastic AR(1) noise, clipped to ``[0, inf)`` or ``[0, 1]``.
 6. **x sampling** per run: ragged lengths, linear, log or warped spacing (optionally jittered), sometimes
@@ -100,6 +101,10 @@ class CurvePrior:
     schedule_weights: tuple[float, ...] = (0.4, 0.3, 0.1, 0.2)
     #: Probability that each config field of a task is known (marked in ``config_mask``).
     p_config_known: float = 0.6
+    #: Length of a wsd run's final LR decay, as a fraction of the run (uniform; cut to leave the warmup).
+    #: Raise the high end for speedrun-style decays (modded-nanogpt's records decay over 40-70% of their runs);
+    #: fine-tuning the shipped model on log-uniform (0.05, 0.8) did not help it on those records (BENCHMARKS.md).
+    wsd_cooldown_range: tuple[float, float] = (0.05, 0.4)
     #: Per run: probability of using all ``n_points`` (otherwise a length in ``min_points..n_points``).
     p_full_length: float = 0.3
     #: Per run: probability of being stopped before ``total_steps``.
@@ -123,6 +128,13 @@ class CurvePrior:
     p_double_descent: float = 0.01
     #: Probability that an accuracy-like task sits near chance before rising.
     p_chance_plateau: float = 0.3
+    #: Probability that an accuracy-like task never leaves chance within its runs (a benchmark too hard at
+    #: this scale, e.g. MMLU for small models): progress of at most two noise sds. Real accuracy curves flat
+    #: over their first 40% rose later (by > 3 noise sds) in 1% / 12% / 44% / 47% of cases in gemstones /
+    #: MLPerf / LCDB / Pythia, against 54% of such prior curves at 0 and 34% at 0.15. Off by default: the
+    #: shipped models were trained without it, and fine-tuning them with 0.15 did not help on real curves
+    #: (BENCHMARKS.md); set it for priors of downstream-accuracy curves.
+    p_stuck_at_chance: float = 0.0
     #: Probability of a scaling-law table task (runs observed only at their end; at least 4 runs).
     p_table: float = 0.15
     #: Relative weights of the table designs: isoFLOP, size x token-multiplier grid, scattered.
@@ -182,10 +194,13 @@ class CurvePrior:
             "hparam_effect_range",
             "hparam_optimum_range",
             "seed_spread_range",
+            "wsd_cooldown_range",
         ):
             value = getattr(self, name)
             if len(value) != 2 or not 0.0 < value[0] <= value[1] < math.inf:
                 raise InvalidConfigError(f"CurvePrior.{name} must be (low, high) with 0 < low <= high < inf, got {value!r}")
+        if self.wsd_cooldown_range[1] > 1.0:
+            raise InvalidConfigError(f"CurvePrior.wsd_cooldown_range is a fraction of the run; the high end must be <= 1, got {self.wsd_cooldown_range}")
         if self.horizon_range[0] < 1.0:
             raise InvalidConfigError(f"CurvePrior.horizon_range counts steps; the low end must be >= 1, got {self.horizon_range}")
         if not 0.0 <= self.max_param_decades < math.inf:
@@ -389,7 +404,7 @@ class _Sampler:
         t["schedule"] = d.categorical(p.schedule_weights)
         t["vary_schedule"] = d.bernoulli(0.1)
         t["warmup"] = torch.where(d.bernoulli(0.35), zeros, d.log_uniform(0.005, 0.1))
-        t["cooldown"] = d.uniform(0.05, 0.4)
+        t["cooldown"] = d.uniform(*p.wsd_cooldown_range)
         t["final_lr"] = torch.where(d.bernoulli(0.5), zeros, d.uniform(0.0, 0.1))
         t["cosine_cooldown"] = d.bernoulli(0.3)
         t["anneal_gain"] = d.uniform(0.05, 0.7)
@@ -398,6 +413,13 @@ class _Sampler:
         t["noise"] = torch.where(d.bernoulli(p.p_noiseless), d.log_uniform(1e-7, 1e-5), d.log_uniform(*p.noise_range))
         t["noise_level_mix"] = d.uniform()
         t["rho"] = torch.where(d.bernoulli(p.p_autocorrelated), d.uniform(0.0, p.max_autocorrelation), zeros)
+        # An accuracy the model never learns in this run: chance level plus at most two noise sds of progress.
+        # Drawn only when enabled, so the default prior keeps the random stream the shipped models trained on.
+        if p.p_stuck_at_chance > 0.0:
+            t["stuck"] = t["is_max"] & d.bernoulli(p.p_stuck_at_chance)
+            t["stuck_progress"] = d.uniform(0.0, 2.0) * t["noise"]
+        else:
+            t["stuck"], t["stuck_progress"] = torch.zeros_like(t["is_max"]), zeros
         # x sampling: unit 0 = steps, 1 = tokens, 2 = arbitrary factor.
         rescaled, tokens = d.bernoulli(p.p_rescaled_units), d.bernoulli(0.4)
         t["unit"] = torch.where(rescaled, torch.where(tokens, 1.0, 2.0), 0.0)
@@ -547,8 +569,10 @@ class _Sampler:
         # Output y = offset + gain * z and noise sd = noise0 + noise1 * z.
         is_max = g.flag("is_max")
         width = g["ceiling"] - g["chance"]
-        r["offset"] = torch.where(is_max, g["ceiling"], g["floor"])
-        r["gain"] = torch.where(is_max, -width, g["gap"])
+        # Stuck accuracies rise from chance by a share of their width no larger than the noise (y = offset + gain z).
+        reach = torch.where(g.flag("stuck"), g["stuck_progress"], torch.ones_like(width)) * width
+        r["offset"] = torch.where(is_max, g["chance"] + reach, g["floor"])
+        r["gain"] = torch.where(is_max, -reach, g["gap"])
         mix = g["noise_level_mix"]
         r["noise0"] = g["noise"] * mix * torch.where(is_max, width, g["floor"])
         r["noise1"] = g["noise"] * torch.where(is_max, (1.0 - mix) * width, g["gap"])

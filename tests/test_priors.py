@@ -216,6 +216,38 @@ def test_config_fields_are_consistent():
     assert (batch.config_mask == first)[present].all()
 
 
+def test_wsd_cooldowns_follow_their_range():
+    """wsd decays are uniform in ``wsd_cooldown_range`` (cut where a warmup leaves less room)."""
+
+    def shares(prior):
+        batch = _sample(prior, 300)
+        cfg = batch.config[batch.run_mask]
+        return (cfg[:, config_index("cooldown_steps")] / cfg[:, config_index("total_steps")]).numpy()
+
+    wsd_only = dict(schedule_weights=(0.0, 0.0, 0.0, 1.0), p_config_known=1.0)
+    default_shares = shares(CurvePrior(**wsd_only))
+    assert default_shares.min() >= 0.05 * (1 - 1e-4) and default_shares.max() <= 0.4 * (1 + 1e-4)
+    assert abs(np.median(default_shares) - 0.225) < 0.03
+    long = shares(CurvePrior(wsd_cooldown_range=(0.4, 0.7), **wsd_only))
+    assert long.min() >= 0.4 * (1 - 1e-4) and long.max() <= 0.7 * (1 + 1e-4)
+    assert abs(np.mean(long) - 0.55) < 0.03
+
+
+def test_stuck_accuracies_stay_at_chance():
+    """A stuck accuracy moves by at most two noise sds over its run; noiseless, it is flat at its chance level."""
+    stuck = _sample(CurvePrior(p_max_direction=1.0, p_stuck_at_chance=1.0, p_table=0.0, **QUIET), 200)
+    free = _sample(CurvePrior(p_max_direction=1.0, p_stuck_at_chance=0.0, p_table=0.0, **QUIET), 200)
+
+    def ranges(batch):
+        y = batch.y.masked_fill(~batch.point_mask, float("nan"))
+        return (y.nan_to_num(-1.0).amax(-1) - y.nan_to_num(2.0).amin(-1))[batch.run_mask]
+
+    assert ranges(stuck).max() < 1e-4  # noise <= 1e-5 of the width: progress <= 2e-5
+    assert ranges(free).median() > 0.05
+    y = stuck.y[stuck.point_mask]
+    assert y.min() >= 0.0 and y.max() <= 0.5 + 1e-4  # chance levels lie in [0, 0.5]
+
+
 def test_starts_at_zero_and_log_spacing_occur():
     batch = _sample(default(), 400)
     present = batch.run_mask & (batch.run_lengths > 1)  # curves; table rows have one point
@@ -269,6 +301,8 @@ def test_noise_is_autocorrelated_in_some_tasks():
         (dict(family_weights=(1.0, 1.0)), "family_weights"),
         (dict(schedule_weights=(0.0, 0.0, 0.0, 0.0)), "schedule_weights"),
         (dict(max_autocorrelation=1.0), "max_autocorrelation"),
+        (dict(wsd_cooldown_range=(0.1, 1.5)), "wsd_cooldown_range"),
+        (dict(wsd_cooldown_range=(0.0, 0.5)), "wsd_cooldown_range"),
     ],
 )
 def test_invalid_prior_fields_raise(kwargs, match):
