@@ -153,14 +153,19 @@ def _cpu() -> TrainConfig:
 
 
 def _default() -> TrainConfig:
-    # A GPU recipe (about 10 minutes on one H100); not yet run, since no task so far was lent a GPU.
+    # The GPU recipe: the `cpu` preset's prior (single curves, sweeps of up to 32 runs, 32-row scaling tables,
+    # free hyperparameters, the largest runs held out) for a model 8x larger (5.2M parameters) and 8x the batch.
+    # 7.5 steps/s on one H100 (measured once; BENCHMARKS.md, "The GPU recipe, run once"). The learning rate
+    # decays over `steps`: size them to the time slot (benchmarks/gpu_recipe.sh does), since --time-limit
+    # stops wherever the run has got to.
     return TrainConfig(
-        model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=1024, n_bars=1000, max_runs=16),
-        prior_overrides={"max_runs": 8, "n_points": 64},
+        model=ModelConfig(d_model=256, n_layers=6, n_heads=8, d_ff=1024, n_bars=1000, max_runs=48),
+        prior_overrides={"max_runs": 32, "n_points": 64, "max_task_points": 320},
+        split=SplitPolicy(p_holdout_largest=0.3),
         steps=20000,
         batch_size=256,
         lr=3e-4,
-        warmup_steps=500,
+        warmup_steps=300,
         eval_every=1000,
         eval_tasks=512,
         checkpoint_every=1000,
