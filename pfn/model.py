@@ -84,35 +84,63 @@ class Block(nn.Module):
             # Per-head bandwidth of the hyperparameter kernel; 0 = no effect (warm starts predict as before).
             self.hparam_bandwidth = nn.Parameter(torch.zeros(cfg.n_heads))
 
-    def forward(self, h: Tensor, key_mask: Tensor, hparam_coords: Tensor | None = None) -> Tensor:
+    def forward(self, h: Tensor, key_mask: Tensor, hparam_coords: Tensor | HparamKernelColumns | None = None) -> Tensor:
         # h: B x L x D; key_mask: B x 1 x 1 x L (True = context token, may be attended to);
-        # hparam_coords: B x L x P coordinates of each token's run in hyperparameter space (hparam_attention)
+        # hparam_coords: B x L x P coordinates of each token's run in hyperparameter space (hparam_attention),
+        # or their kernel columns as PFN.forward builds them once for all blocks
         b, n, d = h.shape
         dh = d // self.n_heads
         q, k, v = self.qkv(self.ln_attn(h)).split(d, dim=-1)
         q, k, v = (t.view(b, n, self.n_heads, dh).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
         if hparam_coords is not None:
-            q, k, v = self._with_hparam_kernel(q, k, v, hparam_coords)
+            columns = hparam_coords if isinstance(hparam_coords, HparamKernelColumns) else HparamKernelColumns(hparam_coords)
+            q, k, v = self._with_hparam_kernel(q, k, v, columns)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=dh**-0.5)[..., :dh]  # B x H x L x Dh
         h = h + self.dropout(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return h + self.dropout(self.mlp(self.ln_mlp(h)))
 
-    def _with_hparam_kernel(self, q: Tensor, k: Tensor, v: Tensor, coords: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _with_hparam_kernel(self, q: Tensor, k: Tensor, v: Tensor, columns: HparamKernelColumns) -> tuple[Tensor, Tensor, Tensor]:
         """Fold the bias ``-b_h |c_i - c_j|^2`` into the dot products: up to ``-b_h |c_i|^2``, the same for every
         key of a query (softmax ignores it), it is ``2 b_h c_i . c_j - b_h |c_j|^2``, so query rows gain
         ``sqrt(Dh) [2 b_h c_i, -b_h]`` and key rows ``[c_j, |c_j|^2]``. A boolean mask keeps the fused attention
         kernel (a float bias per head would be about twice as slow); all three are zero-padded to a multiple
         of 8 columns, which that kernel needs to stay fast. Returns ``q``, ``k``, ``v`` (``B x H x L x Dh'``)."""
         b, heads, n, dh = q.shape
-        c = coords.to(q.dtype)[:, None].expand(b, heads, n, -1)  # B x H x L x P
+        c, key_columns, value_columns, pad = columns.build(heads, dh, q.dtype)
         bandwidth = self.hparam_bandwidth.to(q.dtype)[None, :, None, None]  # 1 x H x 1 x 1
-        extra = c.shape[-1] + 1
-        pad = q.new_zeros(b, heads, n, -(dh + extra) % 8)
         root = dh**0.5
         q = torch.cat([q, (2.0 * root) * bandwidth * c, (-root * bandwidth).expand(b, heads, n, 1), pad], dim=-1)
-        k = torch.cat([k, c, c.square().sum(-1, keepdim=True), pad], dim=-1)
-        v = torch.cat([v, v.new_zeros(b, heads, n, extra), pad], dim=-1)
-        return q, k, v
+        return q, torch.cat([k, key_columns], dim=-1), torch.cat([v, value_columns], dim=-1)
+
+
+class HparamKernelColumns:
+    """The key- and value-side columns of the hyperparameter kernel (:meth:`Block._with_hparam_kernel`).
+
+    Only the query columns hold a block's bandwidths; the key columns ``[c, |c|^2]``, the zero value columns
+    and the padding are the same in every block, so a forward pass builds them once (per head layout and
+    dtype) and all blocks reuse them.
+
+    Args:
+        coords: ``B x L x P`` coordinates of each token's run in hyperparameter space.
+    """
+
+    def __init__(self, coords: Tensor) -> None:
+        self.coords = coords
+        self._built: dict[tuple[int, int, torch.dtype], tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+
+    def build(self, heads: int, dh: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``c`` (``B x H x L x P``), the key columns ``[c, |c|^2, pad]``, the value columns (zeros) and the
+        padding (``B x H x L x pad``) for heads of ``dh`` columns."""
+        key = (heads, dh, dtype)
+        if key not in self._built:
+            b, n, _ = self.coords.shape
+            c = self.coords.to(dtype)[:, None].expand(b, heads, n, -1)  # B x H x L x P
+            extra = c.shape[-1] + 1
+            pad = c.new_zeros(b, heads, n, -(dh + extra) % 8)
+            key_columns = torch.cat([c, c.square().sum(-1, keepdim=True), pad], dim=-1)
+            value_columns = c.new_zeros(b, heads, n, extra + pad.shape[-1])
+            self._built[key] = (c, key_columns, value_columns, pad)
+        return self._built[key]
 
 
 class PFN(nn.Module):
@@ -165,8 +193,9 @@ class PFN(nn.Module):
         # on an accelerator the check is a host sync every step, dearer than the few extra q/k columns.
         if coords is not None and coords.device.type == "cpu" and not bool(coords.any()):
             coords = None
+        columns = HparamKernelColumns(coords) if coords is not None else None
         for block in self.blocks:
-            h = block(h, key_mask, coords)
+            h = block(h, key_mask, columns)
         return self.head(self.ln_out(h))
 
     def forward_chunked(self, inp: PFNInput, max_queries: int = 1024) -> Tensor:
