@@ -4,8 +4,9 @@
     python benchmarks/throughput.py --device cuda --json --preset default
 
 Prints one JSON object with ``prior_curves_per_s`` (curves of 100 points from the default prior),
-``train_tokens_per_s`` and ``train_steps_per_s`` for the chosen preset's model and batch (and, on GPU,
-``model_flops_utilization`` against the card's dense bf16 peak).
+``train_tokens_per_s`` and ``train_steps_per_s`` for the chosen preset's model and batch, the share of that
+time spent preparing batches (``batch_prep_fraction``: prior sampling, split and encoding) and, on GPU,
+``model_flops_utilization`` against the card's dense bf16 peak.
 """
 
 from __future__ import annotations
@@ -43,20 +44,26 @@ def train_throughput(preset_name: str, device: torch.device, steps: int, warmup:
     model = PFN(config.model, borders).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     amp = device.type == "cuda"
+
+    def sync() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     tokens = 0
     seq_len = 0
+    batch_s = 0.0  # preparing batches (prior sampling, split, encoding), apart from the optimizer step
     for i in range(warmup + steps):
         if i == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start, tokens = time.perf_counter(), 0
+            start, tokens, batch_s = sync(), 0, 0.0
+        before = sync() if i >= warmup else 0.0
         batch = make_batch(prior, config, generator, device, config.batch_size)
+        if i >= warmup:
+            batch_s += sync() - before
         optimizer_step(model, model, optimizer, batch, amp=amp, grad_clip=config.grad_clip)
         tokens += batch[0].valid.numel()  # padded tokens cost compute too
         seq_len = batch[0].valid.shape[1]
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
+    elapsed = sync() - start
     out = {
         "preset": preset_name,
         "n_parameters": model.num_parameters(),
@@ -64,6 +71,8 @@ def train_throughput(preset_name: str, device: torch.device, steps: int, warmup:
         "seq_len": seq_len,
         "train_steps_per_s": steps / elapsed,
         "train_tokens_per_s": tokens / elapsed,
+        # Each step synchronises twice to time its parts, so these steps run slightly slower than training's.
+        "batch_prep_fraction": batch_s / elapsed,
     }
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)

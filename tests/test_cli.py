@@ -37,6 +37,7 @@ def test_throughput_benchmark_prints_json():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("prior_curves_per_s", "train_tokens_per_s", "train_steps_per_s"):
         assert result[key] > 0
+    assert 0 < result["batch_prep_fraction"] < 1
 
 
 def test_plot_run_draws_metrics(tmp_path, capsys):
