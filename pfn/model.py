@@ -84,17 +84,16 @@ class Block(nn.Module):
             # Per-head bandwidth of the hyperparameter kernel; 0 = no effect (warm starts predict as before).
             self.hparam_bandwidth = nn.Parameter(torch.zeros(cfg.n_heads))
 
-    def forward(self, h: Tensor, key_mask: Tensor, hparam_coords: Tensor | HparamKernelColumns | None = None) -> Tensor:
+    def forward(self, h: Tensor, key_mask: Tensor, hparam_columns: HparamKernelColumns | None = None) -> Tensor:
         # h: B x L x D; key_mask: B x 1 x 1 x L (True = context token, may be attended to);
-        # hparam_coords: B x L x P coordinates of each token's run in hyperparameter space (hparam_attention),
-        # or their kernel columns as PFN.forward builds them once for all blocks
+        # hparam_columns: the kernel columns of each token's run coordinates in hyperparameter space
+        # (hparam_attention), built once per forward pass for all blocks
         b, n, d = h.shape
         dh = d // self.n_heads
         q, k, v = self.qkv(self.ln_attn(h)).split(d, dim=-1)
         q, k, v = (t.view(b, n, self.n_heads, dh).transpose(1, 2) for t in (q, k, v))  # B x H x L x Dh
-        if hparam_coords is not None:
-            columns = hparam_coords if isinstance(hparam_coords, HparamKernelColumns) else HparamKernelColumns(hparam_coords)
-            q, k, v = self._with_hparam_kernel(q, k, v, columns)
+        if hparam_columns is not None:
+            q, k, v = self._with_hparam_kernel(q, k, v, hparam_columns)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=dh**-0.5)[..., :dh]  # B x H x L x Dh
         h = h + self.dropout(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return h + self.dropout(self.mlp(self.ln_mlp(h)))

@@ -219,7 +219,7 @@ def test_hparam_kernel_equals_an_explicit_attention_bias():
     """The folded kernel gives what a float bias ``-b_h |c_i - c_j|^2`` on the attention logits gives."""
     import torch.nn.functional as F
 
-    from curvecast.pfn.model import Block
+    from curvecast.pfn.model import Block, HparamKernelColumns
 
     torch.manual_seed(0)
     block = Block(ModelConfig(d_model=32, n_heads=4, d_ff=64, max_runs=4))
@@ -230,7 +230,7 @@ def test_hparam_kernel_equals_an_explicit_attention_bias():
     key_mask = torch.rand(b, 1, 1, n) < 0.7
     key_mask[..., 0] = True
     with torch.no_grad():
-        out = block(h, key_mask, coords)
+        out = block(h, key_mask, HparamKernelColumns(coords))
         q, k, v = (t.view(b, n, 4, 8).transpose(1, 2) for t in block.qkv(block.ln_attn(h)).split(32, dim=-1))
         bias = -block.hparam_bandwidth[None, :, None, None] * torch.cdist(coords, coords).square()[:, None]
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~key_mask, float("-inf")))
@@ -240,7 +240,7 @@ def test_hparam_kernel_equals_an_explicit_attention_bias():
     # Bandwidth 0 (a fresh model, or a warm start from one without the kernel) changes nothing.
     with torch.no_grad():
         block.hparam_bandwidth.zero_()
-        torch.testing.assert_close(block(h, key_mask, coords), block(h, key_mask, None), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(block(h, key_mask, HparamKernelColumns(coords)), block(h, key_mask, None), atol=1e-5, rtol=1e-5)
 
 
 def test_checkpoints_without_the_hparam_kernel_load_without_it(tmp_path):
