@@ -3,6 +3,7 @@
     python benchmarks/calibrate.py --model runs/cpu                       # print the table, suggest a temperature
     python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
     python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
+    python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
 
 The PFN is trained on the prior; on real curves its predictive distributions can be too sharp or too wide.
 One scalar ``T`` divides the bar-distribution logits at prediction time (``T > 1`` widens). To choose ``T``
@@ -30,6 +31,12 @@ on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its group
 three largest models (budgets) from the smaller ones, or three seeds drawn per record; the validation split
 predicts the 4th to 6th largest (from the strictly smaller ones), or three other seeds, at observed fractions 0
 and 0.2, with each target's NLL capped at ``NLL_CAP``.
+
+With ``--cooldowns`` it chooses ``wsd_cooldowns``, the cooldown lengths a ``wsd`` run of unknown cooldown is
+predicted under (their mixture, :func:`curvecast.load`): the grids ``0.1, 0.2, ..., hi`` for ``hi`` in
+``--cooldown-ends``, scored on the validation curves of the sources whose runs record ``total_steps`` and whose
+schedule family ``--schedule`` names (modded-nanogpt's records: wsd), at 20, 40 and 60% observed. The rule is
+the spread's: most cells with 90% coverage in [0.85, 0.95], ties to the lower mean capped NLL.
 """
 
 from __future__ import annotations
@@ -110,9 +117,9 @@ def validation_curves(curves: Sequence, max_curves: int, seed: int) -> list:
     return [rest[i] for i in sorted(index)]
 
 
-def evaluate(model: curvecast.Predictor, tasks: Sequence) -> dict[str, float]:
+def evaluate(model: curvecast.Predictor, tasks: Sequence, schedules: dict[str, str] | None = None) -> dict[str, float]:
     """Capped mean NLL and 90% coverage of ``model`` on ``tasks`` (realcurves.py's metrics)."""
-    preds = model.predict_many([rc.curvecast_curve(t) for t in tasks])
+    preds = model.predict_many([rc.curvecast_curve(t, schedules) for t in tasks])
     metrics = []
     for task, p in zip(tasks, preds):
         q = p.quantile([0.05, 0.95])
@@ -151,12 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", action="store_true", help="choose temperature_runs (multi-run predictions) instead")
     parser.add_argument("--spread", action="store_true", help="choose the spread factor (temperature 1) instead of a temperature")
+    parser.add_argument("--cooldowns", action="store_true", help="choose wsd_cooldowns, the cooldown lengths mixed over for wsd runs of unknown cooldown")
+    parser.add_argument("--cooldown-ends", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="with --cooldowns: the candidate grids 0.1..END")
+    parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
+                        help="with --cooldowns: the schedule family of a source's runs (default: modded_nanogpt=wsd)")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs and args.spread:
-        parser.error("--runs and --spread are exclusive")
+    if args.runs + args.spread + args.cooldowns > 1:
+        parser.error("--runs, --spread and --cooldowns are exclusive")
+    if args.cooldowns:
+        return choose_cooldowns(args)
     model = curvecast.load(args.model, temperature=1.0, spread=1.0)
     tasks = {}
     if args.runs:
@@ -230,6 +243,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         config["calibration"] = calibration
         atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
         print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
+    return 0
+
+
+def cooldown_grid(end: float) -> list[float]:
+    """``0.1, 0.2, ..., end``."""
+    return [round(0.1 * k, 2) for k in range(1, int(round(end * 10)) + 1)]
+
+
+def choose_cooldowns(args: argparse.Namespace) -> int:
+    """``--cooldowns``: score each candidate grid on the validation split of the sources with a known
+    schedule family, print the table, and with ``--write`` store the chosen grid (see the module docstring)."""
+    schedules = dict(item.split("=", 1) for item in args.schedule) or {"modded_nanogpt": "wsd"}
+    tasks = {}
+    for source, curves in rc.load_curves(args.data, sources=list(schedules)).items():
+        chosen = validation_curves(curves, args.max_curves, args.seed)
+        for fraction in rc.FRACTIONS:
+            made = [t for t in rc.make_tasks(chosen, fraction) if rc.run_config(t.curve, 0.0, schedules)]
+            if made:
+                tasks[(source, fraction)] = made
+    if not tasks:
+        print(f"no validation curves with total_steps in {sorted(schedules)}", file=sys.stderr)
+        return 1
+    print(f"validation split: {sorted({s for s, _ in tasks})}, {sum(len(t) for t in tasks.values())} tasks", file=sys.stderr)
+    table = []
+    for end in args.cooldown_ends:
+        grid = cooldown_grid(end)
+        model = curvecast.load(args.model, wsd_cooldowns=grid)
+        for (source, fraction), cell in tasks.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                scores = evaluate(model, cell, schedules)
+            table.append({"end": end, "source": source, "fraction": fraction, **scores})
+            print(f"cooldowns 0.1..{end:<4g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+    ends = args.cooldown_ends
+    score = {e: float(np.mean([r["nll_capped"] for r in table if r["end"] == e])) for e in ends}
+    in_band = {e: sum(0.85 <= r["coverage90"] <= 0.95 for r in table if r["end"] == e) for e in ends}
+    best = min(ends, key=lambda e: (-in_band[e], score[e]))
+    for e in ends:
+        print(f"cooldowns 0.1..{e:<4g} mean capped nll {score[e]:.4f}  cells in [0.85, 0.95]: {in_band[e]}" + ("   <- chosen" if e == best else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "score": score, "chosen": best}, indent=2) + "\n")
+    if args.write:
+        path = Path(curvecast.load(args.model).path) / CONFIG_FILE
+        config = json.loads(path.read_text())
+        calibration = config.get("calibration") or {}
+        calibration["wsd_cooldowns"] = cooldown_grid(best)
+        calibration["wsd_cooldowns_how"] = (
+            f"benchmarks/calibrate.py --cooldowns: most cells with 90% coverage in [0.85, 0.95], then the lower capped NLL, over the grids "
+            f"0.1..END for END in {ends} on validation curves the real-curve benchmark does not score ({sorted({s for s, _ in tasks})}, "
+            f"schedules {schedules}, up to {args.max_curves} per source, seed {args.seed})"
+        )
+        calibration["wsd_cooldowns_validation"] = {"capped_nll": {str(e): score[e] for e in ends}, "cells_in_band": {str(e): in_band[e] for e in ends}}
+        config["calibration"] = calibration
+        atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        print(f"wrote calibration.wsd_cooldowns = {cooldown_grid(best)} to {path}", file=sys.stderr)
     return 0
 
 

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
@@ -26,7 +27,7 @@ from curvecast.pfn.encoding import PFNInput, encode
 from curvecast.pfn.model import PFN
 from curvecast.pfn.normalization import Normalization
 from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap, means, quantiles
-from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS
+from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, config_index
 from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
 
 __all__ = ["Predictor", "load", "default_model_path"]
@@ -34,6 +35,15 @@ __all__ = ["Predictor", "load", "default_model_path"]
 _FALLBACK_CONTEXT = 64
 #: Padded tokens per forward pass of predict_many (curves x longest curve), about 130 MB of logits on CPU.
 _TOKEN_BUDGET = 131_072
+#: Cooldown lengths (fractions of the run) a ``wsd`` run with ``total_steps`` but no ``cooldown_steps`` is
+#: predicted under; its forecast is their mixture. From the short cooldowns of Hagele et al. (2024) to the
+#: 40-70% of modded-nanogpt's records: an unknown cooldown is a range, not the single 20% the encoding assumes.
+DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: A held-out point's log density in the cooldown backtest is floored here, so that one point outside a
+#: hypothesis' bounds lowers its weight without zeroing it.
+_BACKTEST_LOGPDF_FLOOR = -20.0
+_I_SCHEDULE, _I_TOTAL, _I_COOLDOWN = (config_index(name) for name in ("schedule", "total_steps", "cooldown_steps"))
+_WSD = SCHEDULES.index("wsd")
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ def load(
     temperature: float | None = None,
     temperature_runs: float | None = None,
     spread: float | None = None,
+    wsd_cooldowns: Sequence[float] | None = None,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -91,6 +102,12 @@ def load(
             central interval by that factor, tails included, without the tail inflation of a temperature);
             ``None`` takes the checkpoint's ``calibration.spread``, or 1. ``temperature=1, spread=1`` is the
             raw network.
+        wsd_cooldowns: cooldown lengths (fractions of the run, each in ``(0, 1)``) under which a run with
+            ``schedule="wsd"`` and ``total_steps`` but no ``cooldown_steps`` is predicted: the forecast is
+            their mixture, weighted by how well each predicts the second half of the observed points from the
+            first (single curves with at least 4 points read; equal weights otherwise). ``None`` takes the
+            checkpoint's ``calibration.wsd_cooldowns``, else :data:`DEFAULT_WSD_COOLDOWNS`; one value is a
+            point assumption. Giving ``cooldown_steps`` is better still.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -101,7 +118,9 @@ def load(
                 f"the default model is missing from the installed package ('{path}'); reinstall curvecast, or pass the path of a trained model"
             )
     model, config = load_model(path, device=device)
-    return Predictor(model, config, path=Path(path), temperature=temperature, temperature_runs=temperature_runs, spread=spread)
+    return Predictor(
+        model, config, path=Path(path), temperature=temperature, temperature_runs=temperature_runs, spread=spread, wsd_cooldowns=wsd_cooldowns
+    )
 
 
 class Predictor:
@@ -121,6 +140,7 @@ class Predictor:
             anything is computed from them.
         temperature_runs: the same for predictions whose context holds more than one run.
         spread: single-curve predictive distributions are then scaled about their medians by this factor.
+        wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
     """
 
     def __init__(
@@ -132,6 +152,7 @@ class Predictor:
         temperature: float | None = None,
         temperature_runs: float | None = None,
         spread: float | None = None,
+        wsd_cooldowns: Sequence[float] | None = None,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -155,6 +176,12 @@ class Predictor:
         self.temperature = float(temperature)
         self.temperature_runs = float(temperature_runs)
         self.spread = float(spread)
+        if wsd_cooldowns is None:
+            wsd_cooldowns = calibration.get("wsd_cooldowns", DEFAULT_WSD_COOLDOWNS)
+        fractions = np.asarray(wsd_cooldowns, dtype=np.float64).reshape(-1) if not isinstance(wsd_cooldowns, (str, bytes)) else np.array([np.nan])
+        if fractions.size == 0 or not ((fractions > 0) & (fractions < 1)).all():
+            raise InvalidConfigError(f"wsd_cooldowns are fractions of the run, each strictly between 0 and 1 (e.g. [0.1, 0.2, 0.4]), got {wsd_cooldowns!r}")
+        self.wsd_cooldowns = tuple(float(f) for f in fractions)
 
     @property
     def device(self) -> torch.device:
@@ -297,11 +324,15 @@ class Predictor:
         # _TOKEN_BUDGET padded tokens, so short curves are not padded to a long one.
         order = sorted(range(len(tasks)), key=lambda i: tasks[i].n_tokens)
         batches: list[list[int]] = []
+        passes = 0
         for i in order:
-            if batches and len(batches[-1]) < batch_size and (len(batches[-1]) + 1) * tasks[i].n_tokens <= _TOKEN_BUDGET:
+            width = len(self._cooldown_variants(tasks[i]))  # an unknown wsd cooldown runs once per hypothesis
+            if batches and len(batches[-1]) < batch_size and (passes + width) * tasks[i].n_tokens <= _TOKEN_BUDGET:
                 batches[-1].append(i)
+                passes += width
             else:
                 batches.append([i])
+                passes = width
         out: list[Prediction | None] = [None] * len(tasks)
         for chunk in tqdm(batches, desc="predict", unit="batch", disable=not progress or len(batches) < 2):
             for i, preds in zip(chunk, self._predict_tasks([tasks[i] for i in chunk])):
@@ -416,6 +447,57 @@ class Predictor:
         pairs = [by_run.get(i, (None, None)) for i in range(len(runs))]
         return RunPredictions([p for p, _ in pairs], joint, [q if p is not None else None for p, q in pairs])
 
+    # -- an unknown wsd cooldown ----------------------------------------------------------------------
+
+    @staticmethod
+    def _cooldown_unknown(run: CleanRun) -> bool:
+        """A ``wsd`` run of known length whose cooldown length is not given."""
+        c = run.config
+        return bool(c[_I_SCHEDULE] == _WSD and np.isfinite(c[_I_TOTAL]) and c[_I_TOTAL] > 0 and not np.isfinite(c[_I_COOLDOWN]))
+
+    def _cooldown_variants(self, task: _Task) -> list[_Task]:
+        """``task`` once per cooldown hypothesis of :attr:`wsd_cooldowns` (each unknown cooldown set to that
+        fraction of its run), or ``[task]`` when every cooldown is known."""
+        if not any(self._cooldown_unknown(run) for run in task.runs):
+            return [task]
+        variants = []
+        for fraction in self.wsd_cooldowns:
+            runs = []
+            for run in task.runs:
+                if self._cooldown_unknown(run):
+                    config = run.config.copy()
+                    config[_I_COOLDOWN] = fraction * config[_I_TOTAL]
+                    run = replace(run, config=config)
+                runs.append(run)
+            variants.append(replace(task, runs=runs))
+        return variants
+
+    def _cooldown_log_weights(self, groups: list[list[_Task]]) -> list[np.ndarray]:
+        """Log weights of the cooldown hypotheses of each task (one group of variants per task).
+
+        Equal, unless the task is one curve with at least 4 points read: then each hypothesis predicts the
+        second half of the points read from the first half, in one forward pass for all groups, and its
+        weight is proportional to the likelihood of what was observed (prequential, Dawid 1984), each point's
+        log density floored at ``_BACKTEST_LOGPDF_FLOOR``."""
+        out = [np.full(len(g), -math.log(len(g))) for g in groups]
+        backtests: list[_Task] = []
+        held_out: list[tuple[int, np.ndarray]] = []
+        for i, variants in enumerate(groups):
+            task = variants[0]
+            if len(variants) == 1 or len(task.runs) != 1 or task.context[0].size < 4:
+                continue
+            read = task.context[0]
+            cut = max(3, (read.size + 1) // 2)
+            backtests += [replace(v, context=[read[:cut]], queries=[v.runs[0].x[read[cut:]]]) for v in variants]
+            held_out.append((i, task.runs[0].y[read[cut:]]))
+        if not backtests:
+            return out
+        preds = iter(self._predict_tasks(backtests, mix_cooldowns=False))
+        for i, y in held_out:
+            loglik = np.array([np.maximum(next(preds)[0].logpdf(y), _BACKTEST_LOGPDF_FLOOR).sum() for _ in groups[i]])
+            out[i] = loglik - np.logaddexp.reduce(loglik)
+        return out
+
     # -- the forward pass ---------------------------------------------------------------------------
 
     def _encode_tasks(self, tasks: list[_Task]) -> tuple[PFNInput, Normalization, torch.Tensor, list[list[np.ndarray]]]:
@@ -472,25 +554,42 @@ class Predictor:
         return torch.tensor([self.temperature if len(t.runs) == 1 else self.temperature_runs for t in tasks], device=self.device)
 
     @torch.inference_mode()
-    def _predict_tasks(self, tasks: list[_Task], *, with_joint: bool = False) -> list[Any]:
+    def _predict_tasks(self, tasks: list[_Task], *, with_joint: bool = False, mix_cooldowns: bool = True) -> list[Any]:
         """One forward pass over ``tasks``. Returns per task the list of its runs' predictions (``None`` for
-        runs without queries); with ``with_joint``, per task ``(predictions, joint sampler, query positions)``."""
+        runs without queries); with ``with_joint``, per task ``(predictions, joint sampler, query positions)``.
+        A task with an unknown ``wsd`` cooldown is run once per hypothesis and its predictive distributions
+        are their weighted mixture (:meth:`_cooldown_log_weights`); its joint samples take their dependence
+        across x from the likeliest hypothesis and their marginals from the mixture."""
         dev = self.device
         b = len(tasks)
-        inp, norm, x_t, query_pos = self._encode_tasks(tasks)
-        logits = self.model.forward_chunked(inp).float() / self._temperatures(tasks)[:, None, None]  # B x L x K
+        groups = [self._cooldown_variants(task) if mix_cooldowns else [task] for task in tasks]
+        log_weights = self._cooldown_log_weights(groups)
+        variants = [v for group in groups for v in group]
+        owner = [i for i, group in enumerate(groups) for _ in group]
+        rows_of = [[j for j, o in enumerate(owner) if o == i] for i in range(b)]
+        rep = [rows[int(np.argmax(w))] for rows, w in zip(rows_of, log_weights)]  # the likeliest hypothesis of each task
+        inp, norm, x_t, query_pos = self._encode_tasks(variants)
+        logits = self.model.forward_chunked(inp).float() / self._temperatures(variants)[:, None, None]  # B' x L x K
         # Summaries only at the query tokens: B x M, padded by repeating each task's first query.
         all_q = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in query_pos]
         n_query = max(1, max(q.size for q in all_q))
-        q_index = torch.zeros(b, n_query, dtype=torch.long, device=dev)
+        q_index = torch.zeros(len(variants), n_query, dtype=torch.long, device=dev)
         for i, q in enumerate(all_q):
             if q.size:
                 q_index[i] = torch.from_numpy(q).to(dev)[torch.arange(n_query, device=dev).clamp_max(q.size - 1)]
-        q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B x M x K
+        q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B' x M x K
         bar = self.model.bar_distribution
-        spreads = torch.tensor([self.spread if len(t.runs) == 1 else 1.0 for t in tasks], device=dev)
+        spreads = torch.tensor([self.spread if len(t.runs) == 1 else 1.0 for t in variants], device=dev)
         if bool((spreads != 1.0).any()):  # only the query rows are read from here on
             q_logits = bar.stretch(q_logits, spreads[:, None].expand(q_logits.shape[:-1]))
+        if len(variants) > b:  # mixtures over cooldown hypotheses (the variants share their tokens and normalization)
+            log_p = torch.log_softmax(q_logits, dim=-1)
+            q_logits = torch.stack(
+                [torch.logsumexp(log_p[rows] + torch.from_numpy(w).float().to(dev)[:, None, None], dim=0) for rows, w in zip(rows_of, log_weights)]
+            )  # B x M x K
+            index = torch.tensor(rep, device=dev)
+            inp, norm, x_t = inp.map(lambda v: v[index]), norm.index(index), x_t[index]
+            query_pos, all_q = [query_pos[j] for j in rep], [all_q[j] for j in rep]
         y_low = torch.tensor([t.bounds[0] for t in tasks], dtype=torch.float64, device=dev)
         y_high = torch.tensor([t.bounds[1] for t in tasks], dtype=torch.float64, device=dev)
         zmap = ZMap.build(norm.y_loc.double(), norm.y_scale.double(), norm.sign.double(), y_low, y_high)

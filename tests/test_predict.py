@@ -302,3 +302,50 @@ def test_long_query_lists_match_one_pass_and_predict_many_groups_by_length():
     many = model.predict_many([(x, y, [30.0, 40.0])] * 3 + [(x, y, queries)])
     np.testing.assert_allclose(many[3].median, long.median, rtol=1e-5)
     np.testing.assert_allclose(many[0].median, model.predict(x, y, [30.0, 40.0]).median, rtol=1e-5)
+
+
+WSD = {"total_steps": 9000.0, "schedule": "wsd"}
+
+
+def test_one_wsd_cooldown_hypothesis_is_that_cooldown_given():
+    x, y = loss_curve()
+    point = curvecast.load(wsd_cooldowns=[0.3]).predict(x, y, X_QUERY, config=WSD)
+    given = curvecast.load().predict(x, y, X_QUERY, config={**WSD, "cooldown_steps": 2700.0})
+    np.testing.assert_allclose(point.median, given.median, rtol=1e-6)
+    np.testing.assert_allclose(point.cdf(given.median), given.cdf(given.median), atol=1e-6)
+
+
+def test_unknown_wsd_cooldown_is_the_mixture_of_its_hypotheses():
+    x, y = loss_curve(n=3)  # fewer than 4 points: no backtest, equal weights
+    short = curvecast.load(wsd_cooldowns=[0.1])
+    long = curvecast.load(wsd_cooldowns=[0.7])
+    both = curvecast.load(wsd_cooldowns=[0.1, 0.7])
+    a, b, mix = (m.predict(x, y, X_QUERY, config=WSD) for m in (short, long, both))
+    assert np.abs(a.median - b.median).max() > 1e-3  # the hypotheses disagree, so the test can fail
+    for level in (a.median, b.median, mix.median):
+        np.testing.assert_allclose(mix.cdf(level), 0.5 * (a.cdf(level) + b.cdf(level)), atol=1e-5)
+    np.testing.assert_allclose(mix.cdf(mix.median), 0.5, atol=1e-3)
+
+
+def test_unknown_wsd_cooldown_weights_hypotheses_by_how_they_predicted_the_observed_half():
+    x, y = loss_curve(n=12)  # 12 points read: the first 6 predict the last 6 under each hypothesis
+    run = {"total_steps": 4000.0, "schedule": "wsd"}  # observed up to 75% of the run, through the long cooldowns
+    fractions = [0.1, 0.4, 0.7]
+    mix = curvecast.load(wsd_cooldowns=fractions).predict(x, y, X_QUERY, config=run)
+    model = curvecast.load()
+    parts, loglik = [], []
+    for f in fractions:
+        config = {**run, "cooldown_steps": f * run["total_steps"]}
+        parts.append(model.predict(x, y, X_QUERY, config=config))
+        backtest = model.predict(x[:6], y[:6], x[6:], config=config, bounds=(-np.inf, np.inf))
+        loglik.append(np.maximum(backtest.logpdf(y[6:]), -20.0).sum())
+    weights = np.exp(np.array(loglik) - np.logaddexp.reduce(loglik))
+    assert weights.max() < 0.99 and np.ptp(weights) > 0.01  # the weights are neither equal nor all on one
+    for level in [p.median for p in parts]:
+        np.testing.assert_allclose(mix.cdf(level), sum(w * p.cdf(level) for w, p in zip(weights, parts)), atol=1e-4)
+
+
+def test_wsd_cooldowns_are_validated():
+    for bad in ([], [0.0], [1.0], [0.2, float("nan")], "0.2"):
+        with pytest.raises(InvalidConfigError, match="wsd_cooldowns"):
+            curvecast.load(wsd_cooldowns=bad)
