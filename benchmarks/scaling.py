@@ -914,7 +914,12 @@ def optimum_check(model, task: TableTask) -> dict:
         law = curvecast.scaling.fit(g.n_params[task.context], g.n_tokens[task.context], g.loss[task.context], model=model)
         opt = law.optimum(task.flops)
         low, high = opt.interval("n_params", OPTIMUM_LEVEL)
-        return None, {"median_n": float(opt.n_params), "low_n": low, "high_n": high, "at_edge": bool(opt.at_edge)}
+        info = {"median_n": float(opt.n_params), "low_n": low, "high_n": high, "at_edge": bool(opt.at_edge), "method": opt.method}
+        if opt.method != "pfn":  # the network's own argmin, for comparison
+            pfn = law.optimum(task.flops, method="pfn")
+            pfn_low, pfn_high = pfn.interval("n_params", OPTIMUM_LEVEL)
+            info.update(pfn_median_n=float(pfn.n_params), pfn_low_n=pfn_low, pfn_high_n=pfn_high)
+        return None, info
 
     outcome = _guarded(call)
     record.update(outcome.info)
@@ -923,6 +928,9 @@ def optimum_check(model, task: TableTask) -> dict:
     if outcome.error is None:
         record["hit"] = bool(record["low_n"] <= best_n <= record["high_n"])
         record["log10_ratio"] = math.log10(record["median_n"] / best_n)
+        if "pfn_median_n" in record:
+            record["pfn_hit"] = bool(record["pfn_low_n"] <= best_n <= record["pfn_high_n"])
+            record["pfn_log10_ratio"] = math.log10(record["pfn_median_n"] / best_n)
     return record
 
 
@@ -1047,13 +1055,20 @@ def optimum_summary(optima: Sequence[dict]) -> dict:
     if not done:
         return {"n": 0, "hits": 0, "hit_rate": float("nan"), "median_abs_log10_ratio": float("nan"), "n_errors": len(optima)}
     hits = sum(o["hit"] for o in done)
-    return {
+    out = {
         "n": len(done),
         "hits": int(hits),
         "hit_rate": hits / len(done),
         "median_abs_log10_ratio": float(np.median([abs(o["log10_ratio"]) for o in done])),
         "n_errors": len(optima) - len(done),
+        "methods": sorted({o.get("method", "pfn") for o in done}),
     }
+    compared = [o for o in done if "pfn_hit" in o]
+    if compared:
+        out["pfn_n"] = len(compared)
+        out["pfn_hits"] = int(sum(o["pfn_hit"] for o in compared))
+        out["pfn_median_abs_log10_ratio"] = float(np.median([abs(o["pfn_log10_ratio"]) for o in compared]))
+    return out
 
 
 # ------------------------------------------------------------------------------------------- report
@@ -1141,7 +1156,13 @@ def markdown_report(results: Sequence[dict], optima: Sequence[dict], rows: Seque
                 f"Is the held-out budget's best size (N of its lowest loss) inside the {OPTIMUM_LEVEL:.0%} interval of "
                 f"`law.optimum(C)`, the law fitted to the smaller budgets? Hit rate {s['hits']}/{s['n']} = "
                 f"{fmt(s['hit_rate'], 2)} (target ≥ {OPTIMUM_TARGET}: {_mark(met if s['n'] else None)}); median "
-                f"|log10(median N / best N)| = {fmt(s['median_abs_log10_ratio'], 2)}."
+                f"|log10(median N / best N)| = {fmt(s['median_abs_log10_ratio'], 2)}. Method: {', '.join(s.get('methods', []))}."
+                + (
+                    f" The network's own argmin (`method=\"pfn\"`) on the same checks: {s['pfn_hits']}/{s['pfn_n']}, median "
+                    f"|log10| = {fmt(s['pfn_median_abs_log10_ratio'], 2)}."
+                    if "pfn_n" in s
+                    else ""
+                )
                 + (f" {s['n_errors']} checks failed." if s["n_errors"] else "")
             ),
             "",

@@ -297,7 +297,9 @@ def _scaling(args: argparse.Namespace) -> int:
         law = curvecast.scaling.fit(
             table["n_params"], table["n_tokens"], table["loss"], lr=table.get("lr"), batch_size=table.get("batch_size"), model=model
         )
-        optima = law.optimum(list(args.flops), flops_per_param_token=args.flops_per_param_token, n_samples=args.samples, seed=args.seed)
+        optima = law.optimum(
+            list(args.flops), flops_per_param_token=args.flops_per_param_token, n_samples=args.samples, seed=args.seed, method=args.method
+        )
         if args.plot:
             from matplotlib.figure import Figure
 
@@ -311,7 +313,8 @@ def _scaling(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"runs": len(table["loss"]), "optima": [o.to_dict() for o in optima]}, indent=2))
     else:
-        print(f"{args.table}: {len(table['loss'])} runs; compute-optimal runs (median [5%, 95%]):")
+        how = {"isoflop": "its isoFLOP profiles' minima extrapolated", "pfn": "the model's predicted isoFLOP curves"}[optima[0].method]
+        print(f"{args.table}: {len(table['loss'])} runs; compute-optimal runs (median [5%, 95%]; sizes from {how}):")
         extra = [name for name in ("lr", "batch_size") if name in optima[0].samples]
         header = ["FLOPs", "n_params", "n_tokens", "loss", *extra]
         print("  ".join(f"{h:>34}" if h != "FLOPs" else f"{h:>10}" for h in header))
@@ -450,6 +453,9 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--flops-per-param-token", type=float, default=6.0, metavar="K", help="C = K N D (default 6)")
     sc.add_argument("--samples", type=int, default=256, help="posterior draws per budget (default 256)")
     sc.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    sc.add_argument("--method", choices=["auto", "isoflop", "pfn"], default="auto",
+                    help="how the optimal size is found: the table's isoFLOP profiles extrapolated (isoflop; what auto picks when the "
+                         "table holds 4 or more), or the argmin of the model's predicted isoFLOP curve (pfn)")
     sc.add_argument("--plot", metavar="OUT.png", help="write loss against N with each budget's predicted isoFLOP curve and optimum")
     sc.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sc.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")

@@ -18,6 +18,11 @@ batch size) that fit: 24 beside a full group, 31 beside a single point. Marginal
 number of points; samples are joint within a group and independent across groups. :meth:`ScalingLaw.optimum`
 places its final grid of :data:`GROUP` sizes in one group, so its samples of the loss along the isoFLOP
 curve are joint, and the distribution of the argmin is the posterior of the compute-optimal size.
+
+Tables that hold isoFLOP profiles (at least :data:`MIN_PROFILES` budgets, each with 3 or more sizes and its
+lowest loss inside them) get a second, more accurate optimum by default: the profiles' own minima, extrapolated
+as a power law in the budget (Hoffmann et al. 2022, approach 2) with a Bayesian linear regression's predictive
+interval; the loss there still comes from the network (:meth:`ScalingLaw.optimum`, ``method``).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
+from scipy import stats
 
 from curvecast.curve import config_vector
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
 
     from curvecast.predictor import Predictor
 
-__all__ = ["fit", "ScalingLaw", "Optimum", "GROUP"]
+__all__ = ["fit", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES"]
 
 #: New points predicted per forward pass (and the size of the optimum's joint grid).
 GROUP = 8
@@ -48,6 +54,10 @@ _COARSE = 24  # sizes scanned (marginals only) to find where the optimum lies
 #: How far beyond the table's sizes and token counts ``optimum`` and ``plot`` search (a factor).
 REACH = 3.0
 _LEVELS = (0.05, 0.5, 0.95)
+#: Fewest isoFLOP profiles (budgets with an interior minimum) for the profile method of ``optimum``.
+MIN_PROFILES = 4
+#: Rows whose budgets ``k N D`` differ by less than this relative amount form one isoFLOP profile.
+BUDGET_TOLERANCE = 0.01
 
 
 def _column(name: str, values: Any, n: int | None = None, *, positive: bool = True) -> np.ndarray:
@@ -117,6 +127,8 @@ class Optimum:
             table has them).
         samples: posterior samples of each quantity (arrays of equal length), for any other summary.
         at_edge: the median optimum sits at the edge of the sizes searched (the table says little there).
+        method: how the optimal size was found: ``"isoflop"`` (the table's isoFLOP profiles extrapolated) or
+            ``"pfn"`` (the argmin of the network's predicted isoFLOP curve).
     """
 
     flops: float
@@ -127,6 +139,7 @@ class Optimum:
     lr: float | None = None
     batch_size: float | None = None
     at_edge: bool = False
+    method: str = "pfn"
 
     def quantile(self, name: str, q: float | list[float]) -> np.ndarray:
         """Posterior quantiles of ``name`` (``"n_params"``, ``"n_tokens"``, ``"loss"``, ``"lr"``, ``"batch_size"``)."""
@@ -146,7 +159,7 @@ class Optimum:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: medians and the 5%, 50% and 95% quantiles of every quantity."""
-        out: dict[str, Any] = {"flops": self.flops, "at_edge": self.at_edge}
+        out: dict[str, Any] = {"flops": self.flops, "at_edge": self.at_edge, "method": self.method}
         for name in self.samples:
             out[name] = float(np.median(self.samples[name]))
             out[f"{name}_quantiles"] = {f"{q:g}": float(v) for q, v in zip(_LEVELS, self.quantile(name, list(_LEVELS)))}
@@ -280,10 +293,21 @@ class ScalingLaw:
         flops_per_param_token: float = 6.0,
         n_samples: int = 256,
         seed: int | None = 0,
+        method: Literal["auto", "isoflop", "pfn"] = "auto",
     ) -> Optimum | list[Optimum]:
         """The compute-optimal size, tokens and loss for a FLOP budget ``C = k N D`` (``k = 6``), as a posterior.
 
-        A coarse scan of the predictive median along the isoFLOP curve (sizes and tokens up to :data:`REACH`
+        ``method="isoflop"`` (what ``"auto"`` picks when the table holds at least :data:`MIN_PROFILES` isoFLOP
+        profiles, see :meth:`isoflop_profiles`): each profile's minimum (the parabola in log N through its
+        lowest row and their neighbours) is one point of ``log N_opt`` against ``log C``; a straight line
+        through them (Hoffmann et al. 2022, approach 2) with a flat prior gives a Student-t posterior
+        predictive at ``C``, with ``n - 2`` degrees of freedom. Its scale is the larger of the scatter of the
+        parabola minima and of the best rows about the line (a new profile's best row is what one observes),
+        and at least the table's size grid spacing over sqrt(12) (no profile locates its minimum more finely).
+        The optimal sizes are drawn from it; the loss at each is read from a joint network sample over sizes
+        spanning the central 90% of them. Measured on Porian et al.'s isoFLOP tables by ``benchmarks/scaling.py``.
+
+        ``method="pfn"`` (``"auto"`` otherwise): a coarse scan of the predictive median along the isoFLOP curve (sizes and tokens up to :data:`REACH`
         times beyond the table's)
         finds where the optimum lies; then :data:`GROUP` sizes around it are predicted in one pass and
         sampled jointly: the argmin of each sampled loss-vs-size curve (refined by a parabola in log N) is one
@@ -296,6 +320,8 @@ class ScalingLaw:
             flops_per_param_token: ``k`` in ``C = k N D``.
             n_samples: posterior draws.
             seed: seed of the draws (``None``: fresh randomness).
+            method: ``"auto"``, ``"isoflop"`` (raises :class:`~curvecast.errors.InvalidCurveError` when the
+                table has too few isoFLOP profiles) or ``"pfn"``.
 
         Returns:
             An :class:`Optimum` per budget (a list if ``flops`` is a list).
@@ -306,8 +332,95 @@ class ScalingLaw:
             raise InvalidConfigError(f"flops_per_param_token must be > 0 (6 for dense transformers), got {flops_per_param_token!r}")
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 16:
             raise InvalidConfigError(f"n_samples must be an int >= 16, got {n_samples!r}")
-        out = [self._optimum(float(c), float(flops_per_param_token), n_samples, seed) for c in budgets]
+        if method not in ("auto", "isoflop", "pfn"):
+            raise InvalidConfigError(f"method must be 'auto', 'isoflop' or 'pfn', got {method!r}")
+        k = float(flops_per_param_token)
+        profiles = None if method == "pfn" else self.isoflop_profiles(flops_per_param_token=k)
+        if method == "isoflop" and len(profiles["log_flops"]) < MIN_PROFILES:
+            raise InvalidCurveError(
+                f"the isoflop method needs at least {MIN_PROFILES} isoFLOP profiles (budgets with 3 or more sizes and the lowest loss "
+                f"inside them), the table has {len(profiles['log_flops'])}; add sizes around each budget's best, or use method='pfn'"
+            )
+        use_profiles = profiles is not None and len(profiles["log_flops"]) >= MIN_PROFILES
+        out = [
+            self._profile_optimum(float(c), k, n_samples, seed, profiles) if use_profiles else self._optimum(float(c), k, n_samples, seed)
+            for c in budgets
+        ]
         return out if many else out[0]
+
+    def isoflop_profiles(self, *, flops_per_param_token: float = 6.0) -> dict[str, np.ndarray]:
+        """The table's isoFLOP profiles with an interior minimum: rows whose budgets ``k N D`` agree within
+        :data:`BUDGET_TOLERANCE` form a profile; one with 3 or more sizes whose lowest loss is not at its
+        smallest or largest size counts. Returns arrays over those profiles: ``log_flops``, ``log_n_vertex``
+        (the parabola's minimum in log N through the best row and its neighbours), ``log_n_best`` (the best
+        row's size) and ``log_spacing`` (the median log-size step of the profile)."""
+        log_c = np.log(flops_per_param_token * self.n_params * self.n_tokens)
+        order = np.argsort(log_c, kind="stable")
+        breaks = np.flatnonzero(np.diff(log_c[order]) > math.log1p(BUDGET_TOLERANCE)) + 1
+        out: dict[str, list[float]] = {"log_flops": [], "log_n_vertex": [], "log_n_best": [], "log_spacing": []}
+        for rows in np.split(order, breaks):
+            log_n = np.log(self.n_params[rows])
+            by_size = np.argsort(log_n, kind="stable")
+            u, loss = log_n[by_size], self.loss[rows][by_size]
+            if np.unique(u).size != u.size or u.size < 3:
+                continue
+            best = int(np.argmin(loss))
+            if best in (0, u.size - 1):
+                continue
+            vertex, _ = _argmin_along(u, loss[None, :])
+            out["log_flops"].append(float(np.mean(log_c[rows])))
+            out["log_n_vertex"].append(float(vertex[0]))
+            out["log_n_best"].append(float(u[best]))
+            out["log_spacing"].append(float(np.median(np.diff(u))))
+        return {name: np.array(values) for name, values in out.items()}
+
+    def _profile_optimum(self, flops: float, k: float, n_samples: int, seed: int | None, profiles: dict[str, np.ndarray]) -> Optimum:
+        """:meth:`optimum` by the isoFLOP profiles (see its docstring)."""
+        low, high = self._size_range(flops, k)  # the same reach check as the network's method
+        x, y, best = profiles["log_flops"], profiles["log_n_vertex"], profiles["log_n_best"]
+        n = x.size
+        slope, intercept = np.polyfit(x, y, 1)
+        line = intercept + slope * x
+        rss = max(float(np.sum((y - line) ** 2)), float(np.sum((best - line) ** 2)))
+        scale = max(math.sqrt(rss / (n - 2)), float(np.median(profiles["log_spacing"])) / math.sqrt(12.0))
+        x0 = math.log(flops)
+        centred = x - x.mean()
+        se = scale * math.sqrt(1.0 + 1.0 / n + (x0 - x.mean()) ** 2 / float(centred @ centred))
+        rng = np.random.default_rng(seed)
+        log_n = intercept + slope * x0 + se * stats.t.rvs(df=n - 2, size=n_samples, random_state=rng)
+        n_opt = np.exp(log_n)
+        # The loss at each drawn size: one joint network sample over sizes spanning the draws, read at that size.
+        # (within the network's reach: a draw beyond it reads the loss at the nearest size searched).
+        lo, hi = np.clip(np.quantile(log_n, [0.05, 0.95]), math.log(low), math.log(high))
+        grid = np.linspace(lo, hi, GROUP) if hi > lo else np.full(GROUP, lo)
+        paths = self.predict(np.exp(grid), flops / (k * np.exp(grid))).sample(n_samples, seed=seed)  # n x GROUP
+        clipped = np.clip(log_n, grid[0], grid[-1])
+        loss = np.array([np.interp(v, grid, path) for v, path in zip(clipped, paths)]) if hi > lo else paths[:, 0]
+        samples = {"n_params": n_opt, "n_tokens": flops / (k * n_opt), "loss": loss}
+        n_med = float(np.median(n_opt))
+        for name, column in (("lr", self.lr), ("batch_size", self.batch_size)):
+            if column is not None:
+                samples[name] = self._best_setting(name, column, n_med, flops / (k * n_med), n_samples, seed)
+        at_edge = not low <= n_med <= high
+        if at_edge:
+            warnings.warn(
+                f"the optimum for {flops:g} FLOPs ({n_med:.3g} parameters, from the table's isoFLOP profiles) lies beyond {REACH:g}x of the "
+                "table's sizes or token counts, where the loss read from the network is an extrapolation; add runs nearer that size",
+                CurvecastWarning,
+                stacklevel=3,
+            )
+        medians = {name: float(np.median(v)) for name, v in samples.items()}
+        return Optimum(
+            flops=flops,
+            n_params=medians["n_params"],
+            n_tokens=medians["n_tokens"],
+            loss=medians["loss"],
+            samples=samples,
+            lr=medians.get("lr"),
+            batch_size=medians.get("batch_size"),
+            at_edge=at_edge,
+            method="isoflop",
+        )
 
     def _optimum(self, flops: float, k: float, n_samples: int, seed: int | None) -> Optimum:
         low, high = self._size_range(flops, k)

@@ -8,7 +8,7 @@ import pytest
 import curvecast
 from curvecast.cli import main
 from curvecast.errors import InvalidConfigError, InvalidCurveError, ShapeError
-from curvecast.scaling import GROUP, Optimum, _argmin_along
+from curvecast.scaling import GROUP, MIN_PROFILES, Optimum, _argmin_along
 
 E, A, ALPHA, B, BETA = 1.7, 400.0, 0.34, 410.0, 0.28  # a Chinchilla-like loss surface
 
@@ -111,6 +111,53 @@ def test_optimum_grows_with_the_budget_and_lands_near_the_true_one(law):
         best.quantile("lr", 0.5)
     with pytest.raises(InvalidConfigError, match="too far"):
         law.optimum(1e40)
+
+
+def test_isoflop_profiles_find_each_budgets_minimum():
+    n, d, loss = isoflop_table(budgets=(1e17, 3e17, 1e18, 3e18))
+    law = curvecast.scaling.fit(n, d, loss)
+    profiles = law.isoflop_profiles()
+    np.testing.assert_allclose(np.exp(profiles["log_flops"]), [1e17, 3e17, 1e18, 3e18], rtol=1e-9)
+    # Each profile is a grid centred on its true optimum: the best row is it, and the parabola stays within a grid step.
+    np.testing.assert_allclose(np.exp(profiles["log_n_best"]), [_true_optimum(c) for c in (1e17, 3e17, 1e18, 3e18)], rtol=1e-9)
+    step = np.log(10.0) * 2 / 6
+    np.testing.assert_allclose(profiles["log_spacing"], step, rtol=1e-9)
+    assert np.all(np.abs(profiles["log_n_vertex"] - profiles["log_n_best"]) < step)
+    # A budget whose lowest loss is at its largest size says nothing about where its minimum is.
+    keep = ~((np.abs(n * d * 6 - 1e17) < 1e15) & (n > _true_optimum(1e17) * 1.01))
+    assert curvecast.scaling.fit(n[keep], d[keep], loss[keep]).isoflop_profiles()["log_flops"].size == 3
+
+
+def test_isoflop_optimum_extrapolates_the_profiles_power_law():
+    """On a noise-free Chinchilla surface the profiles' minima lie on N_opt ∝ C^(b/(a+b)), so the line through
+    them recovers the optimum of a 10x larger budget; the interval is a Student-t one of 2 degrees of freedom."""
+    n, d, loss = isoflop_table(budgets=(1e17, 3e17, 1e18, 3e18))
+    law = curvecast.scaling.fit(n, d, loss)
+    c = 3e19
+    best = law.optimum(c, n_samples=512)
+    assert best.method == "isoflop" and best.to_dict()["method"] == "isoflop"
+    truth = _true_optimum(c)
+    assert abs(np.log(best.n_params / truth)) < 0.05, (best.n_params, truth)
+    lo, hi = best.interval("n_params", 0.9)
+    assert lo < truth < hi and hi / lo < 20
+    assert best.n_tokens == pytest.approx(np.median(c / (6 * best.samples["n_params"])), rel=1e-12)
+    # The loss there is the network's (its known pessimism beyond the table shows: 3.29 against a true 2.79).
+    assert np.isfinite(best.samples["loss"]).all() and best.loss < np.median(loss)
+    again = law.optimum(c, n_samples=512)
+    np.testing.assert_array_equal(again.samples["n_params"], best.samples["n_params"])  # seeded
+    pfn = law.optimum(c, method="pfn", n_samples=64)
+    assert pfn.method == "pfn"
+    with pytest.raises(InvalidConfigError, match="method"):
+        law.optimum(c, method="chinchilla")
+
+
+def test_isoflop_method_needs_enough_profiles():
+    n, d, loss = isoflop_table()  # 3 budgets: fewer than MIN_PROFILES
+    law = curvecast.scaling.fit(n, d, loss)
+    assert law.isoflop_profiles()["log_flops"].size == 3 < MIN_PROFILES
+    assert law.optimum(1.6e18, n_samples=32).method == "pfn"  # what "auto" falls back to
+    with pytest.raises(InvalidCurveError, match="at least 4 isoFLOP profiles"):
+        law.optimum(1.6e18, method="isoflop")
 
 
 def test_optimum_says_the_best_lr_when_the_table_has_it():
