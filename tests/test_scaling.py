@@ -182,8 +182,23 @@ def test_scaling_cli_table_json_and_plot(tmp_path, capsys):
     plot = tmp_path / "law.png"
     assert main(["scaling", str(table), "--flops", "1.6e18", "--json", "--samples", "32", "--plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["runs"] == 22 and result["optima"][0]["flops"] == 1.6e18
+    assert result["runs"] == 22 and result["optima"][0]["flops"] == 1.6e18 and result["optima"][0]["method"] == "pfn"
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scaling_cli_method(tmp_path, capsys):
+    n, d, loss = isoflop_table(budgets=(1e17, 3e17, 1e18, 3e18))
+    table = tmp_path / "table.csv"
+    write_table(table, list(zip(n, d, loss)), header="N,D,loss")
+    assert main(["scaling", str(table), "--flops", "1e19", "--samples", "32"]) == 0
+    assert "isoFLOP profiles' minima extrapolated" in capsys.readouterr().out
+    assert main(["scaling", str(table), "--flops", "1e19", "--samples", "32", "--method", "pfn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["optima"][0]["method"] == "pfn"
+    three = tmp_path / "three.csv"
+    n, d, loss = isoflop_table()
+    write_table(three, list(zip(n, d, loss)), header="N,D,loss")
+    assert main(["scaling", str(three), "--flops", "1e19", "--method", "isoflop"]) == 2  # bad input: one error line
+    assert "at least 4 isoFLOP profiles" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
