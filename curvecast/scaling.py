@@ -396,31 +396,13 @@ class ScalingLaw:
         paths = self.predict(np.exp(grid), flops / (k * np.exp(grid))).sample(n_samples, seed=seed)  # n x GROUP
         clipped = np.clip(log_n, grid[0], grid[-1])
         loss = np.array([np.interp(v, grid, path) for v, path in zip(clipped, paths)]) if hi > lo else paths[:, 0]
-        samples = {"n_params": n_opt, "n_tokens": flops / (k * n_opt), "loss": loss}
         n_med = float(np.median(n_opt))
-        for name, column in (("lr", self.lr), ("batch_size", self.batch_size)):
-            if column is not None:
-                samples[name] = self._best_setting(name, column, n_med, flops / (k * n_med), n_samples, seed)
         at_edge = not low <= n_med <= high
-        if at_edge:
-            warnings.warn(
-                f"the optimum for {flops:g} FLOPs ({n_med:.3g} parameters, from the table's isoFLOP profiles) lies beyond {REACH:g}x of the "
-                "table's sizes or token counts, where the loss read from the network is an extrapolation; add runs nearer that size",
-                CurvecastWarning,
-                stacklevel=3,
-            )
-        medians = {name: float(np.median(v)) for name, v in samples.items()}
-        return Optimum(
-            flops=flops,
-            n_params=medians["n_params"],
-            n_tokens=medians["n_tokens"],
-            loss=medians["loss"],
-            samples=samples,
-            lr=medians.get("lr"),
-            batch_size=medians.get("batch_size"),
-            at_edge=at_edge,
-            method="isoflop",
+        edge = (
+            f"the optimum for {flops:g} FLOPs ({n_med:.3g} parameters, from the table's isoFLOP profiles) lies beyond {REACH:g}x of the "
+            "table's sizes or token counts, where the loss read from the network is an extrapolation; add runs nearer that size"
         )
+        return self._posterior(flops, k, n_opt, loss, n_samples, seed, at_edge=at_edge, edge_warning=edge, method="isoflop")
 
     def _optimum(self, flops: float, k: float, n_samples: int, seed: int | None) -> Optimum:
         low, high = self._size_range(flops, k)
@@ -435,19 +417,25 @@ class ScalingLaw:
         paths = self.predict(sizes, flops / (k * sizes)).sample(n_samples, seed=seed)  # n x GROUP, joint
         log_n, loss = _argmin_along(np.log(sizes), paths)
         n_opt = np.exp(log_n)
+        at_edge = bool(np.median(log_n) <= math.log(low) + 0.5 * step or np.median(log_n) >= math.log(high) - 0.5 * step)
+        edge = (
+            f"the optimum for {flops:g} FLOPs lies at the edge of the sizes searched ({low:.3g}..{high:.3g}, up to {REACH:g}x beyond "
+            "the table's sizes and token counts): the table says little about it; add runs nearer that size"
+        )
+        return self._posterior(flops, k, n_opt, loss, n_samples, seed, at_edge=at_edge, edge_warning=edge, method="pfn")
+
+    def _posterior(
+        self, flops: float, k: float, n_opt: np.ndarray, loss: np.ndarray, n_samples: int, seed: int | None, *, at_edge: bool, edge_warning: str, method: str
+    ) -> Optimum:
+        """The :class:`Optimum` from draws of the optimal size and its loss: tokens, the best lr and batch size at
+        the median size where the table has them, and ``edge_warning`` when ``at_edge``."""
         samples = {"n_params": n_opt, "n_tokens": flops / (k * n_opt), "loss": loss}
-        n_med, d_med = float(np.median(n_opt)), float(flops / (k * np.median(n_opt)))
+        n_med = float(np.median(n_opt))
         for name, column in (("lr", self.lr), ("batch_size", self.batch_size)):
             if column is not None:
-                samples[name] = self._best_setting(name, column, n_med, d_med, n_samples, seed)
-        at_edge = bool(np.median(log_n) <= math.log(low) + 0.5 * step or np.median(log_n) >= math.log(high) - 0.5 * step)
+                samples[name] = self._best_setting(name, column, n_med, flops / (k * n_med), n_samples, seed)
         if at_edge:
-            warnings.warn(
-                f"the optimum for {flops:g} FLOPs lies at the edge of the sizes searched ({low:.3g}..{high:.3g}, up to {REACH:g}x beyond "
-                "the table's sizes and token counts): the table says little about it; add runs nearer that size",
-                CurvecastWarning,
-                stacklevel=3,
-            )
+            warnings.warn(edge_warning, CurvecastWarning, stacklevel=4)
         medians = {name: float(np.median(v)) for name, v in samples.items()}
         return Optimum(
             flops=flops,
@@ -458,6 +446,7 @@ class ScalingLaw:
             lr=medians.get("lr"),
             batch_size=medians.get("batch_size"),
             at_edge=at_edge,
+            method=method,
         )
 
     def _best_setting(self, name: str, column: np.ndarray, n_params: float, n_tokens: float, n_samples: int, seed: int | None) -> np.ndarray:
