@@ -42,7 +42,7 @@ DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0
 #: A held-out point's log density in the cooldown backtest is floored here, so that one point outside a
 #: hypothesis' bounds lowers its weight without zeroing it.
 _BACKTEST_LOGPDF_FLOOR = -20.0
-_I_SCHEDULE, _I_TOTAL, _I_COOLDOWN = (config_index(name) for name in ("schedule", "total_steps", "cooldown_steps"))
+_I_SCHEDULE, _I_TOTAL, _I_COOLDOWN, _I_WARMUP = (config_index(name) for name in ("schedule", "total_steps", "cooldown_steps", "warmup_steps"))
 _WSD = SCHEDULES.index("wsd")
 
 
@@ -457,7 +457,7 @@ class Predictor:
 
     def _cooldown_variants(self, task: _Task) -> list[_Task]:
         """``task`` once per cooldown hypothesis of :attr:`wsd_cooldowns` (each unknown cooldown set to that
-        fraction of its run), or ``[task]`` when every cooldown is known."""
+        fraction of its run, at most the run after its warmup), or ``[task]`` when every cooldown is known."""
         if not any(self._cooldown_unknown(run) for run in task.runs):
             return [task]
         variants = []
@@ -466,7 +466,9 @@ class Predictor:
             for run in task.runs:
                 if self._cooldown_unknown(run):
                     config = run.config.copy()
-                    config[_I_COOLDOWN] = fraction * config[_I_TOTAL]
+                    warmup = config[_I_WARMUP] if np.isfinite(config[_I_WARMUP]) else 0.0
+                    # As in the prior, a cooldown never reaches into the warmup.
+                    config[_I_COOLDOWN] = min(fraction * config[_I_TOTAL], max(config[_I_TOTAL] - warmup, 0.0))
                     run = replace(run, config=config)
                 runs.append(run)
             variants.append(replace(task, runs=runs))

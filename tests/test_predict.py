@@ -349,3 +349,13 @@ def test_wsd_cooldowns_are_validated():
     for bad in ([], [0.0], [1.0], [0.2, float("nan")], "0.2"):
         with pytest.raises(InvalidConfigError, match="wsd_cooldowns"):
             curvecast.load(wsd_cooldowns=bad)
+
+
+def test_a_cooldown_hypothesis_never_reaches_into_the_warmup():
+    x, y = loss_curve()
+    run = {**WSD, "warmup_steps": 4500.0}  # half the run: a 70% cooldown is cut to the 50% after the warmup
+    cut = curvecast.load(wsd_cooldowns=[0.7]).predict(x, y, X_QUERY, config=run)
+    half = curvecast.load(wsd_cooldowns=[0.5]).predict(x, y, X_QUERY, config=run)
+    np.testing.assert_allclose(cut.median, half.median, rtol=1e-6)
+    other = curvecast.load(wsd_cooldowns=[0.3]).predict(x, y, X_QUERY, config=run)
+    assert np.abs(other.median - half.median).max() > 1e-4  # the hypotheses differ below the cut
