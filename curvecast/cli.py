@@ -436,7 +436,7 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--log-x", action="store_true", help="space the query points evenly in log x")
     pd.add_argument("--total-steps", type=float, metavar="X", help="the forecast runs' planned length, in units of x (sharpens the forecast near the end)")
     pd.add_argument("--schedule", choices=["constant", "cosine", "linear", "wsd"], help="the forecast runs' LR schedule (with --total-steps: a decay ahead moves the forecast)")
-    pd.add_argument("--cooldown-steps", type=float, metavar="X", help="length of the final LR decay of a wsd schedule, in units of x (default: 20%% of --total-steps)")
+    pd.add_argument("--cooldown-steps", type=float, metavar="X", help="length of the final LR decay of a wsd schedule, in units of x (unknown: the forecast mixes cooldowns of 10%%..90%% of --total-steps)")
     pd.add_argument("--warmup-steps", type=float, metavar="X", help="length of the LR warmup, in units of x")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")

@@ -42,7 +42,8 @@ _N_NUMERIC_CONFIG = len(CONFIG_FIELDS) - 1  # every field but the categorical sc
 N_STATIC_FEATURES = 2 + _N_NUMERIC_CONFIG + len(SCHEDULES) + len(CONFIG_FIELDS) + 5
 N_HPARAM_FEATURES = 2 * N_HPARAMS
 N_SCHEDULE_FEATURES = 6
-#: Cooldown length (fraction of the run) assumed for a ``wsd`` run whose ``cooldown_steps`` is unknown.
+#: Cooldown length (fraction of the run) the encoding assumes for a ``wsd`` run whose ``cooldown_steps`` is
+#: unknown. :class:`curvecast.Predictor` does not rely on it: it fills in each of its ``wsd_cooldowns`` and mixes.
 DEFAULT_WSD_COOLDOWN = 0.2
 
 
