@@ -326,7 +326,7 @@ class Predictor:
         batches: list[list[int]] = []
         passes = 0
         for i in order:
-            width = len(self._cooldown_variants(tasks[i]))  # an unknown wsd cooldown runs once per hypothesis
+            width = self._n_cooldown_variants(tasks[i])  # an unknown wsd cooldown runs once per hypothesis
             if batches and len(batches[-1]) < batch_size and (passes + width) * tasks[i].n_tokens <= _TOKEN_BUDGET:
                 batches[-1].append(i)
                 passes += width
@@ -455,6 +455,10 @@ class Predictor:
         c = run.config
         return bool(c[_I_SCHEDULE] == _WSD and np.isfinite(c[_I_TOTAL]) and c[_I_TOTAL] > 0 and not np.isfinite(c[_I_COOLDOWN]))
 
+    def _n_cooldown_variants(self, task: _Task) -> int:
+        """How many passes :meth:`_cooldown_variants` makes of ``task``."""
+        return len(self.wsd_cooldowns) if any(self._cooldown_unknown(run) for run in task.runs) else 1
+
     def _cooldown_variants(self, task: _Task) -> list[_Task]:
         """``task`` once per cooldown hypothesis of :attr:`wsd_cooldowns` (each unknown cooldown set to that
         fraction of its run, at most the run after its warmup), or ``[task]`` when every cooldown is known."""
@@ -567,8 +571,8 @@ class Predictor:
         groups = [self._cooldown_variants(task) if mix_cooldowns else [task] for task in tasks]
         log_weights = self._cooldown_log_weights(groups)
         variants = [v for group in groups for v in group]
-        owner = [i for i, group in enumerate(groups) for _ in group]
-        rows_of = [[j for j, o in enumerate(owner) if o == i] for i in range(b)]
+        ends = np.cumsum([len(group) for group in groups])
+        rows_of = [list(range(end - len(group), end)) for group, end in zip(groups, ends)]
         rep = [rows[int(np.argmax(w))] for rows, w in zip(rows_of, log_weights)]  # the likeliest hypothesis of each task
         inp, norm, x_t, query_pos = self._encode_tasks(variants)
         logits = self.model.forward_chunked(inp).float() / self._temperatures(variants)[:, None, None]  # B' x L x K
