@@ -107,6 +107,20 @@ def evaluate_runs(sc, model: curvecast.Predictor, source: str, tasks: Sequence, 
     }
 
 
+def store_calibration(model_path: str | Path, entries: dict, drop: Sequence[str] = ()) -> Path:
+    """Merge ``entries`` into the ``calibration`` of the checkpoint's config.json (and remove the keys in
+    ``drop``); returns the file written."""
+    path = Path(model_path) / CONFIG_FILE
+    config = json.loads(path.read_text())
+    calibration = config.get("calibration") or {}
+    calibration.update(entries)
+    for key in drop:
+        calibration.pop(key, None)
+    config["calibration"] = calibration
+    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return path
+
+
 def validation_curves(curves: Sequence, max_curves: int, seed: int) -> list:
     """Usable curves the benchmark leaves out (its own selection rule and seed), at most ``max_curves``."""
     scored = {(c.curve_id, c.metric_name) for c in rc.select_curves(curves, BENCHMARK_MAX_CURVES, BENCHMARK_SEED)}
@@ -223,25 +237,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"table": table, "score": score, "coverage": coverage, "chosen": best}, indent=2) + "\n")
     if args.write:
-        path = Path(model.path) / CONFIG_FILE
-        config = json.loads(path.read_text())
         split = (
             f"hold-outs benchmarks/scaling.py does not score ({sorted({s for s, _ in tasks})})"
             if args.runs
             else f"validation curves the real-curve benchmark does not score ({sorted({s for s, _ in tasks})}, up to {args.max_curves} per source, seed {args.seed})"
         )
-        calibration = config.get("calibration") or {}
-        calibration[key] = best
         rule = "most cells with 90% coverage in [0.85, 0.95], then the smallest factor," if args.spread else "mean 90% coverage closest to 0.9"
         flag = " --runs" if args.runs else " --spread" if args.spread else ""
-        calibration[f"{key}_how"] = f"benchmarks/calibrate.py{flag}: {rule} over the grid {args.grid} on {split}"
-        if args.spread:
-            calibration["temperature"] = 1.0  # the spread replaces the single-curve temperature
-            calibration["temperature_how"] = "1 (raw logits): the spread factor calibrates single-curve predictions"
-            calibration.pop("temperature_validation", None)
-        calibration[f"{key}_validation"] = {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}
-        config["calibration"] = calibration
-        atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        entries = {
+            key: best,
+            f"{key}_how": f"benchmarks/calibrate.py{flag}: {rule} over the grid {args.grid} on {split}",
+            f"{key}_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band},
+        }
+        if args.spread:  # the spread replaces the single-curve temperature
+            entries.update(temperature=1.0, temperature_how="1 (raw logits): the spread factor calibrates single-curve predictions")
+        path = store_calibration(model.path, entries, drop=["temperature_validation"] if args.spread else [])
         print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
     return 0
 
@@ -267,9 +277,9 @@ def choose_cooldowns(args: argparse.Namespace) -> int:
         return 1
     print(f"validation split: {sorted({s for s, _ in tasks})}, {sum(len(t) for t in tasks.values())} tasks", file=sys.stderr)
     table = []
+    model = curvecast.load(args.model)
     for end in args.cooldown_ends:
-        grid = cooldown_grid(end)
-        model = curvecast.load(args.model, wsd_cooldowns=grid)
+        model.wsd_cooldowns = tuple(cooldown_grid(end))
         for (source, fraction), cell in tasks.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
@@ -285,18 +295,13 @@ def choose_cooldowns(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps({"table": table, "score": score, "chosen": best}, indent=2) + "\n")
     if args.write:
-        path = Path(curvecast.load(args.model).path) / CONFIG_FILE
-        config = json.loads(path.read_text())
-        calibration = config.get("calibration") or {}
-        calibration["wsd_cooldowns"] = cooldown_grid(best)
-        calibration["wsd_cooldowns_how"] = (
+        how = (
             f"benchmarks/calibrate.py --cooldowns: most cells with 90% coverage in [0.85, 0.95], then the lower capped NLL, over the grids "
             f"0.1..END for END in {ends} on validation curves the real-curve benchmark does not score ({sorted({s for s, _ in tasks})}, "
             f"schedules {schedules}, up to {args.max_curves} per source, seed {args.seed})"
         )
-        calibration["wsd_cooldowns_validation"] = {"capped_nll": {str(e): score[e] for e in ends}, "cells_in_band": {str(e): in_band[e] for e in ends}}
-        config["calibration"] = calibration
-        atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        validation = {"capped_nll": {str(e): score[e] for e in ends}, "cells_in_band": {str(e): in_band[e] for e in ends}}
+        path = store_calibration(model.path, {"wsd_cooldowns": cooldown_grid(best), "wsd_cooldowns_how": how, "wsd_cooldowns_validation": validation})
         print(f"wrote calibration.wsd_cooldowns = {cooldown_grid(best)} to {path}", file=sys.stderr)
     return 0
 
