@@ -490,7 +490,7 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Check that a prior follows the rules training relies on. With --against FILE, also compare its curves with real "
             "ones on summary statistics that matter for extrapolation (late slope, curvature, end-of-run drop, noise, plateaus, "
-            "non-monotone phases) and say where real curves sit in the prior's tails."
+            "non-monotone phases, a rise at the end) and say where real curves sit in the prior's tails."
         ),
     )
     _add_prior_arguments(ck, "check")

@@ -16,7 +16,9 @@ that a huge loss at initialisation does not flatten the part of the curve that e
 - ``noise_autocorr``: lag-1 autocorrelation of those residuals (NaN when ``noise`` is below 0.005: on a smooth
   curve they are the running median's ripple, whose autocorrelation is about -0.5 whatever the curve);
 - ``plateau_fraction``: share of steps of the smoothed curve that move less than 0.2% of the range;
-- ``non_monotone``: share of the smoothed curve's total variation that goes the wrong way (up, for a loss).
+- ``non_monotone``: share of the smoothed curve's total variation that goes the wrong way (up, for a loss);
+- ``end_rise``: how far the smoothed curve ends above its best point over ``t >= 0.2`` (0: it ends at its best;
+  near 1: its late part is one rise, as in overfitting or an isoFLOP curve past its optimal size).
 
 :func:`compare` reports, per statistic, where the median real curve falls among the prior's curves
 (a percentile) and how many real curves lie beyond the prior's 2.5% and 97.5% quantiles: much more than 5%
@@ -46,6 +48,7 @@ STATISTICS: tuple[str, ...] = (
     "noise_autocorr",
     "plateau_fraction",
     "non_monotone",
+    "end_rise",
 )
 
 #: Share of real curves beyond the prior's central 95% above which a statistic is flagged as in the tails.
@@ -112,6 +115,7 @@ def curve_statistics(x: Sequence[float], y: Sequence[float], direction: str = "m
     variation = np.abs(steps).sum()
     if variation > 0:
         out["non_monotone"] = float(steps[steps > 0].sum() / variation)
+    out["end_rise"] = float(smooth[-1] - smooth[later].min())
     return out
 
 

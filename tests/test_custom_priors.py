@@ -170,6 +170,11 @@ def test_curve_statistics_at_hand_computed_values():
     dropped[-2:] -= 0.2 * np.log(5)  # the last two points fall 0.2 ln 5 below the trend
     # The last 5% is x = 38, 39, 40 (mean drop 0.4 ln 5 / 3); the late range grows to 1.2 ln 5.
     assert curve_statistics(x, dropped)["final_drop"] == pytest.approx((0.4 / 3) / 1.2, abs=1e-9)
+    assert stats["end_rise"] == 0.0
+    # Falls to its best, flat at 0 for x in 17..24 (so the running median is exact there), then rises.
+    u_shape = np.maximum(np.abs(np.log(x / 20.0)) - np.log(1.2), 0.0)
+    # Over t >= 0.2 (x >= 8) the range is ln(2.5 / 1.2) (at x = 8); the end sits ln(2 / 1.2) above the best.
+    assert curve_statistics(x, u_shape)["end_rise"] == pytest.approx(np.log(2 / 1.2) / np.log(2.5 / 1.2), abs=1e-9)
     assert all(np.isnan(v) for v in curve_statistics(x[:5], y[:5]).values())  # too short
 
 

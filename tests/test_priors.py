@@ -277,6 +277,22 @@ def test_accuracy_tasks_improve_and_loss_tasks_decrease_without_noise():
     assert (improved[batch.run_mask] >= -1e-4 * first.abs()[batch.run_mask]).float().mean() > 0.99
 
 
+def test_overfitting_runs_get_worse_from_a_turn_point_on():
+    """Overfitting only adds to ``h``: with the same seed every point is as good or worse than without it (the
+    draws come last, so x and the configs are unchanged), and the runs end clearly worse."""
+    plain_prior = dataclasses.replace(default(), p_table=0.0, **QUIET)
+    plain = _sample(plain_prior, 300)
+    over = _sample(dataclasses.replace(plain_prior, p_overfit=1.0), 300)
+    assert torch.equal(plain.x, over.x) and torch.equal(plain.config, over.config)
+    valid = plain.point_mask
+    worse = (over.y - plain.y) * plain.direction[:, None, None].float()  # direction +1: lower is better
+    scale = plain.y.abs() + 1e-3
+    assert (worse[valid] >= -1e-4 * scale[valid]).all()
+    end_worse = _last_valid(plain, worse)[plain.run_mask] / _last_valid(plain, scale)[plain.run_mask]
+    assert (end_worse > 1e-3).float().mean() > 0.8
+    assert _sample(dataclasses.replace(plain_prior, p_overfit=0.0), 300).y.equal(plain.y)
+
+
 def test_noise_is_autocorrelated_in_some_tasks():
     prior = dataclasses.replace(default(), p_noiseless=0.0, p_autocorrelated=1.0, max_autocorrelation=0.95, p_max_direction=0.0)
     quiet = dataclasses.replace(prior, noise_range=(1e-7, 1e-7))
