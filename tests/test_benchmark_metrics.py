@@ -272,3 +272,20 @@ def test_calibration_split_never_holds_a_curve_the_benchmark_scores():
     assert len(scored) == 300 and len(held) == 50
     assert not scored & {c.curve_id for c in held}
     assert cal.validation_curves(curves[:300], 50, seed=1) == []  # a source the benchmark uses whole gives none
+
+
+def test_late_rise_classifies_hand_made_curves():
+    spec = importlib.util.spec_from_file_location("late_rise_benchmark", ROOT / "benchmarks" / "late_rise.py")
+    late = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(late)
+    falling = [5.0, 4.0, 3.5, 3.2, 3.0, 2.9, 2.85, 2.8, 2.78, 2.77]
+    # Context = first 6 points; its best (2.0) is at index 2, then it rises by 1.0 (half its range) without noise.
+    u_shape = [4.0, 3.0, 2.0, 2.2, 2.6, 3.0, 3.6, 4.5, 5.0, 6.0]
+    spike = [4.0, 3.0, 2.0, 2.2, 2.6, 3.0, 2.5, 2.1, 2.0, 1.9]
+    assert late.late_rise(falling, "min") == "flat"
+    assert late.late_rise(u_shape, "min") == "worse"
+    assert late.late_rise(spike, "min") == "back"
+    assert late.late_rise([-v for v in u_shape], "max") == "worse"  # an accuracy that falls is getting worse
+    assert late.late_rise(u_shape[:5], "min") is None  # too short
+    summary = late.summarize(["flat", "worse", "back", "worse", None])
+    assert summary == {"curves": 4, "context_ends_in_rise": 0.75, "rises": 3, "share_worse": 2 / 3, "share_back": 1 / 3}

@@ -282,7 +282,7 @@ def test_overfitting_runs_get_worse_from_a_turn_point_on():
     draws come last, so x and the configs are unchanged), and the runs end clearly worse."""
     plain_prior = dataclasses.replace(default(), p_table=0.0, **QUIET)
     plain = _sample(plain_prior, 300)
-    over = _sample(dataclasses.replace(plain_prior, p_overfit=1.0), 300)
+    over = _sample(dataclasses.replace(plain_prior, p_overfit=1.0, p_overfit_accuracy=1.0), 300)
     assert torch.equal(plain.x, over.x) and torch.equal(plain.config, over.config)
     valid = plain.point_mask
     worse = (over.y - plain.y) * plain.direction[:, None, None].float()  # direction +1: lower is better
@@ -291,6 +291,9 @@ def test_overfitting_runs_get_worse_from_a_turn_point_on():
     end_worse = _last_valid(plain, worse)[plain.run_mask] / _last_valid(plain, scale)[plain.run_mask]
     assert (end_worse > 1e-3).float().mean() > 0.8
     assert _sample(dataclasses.replace(plain_prior, p_overfit=0.0), 300).y.equal(plain.y)
+    losses_only = _sample(dataclasses.replace(plain_prior, p_overfit=1.0), 300)
+    is_loss = plain.direction > 0
+    assert losses_only.y[~is_loss].equal(plain.y[~is_loss]) and not losses_only.y[is_loss].equal(plain.y[is_loss])
 
 
 def test_noise_is_autocorrelated_in_some_tasks():
