@@ -35,8 +35,9 @@ and 0.2, with each target's NLL capped at ``NLL_CAP``.
 With ``--cooldowns`` it chooses ``wsd_cooldowns``, the cooldown lengths a ``wsd`` run of unknown cooldown is
 predicted under (their mixture, :func:`curvecast.load`): the grids ``0.1, 0.2, ..., hi`` for ``hi`` in
 ``--cooldown-ends``, scored on the validation curves of the sources whose runs record ``total_steps`` and whose
-schedule family ``--schedule`` names (modded-nanogpt's records: wsd), at 20, 40 and 60% observed. The rule is
-the spread's: most cells with 90% coverage in [0.85, 0.95], ties to the lower mean capped NLL.
+schedule family ``--schedule`` names (modded-nanogpt's records: wsd), at 20, 40 and 60% observed. The rule:
+most cells with 90% coverage in [0.85, 0.95], as for the spread, but ties go to the lower mean capped NLL (a
+longer grid is not a sharper forecast, so "smallest" has no meaning there).
 """
 
 from __future__ import annotations
