@@ -35,9 +35,14 @@ MIN_POINTS = 6
 
 
 def _realcurves():
-    spec = importlib.util.spec_from_file_location("realcurves", HERE / "realcurves.py")
+    """benchmarks/realcurves.py as a module (benchmarks/ is no package), loaded once under the name that
+    scaling.py, calibrate.py and the tests use."""
+    name = "realcurves_benchmark"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, HERE / "realcurves.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["realcurves"] = module
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
