@@ -455,14 +455,17 @@ class Predictor:
         c = run.config
         return bool(c[_I_SCHEDULE] == _WSD and np.isfinite(c[_I_TOTAL]) and c[_I_TOTAL] > 0 and not np.isfinite(c[_I_COOLDOWN]))
 
+    def _any_cooldown_unknown(self, task: _Task) -> bool:
+        return any(self._cooldown_unknown(run) for run in task.runs)
+
     def _n_cooldown_variants(self, task: _Task) -> int:
         """How many passes :meth:`_cooldown_variants` makes of ``task``."""
-        return len(self.wsd_cooldowns) if any(self._cooldown_unknown(run) for run in task.runs) else 1
+        return len(self.wsd_cooldowns) if self._any_cooldown_unknown(task) else 1
 
     def _cooldown_variants(self, task: _Task) -> list[_Task]:
         """``task`` once per cooldown hypothesis of :attr:`wsd_cooldowns` (each unknown cooldown set to that
         fraction of its run, at most the run after its warmup), or ``[task]`` when every cooldown is known."""
-        if not any(self._cooldown_unknown(run) for run in task.runs):
+        if not self._any_cooldown_unknown(task):
             return [task]
         variants = []
         for fraction in self.wsd_cooldowns:
