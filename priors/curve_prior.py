@@ -17,9 +17,9 @@ valid runs first):
    annealing areas of the run's LR schedule (:mod:`curvecast.priors.schedules`) and ``g`` a progress shape
    drawn per task (:mod:`curvecast.priors.families`). ``C`` is bounded so that ``h`` stays above ``h_inf``.
 4. **Extras**: divergence (after some step ``h`` rises back toward 1, likelier for too large a lr), loss
-   spikes (a jump that decays), double-descent bumps, overfitting (``p_overfit``, ``p_overfit_accuracy``: from a turn point on, ``h`` rises as a
-   power of the time since and does not come back); accuracies may sit at chance before rising
-   (``z = 1 - (1 - h)^k``, ``k > 1``), or, with ``p_stuck_at_chance`` (off by default), never leave it (the
+   spikes (a jump that decays), double-descent bumps, overfitting (``p_overfit``, ``p_overfit_accuracy``: from a
+   turn point on, ``h`` rises as a power of the time since and does not come back); accuracies may sit at chance
+   before rising (``z = 1 - (1 - h)^k``, ``k > 1``), or, with ``p_stuck_at_chance`` (off by default), never leave it (the
    ceiling lies within two noise sds of chance). A wsd run's final decay spans ``wsd_cooldown_range`` of it (uniform).
 5. **Output**: ``y = E + (L_init - E) z`` (losses) or ``y = ceiling - (ceiling - chance) z`` (accuracies),
    plus heteroscedastic AR(1) noise, clipped to ``[0, inf)`` or ``[0, 1]``.
