@@ -166,6 +166,9 @@ class CurvePrior:
     p_broken_scaling: float = 0.2
     #: Probability that unique data run out within the task's runs (repeated data is worth less).
     p_data_limited: float = 0.1
+    #: Probability that every run of a task is trained at its optimal learning rate (a tuned sweep, as in
+    #: published scaling studies); otherwise each run's lr scatters around the optimum and moves its curve.
+    p_tuned_lr: float = 0.3
     #: Probability that a multi-run task holds replicates: one setup run with different seeds.
     p_replicates: float = 0.1
     #: Seed-to-seed spread (log-uniform, relative) of a run's asymptote and speed around its setup's.
@@ -396,7 +399,7 @@ class _Sampler:
         t["n_fraction"] = d.log_uniform(0.01, 0.5)
         t["log_lr_ref"] = d.uniform(math.log(1e-4), math.log(0.1))
         t["lr_n_exponent"] = d.uniform(0.0, 0.5)
-        t["lr_scatter"] = torch.where(d.bernoulli(0.3), zeros, d.uniform(0.1, 1.5))
+        t["lr_scatter"] = torch.where(d.bernoulli(p.p_tuned_lr), zeros, d.uniform(0.1, 1.5))
         t["lr_penalty"] = d.log_uniform(0.005, 0.1)
         t["lr_speedup"] = d.uniform(0.3, 1.0)
         t["n_speedup"] = d.uniform(0.0, 0.3)

@@ -289,3 +289,21 @@ def test_late_rise_classifies_hand_made_curves():
     assert late.late_rise(u_shape[:5], "min") is None  # too short
     summary = late.summarize(["flat", "worse", "back", "worse", None])
     assert summary == {"curves": 4, "context_ends_in_rise": 0.75, "rises": 3, "share_worse": 2 / 3, "share_back": 1 / 3}
+
+
+def test_sweep_interpolation_gaps_by_hand():
+    spec = importlib.util.spec_from_file_location("sweep_smoothness_benchmark", ROOT / "benchmarks" / "sweep_smoothness.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    # Sizes 1e6, 1e7, 1e9 (given out of order): the middle run sits a third of the way in log N, where its
+    # neighbours interpolate to 4 - (4 - 1) / 3 = 3; its final 3.5 is 0.5 off, over a range of 3.
+    gaps = sweep.interpolation_gaps([1e9, 1e6, 1e7], [1.0, 4.0, 3.5])
+    assert gaps == pytest.approx([0.5 / 3.0])
+    # A clean power law in N is linear in log N after a log: its gaps in log-loss are 0.
+    n = np.logspace(6, 9, 5)
+    assert sweep.interpolation_gaps(n, np.log(2.0 * n**-0.3)) == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert sweep.interpolation_gaps([1e6, 1e6, 1e7], [1.0, 2.0, 3.0]) == []  # repeated size
+    assert sweep.interpolation_gaps([1e6, 1e7], [1.0, 2.0]) == []  # no inner run
+    # Prior side: a default prior draw yields sweeps to score, and every gap is finite and non-negative.
+    gaps = sweep.prior_gaps(sweep.CurvePrior(), 300, 0)
+    assert gaps and all(g >= 0 and np.isfinite(g) for g in gaps)

@@ -551,6 +551,32 @@ def test_pure_sweeps_differ_only_in_free_hparams():
     assert varied > 10
 
 
+def _lr_off_law(batch: TaskBatch) -> list[float]:
+    """Per sweep of >= 3 sizes at one batch size: the largest distance of a run's log lr from the straight
+    line in log N through the sweep (a tuned sweep's lr is a power law of N, lr_opt ~ N^-c)."""
+    out = []
+    for t in torch.nonzero(batch.run_mask.sum(-1) >= 3).flatten().tolist():
+        runs = batch.run_mask[t]
+        log_n = batch.config[t][runs][:, config_index("n_params")].double().log()
+        log_lr = batch.config[t][runs][:, config_index("lr")].double().log()
+        batch_size = batch.config[t][runs][:, config_index("batch_size")]
+        if float(log_n.max() - log_n.min()) < 1.0 or bool((batch_size != batch_size[0]).any()):
+            continue
+        design = torch.stack([torch.ones_like(log_n), log_n], 1)
+        coef = torch.linalg.lstsq(design, log_lr[:, None]).solution
+        out.append(float((log_lr - (design @ coef)[:, 0]).abs().max()))
+    return out
+
+
+def test_tuned_sweeps_put_every_run_at_its_optimal_lr():
+    base = dataclasses.replace(default(), p_table=0.0, p_single_run=0.0)
+    tuned = _lr_off_law(_sample(dataclasses.replace(base, p_tuned_lr=1.0), 200))
+    scattered = _lr_off_law(_sample(dataclasses.replace(base, p_tuned_lr=0.0), 200))
+    assert len(tuned) > 20 and len(scattered) > 20
+    assert max(tuned) < 1e-4  # float32 config values: exact up to rounding
+    assert np.median(scattered) > 0.05
+
+
 def test_point_budget_caps_tasks_of_many_runs():
     prior = dataclasses.replace(default(), max_task_points=96, p_table=0.0)
     batch = _sample(prior, 300)
