@@ -25,6 +25,7 @@ import importlib.util
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -159,8 +160,6 @@ def main(argv: list[str] | None = None) -> dict:
     results["prior"] = summary = summarize(prior_gaps(CurvePrior(**overrides), args.tasks, 0))
     print(_row(f"**prior {overrides or 'default'}**", summary))
     if args.model:
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CurvecastWarning)
             results["clean_sweeps"] = clean = clean_sweep_scores(curvecast.load(None if args.model == "default" else args.model))
