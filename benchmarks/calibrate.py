@@ -4,6 +4,7 @@
     python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
     python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
+    python benchmarks/calibrate.py --context-runs --model curvecast/models/default --write   # context curves read per pass
 
 The PFN is trained on the prior; on real curves its predictive distributions can be too sharp or too wide.
 One scalar ``T`` divides the bar-distribution logits at prediction time (``T > 1`` widens). To choose ``T``
@@ -31,6 +32,14 @@ on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its group
 three largest models (budgets) from the smaller ones, or three seeds drawn per record; the validation split
 predicts the 4th to 6th largest (from the strictly smaller ones), or three other seeds, at observed fractions 0
 and 0.2, with each target's NLL capped at ``NLL_CAP``.
+
+With ``--context-runs`` it chooses ``context_runs``, the most distinct settings (configs) among the context curves a
+multi-run prediction reads, nearest to the predicted run first (replicates of a kept setting are all read): on
+the same hold-outs as ``--runs``, at the model's ``temperature_runs``, for every value in ``--context-grid``, the
+lowest mean capped NLL over the (source, fraction) cells, ties to the larger value (fewer runs left out). The
+network pools the context curves it reads: given a ladder of sizes it predicts a larger one near their
+average, so its nearest sizes alone predict it better (measured in BENCHMARKS.md). Choose ``temperature_runs``
+again after it.
 
 With ``--cooldowns`` it chooses ``wsd_cooldowns``, the cooldown lengths a ``wsd`` run of unknown cooldown is
 predicted under (their mixture, :func:`curvecast.load`): the grids ``0.1, 0.2, ..., hi`` for ``hi`` in
@@ -94,6 +103,18 @@ def validation_run_tasks(sc, group, fraction: float, seed: int) -> list:
         if n_obs < len(group.runs[target].x):
             tasks.append(sc.CurveTask(group, target, tuple(int(i) for i in context), fraction, n_obs))
     return tasks
+
+
+def validation_run_cells(sc, data: Path) -> dict[tuple[str, float], list]:
+    """The hold-outs of :func:`validation_run_tasks` of every source of ``benchmarks/scaling.py``, per (source, fraction)."""
+    cells = {}
+    for source in sc.SOURCES:
+        groups = sc.load_groups(data.resolve(), source)
+        for fraction in sc.FRACTIONS:
+            made = [t for g in groups for t in validation_run_tasks(sc, g, fraction, BENCHMARK_SEED)]
+            if made:
+                cells[(source, fraction)] = made
+    return cells
 
 
 def evaluate_runs(sc, model: curvecast.Predictor, source: str, tasks: Sequence, seed: int) -> dict[str, float]:
@@ -177,24 +198,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cooldown-ends", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="with --cooldowns: the candidate grids 0.1..END")
     parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
                         help="with --cooldowns: the schedule family of a source's runs (default: modded_nanogpt=wsd)")
+    parser.add_argument("--context-runs", action="store_true", help="choose context_runs, the most settings of context curves read per multi-run prediction")
+    parser.add_argument("--context-grid", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 12], help="with --context-runs: the candidate values")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.cooldowns > 1:
-        parser.error("--runs, --spread and --cooldowns are exclusive")
+    if args.runs + args.spread + args.cooldowns + args.context_runs > 1:
+        parser.error("--runs, --spread, --cooldowns and --context-runs are exclusive")
     if args.cooldowns:
         return choose_cooldowns(args)
+    if args.context_runs:
+        return choose_context_runs(args)
     model = curvecast.load(args.model, temperature=1.0, spread=1.0)
     tasks = {}
     if args.runs:
         sc = _load_sibling("scaling_benchmark", "scaling.py")
-        for source in sc.SOURCES:
-            groups = sc.load_groups(args.data.resolve(), source)
-            for fraction in sc.FRACTIONS:
-                made = [t for g in groups for t in validation_run_tasks(sc, g, fraction, BENCHMARK_SEED)]
-                if made:
-                    tasks[(source, fraction)] = made
+        tasks = validation_run_cells(sc, args.data)
     else:
         for source, curves in rc.load_curves(args.data).items():
             chosen = validation_curves(curves, args.max_curves, args.seed)
@@ -304,6 +324,44 @@ def choose_cooldowns(args: argparse.Namespace) -> int:
         validation = {"capped_nll": {str(e): score[e] for e in ends}, "cells_in_band": {str(e): in_band[e] for e in ends}}
         path = store_calibration(model.path, {"wsd_cooldowns": cooldown_grid(best), "wsd_cooldowns_how": how, "wsd_cooldowns_validation": validation})
         print(f"wrote calibration.wsd_cooldowns = {cooldown_grid(best)} to {path}", file=sys.stderr)
+    return 0
+
+
+def choose_context_runs(args: argparse.Namespace) -> int:
+    """``--context-runs``: score each candidate on the multi-run validation hold-outs, print the table, and with
+    ``--write`` store the chosen value (see the module docstring)."""
+    grid = sorted(set(args.context_grid))
+    if grid[0] < 1:
+        print(f"--context-grid values must be positive ints, got {grid}", file=sys.stderr)
+        return 2
+    sc = _load_sibling("scaling_benchmark", "scaling.py")
+    tasks = validation_run_cells(sc, args.data)
+    print(f"validation split: {sorted({s for s, _ in tasks})}, {sum(len(t) for t in tasks.values())} tasks", file=sys.stderr)
+    model = curvecast.load(args.model)
+    table = []
+    for value in grid:
+        model.context_runs = min(value, model.max_curve_runs)
+        for (source, fraction), cell in tasks.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                scores = evaluate_runs(sc, model, source, cell, BENCHMARK_SEED)
+            table.append({"context_runs": value, "source": source, "fraction": fraction, **scores})
+            print(f"context_runs={value:<3d} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+    score = {v: float(np.mean([r["nll_capped"] for r in table if r["context_runs"] == v])) for v in grid}
+    coverage = {v: float(np.mean([r["coverage90"] for r in table if r["context_runs"] == v])) for v in grid}
+    best = min(grid, key=lambda v: (round(score[v], 4), -v))
+    for v in grid:
+        print(f"context_runs={v:<3d} mean capped nll {score[v]:.4f}  mean cov90 {coverage[v]:.3f}" + ("   <- chosen" if v == best else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "score": score, "coverage": coverage, "chosen": best}, indent=2) + "\n")
+    if args.write:
+        how = (
+            f"benchmarks/calibrate.py --context-runs: the lowest mean capped NLL (ties to the larger value) over {grid} at "
+            f"temperature_runs {model.temperature_runs} on hold-outs benchmarks/scaling.py does not score ({sorted({s for s, _ in tasks})})"
+        )
+        validation = {"capped_nll": {str(v): score[v] for v in grid}, "coverage90": {str(v): coverage[v] for v in grid}}
+        path = store_calibration(model.path, {"context_runs": best, "context_runs_how": how, "context_runs_validation": validation})
+        print(f"wrote calibration.context_runs = {best} to {path}", file=sys.stderr)
     return 0
 
 

@@ -85,6 +85,7 @@ def load(
     temperature_runs: float | None = None,
     spread: float | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
+    context_runs: int | None = None,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -108,6 +109,10 @@ def load(
             first (single curves with at least 4 points read; equal weights otherwise). ``None`` takes the
             checkpoint's ``calibration.wsd_cooldowns``, else :data:`DEFAULT_WSD_COOLDOWNS`; one value is a
             point assumption. Giving ``cooldown_steps`` is better still.
+        context_runs: most distinct settings (configs) whose curves (runs with two or more observed points)
+            are read as context beside the runs being predicted: the nearest in size, tokens, batch size, lr
+            and free hyperparameters, with every replicate of a kept setting. ``None`` takes the checkpoint's
+            ``calibration.context_runs``, else the most curves the model saw in training.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -119,7 +124,14 @@ def load(
             )
     model, config = load_model(path, device=device)
     return Predictor(
-        model, config, path=Path(path), temperature=temperature, temperature_runs=temperature_runs, spread=spread, wsd_cooldowns=wsd_cooldowns
+        model,
+        config,
+        path=Path(path),
+        temperature=temperature,
+        temperature_runs=temperature_runs,
+        spread=spread,
+        wsd_cooldowns=wsd_cooldowns,
+        context_runs=context_runs,
     )
 
 
@@ -135,6 +147,9 @@ class Predictor:
         max_runs: most runs read in one pass (the most runs of a training task: scaling-table rows).
         max_curve_runs: most runs with two or more observed points read in one pass (the most curves of a
             training task); runs with at most one point (table rows) count only towards ``max_runs``.
+        context_runs: most distinct settings among the context-only curves read, nearest first
+            (``calibration.context_runs``: the network pools the context curves towards their average, so
+            a larger run is predicted from its nearest sizes better than from a whole ladder).
         max_task_points: most observed points read in one pass, over all runs (runs are thinned to fit).
         temperature: the bar-distribution logits of single-curve predictions are divided by it before
             anything is computed from them.
@@ -153,6 +168,7 @@ class Predictor:
         temperature_runs: float | None = None,
         spread: float | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
+        context_runs: int | None = None,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -182,6 +198,11 @@ class Predictor:
         if fractions.size == 0 or not ((fractions > 0) & (fractions < 1)).all():
             raise InvalidConfigError(f"wsd_cooldowns are fractions of the run, each strictly between 0 and 1 (e.g. [0.1, 0.2, 0.4]), got {wsd_cooldowns!r}")
         self.wsd_cooldowns = tuple(float(f) for f in fractions)
+        if context_runs is None:
+            context_runs = calibration.get("context_runs", self.max_curve_runs)
+        if isinstance(context_runs, bool) or not isinstance(context_runs, int) or context_runs < 1:
+            raise InvalidConfigError(f"context_runs must be a positive int (the most context curves read per pass), got {context_runs!r}")
+        self.context_runs = min(int(context_runs), self.max_curve_runs)
 
     @property
     def device(self) -> torch.device:
@@ -214,7 +235,8 @@ class Predictor:
                 x) and ``schedule`` (``"constant"``, ``"cosine"``, ``"linear"``, ``"wsd"``); any other key
                 is a free hyperparameter (it matters when ``runs`` give other values of it).
             runs: other runs of the same setup (:class:`~curvecast.Run`: finished, partial or with only a
-                config); the prediction is conditioned on all of them in one forward pass.
+                config); the prediction is conditioned on them in one forward pass. Of the runs with curves,
+                those of the :attr:`context_runs` settings nearest to this run are read (see :func:`load`).
             bounds: ``"auto"`` (accuracies in [0, 1] stay in [0, 1]), ``None``, or ``(low, high)``.
 
         Returns:
@@ -362,7 +384,9 @@ class Predictor:
     def _choose_runs(self, runs: list[CleanRun], slots: HparamSlots, queries: list[np.ndarray], *, warn: bool = True) -> list[int]:
         """Indices of the runs to read: every run with queries, then the context-only runs nearest to them
         (log10 of size, tokens, batch size and lr, and the free hyperparameters), up to :attr:`max_runs` runs
-        of which at most :attr:`max_curve_runs` have two or more points (the most the model saw in training)."""
+        of which at most :attr:`max_curve_runs` have two or more points (the most the model saw in training).
+        Context curves come from the :attr:`context_runs` nearest distinct settings only (all replicates of a
+        kept setting are read); runs left out by that choice raise no warning, those left out for capacity do."""
         targets = [i for i, q in enumerate(queries) if q.size]
         others = [i for i, q in enumerate(queries) if not q.size and runs[i].x.size]
         if len(targets) > self.max_runs:
@@ -374,14 +398,23 @@ class Predictor:
             distance = np.zeros(len(others))
         curves = sum(runs[i].x.size + queries[i].size > 1 for i in targets)
         keep = []
+        settings: set[bytes] = set()  # distinct configs among the context curves kept
+        dropped = []  # left out for the model's capacity (not by the calibrated context_runs choice)
+        chosen_settings = self.context_runs if self.context_runs < self.max_curve_runs else math.inf
         for j in np.argsort(distance, kind="stable"):
             i = others[j]
             is_curve = runs[i].x.size > 1
+            setting = np.concatenate([configs[i], slots.values[i]]).tobytes()
+            if is_curve and setting not in settings and len(settings) >= chosen_settings:
+                continue
             if len(targets) + len(keep) >= self.max_runs or (is_curve and curves >= self.max_curve_runs):
+                dropped.append(i)
                 continue
             keep.append(i)
             curves += is_curve
-        dropped = sorted(set(others) - set(keep))
+            if is_curve:
+                settings.add(setting)
+        dropped.sort()
         if dropped and warn:
             names = ", ".join(runs[i].name for i in dropped[:12]) + (" ..." if len(dropped) > 12 else "")
             warnings.warn(

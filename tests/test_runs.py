@@ -148,11 +148,51 @@ def test_predict_runs_per_run_queries_and_context_only_runs(model):
 
 def test_too_many_runs_are_subsampled_with_a_warning(model):
     runs = [Run(*power_curve(n=12, seed=k), config={"n_params": 1e6 * 1.3**k}, name=f"r{k}") for k in range(model.max_runs + 5)]
+    every_setting = curvecast.load(context_runs=model.max_curve_runs)
     with pytest.warns(CurvecastWarning, match="left out"):
-        pred = model.predict([], [], [3000.0], config={"n_params": 1e6 * 1.3 ** (model.max_runs + 5)}, runs=runs)
+        pred = every_setting.predict([], [], [3000.0], config={"n_params": 1e6 * 1.3 ** (model.max_runs + 5)}, runs=runs)
     assert np.isfinite(pred.median).all()
     with pytest.raises(InvalidCurveError, match="at most"):
         model.predict_runs(runs, [3000.0])
+
+
+def _ladder(sizes: list[float]) -> list[Run]:
+    """Finished runs of a size ladder: the final loss falls with size."""
+    return [Run(*power_curve(floor=3.0 - 0.2 * np.log10(n / 1e6), seed=k), {"n_params": n}, name=f"n{n:.0e}") for k, n in enumerate(sizes)]
+
+
+def test_context_runs_reads_the_nearest_settings():
+    """With context_runs=2, a ladder of five sizes is read as its two sizes nearest to the target: the
+    prediction is the one given only those two runs, and differs from the one given all five."""
+    runs = _ladder([1e6, 3e6, 1e7, 3e7, 1e8])
+    two, every = curvecast.load(context_runs=2), curvecast.load(context_runs=12)
+    target = {"n_params": 2e8}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # leaving runs out by this choice is silent
+        nearest = two.predict([], [], [3000.0], config=target, runs=runs)
+    alone = every.predict([], [], [3000.0], config=target, runs=runs[-2:])
+    pooled = every.predict([], [], [3000.0], config=target, runs=runs)
+    np.testing.assert_allclose(nearest.median, alone.median, rtol=1e-6)
+    np.testing.assert_allclose(nearest.quantile([0.05, 0.95]), alone.quantile([0.05, 0.95]), rtol=1e-6)
+    assert abs(pooled.median[0] - nearest.median[0]) > 1e-4
+
+
+def test_context_runs_keeps_every_replicate_of_a_kept_setting():
+    """Seeds of one setting count as one: context_runs=1 still reads all four replicates."""
+    runs = [Run(*power_curve(seed=k, noise=0.02), {"n_params": 1e7}, name=f"seed{k}") for k in range(4)]
+    one, every = curvecast.load(context_runs=1), curvecast.load(context_runs=12)
+    a = one.predict([], [], [3000.0], config={"n_params": 1e7}, runs=runs)
+    b = every.predict([], [], [3000.0], config={"n_params": 1e7}, runs=runs)
+    np.testing.assert_allclose(a.median, b.median, rtol=1e-6)
+    assert a.n_context == b.n_context
+
+
+def test_shipped_context_runs_is_calibrated_and_checked(model):
+    assert 1 <= model.context_runs <= model.max_curve_runs
+    assert model.context_runs == model.config["calibration"]["context_runs"]
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(InvalidConfigError, match="context_runs"):
+            curvecast.load(context_runs=bad)
 
 
 def test_long_runs_are_thinned_to_the_context_budget_with_a_warning(model):
