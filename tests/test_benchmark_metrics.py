@@ -307,3 +307,49 @@ def test_sweep_interpolation_gaps_by_hand():
     # Prior side: a default prior draw yields sweeps to score, and every gap is finite and non-negative.
     gaps = sweep.prior_gaps(sweep.CurvePrior(), 300, 0)
     assert gaps and all(g >= 0 and np.isfinite(g) for g in gaps)
+
+
+def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
+    spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    real_main, calls = cal.main, []
+
+    def record(argv):
+        if "--all" in argv:
+            return real_main(argv)
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(cal, "main", record)
+    assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
+    steps = [next(a for a in argv if a in ("--spread", "--cooldowns", "--runs", "--context-runs")) for argv in calls]
+    assert steps == ["--spread", "--cooldowns", "--runs", "--context-runs", "--runs"]
+    assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
+    assert calls[0][calls[0].index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
+    assert calls[3][-2:] == ["2", "3"]
+    # A step that fails stops the chain with its exit code.
+    calls.clear()
+    monkeypatch.setattr(cal, "main", lambda argv: real_main(argv) if "--all" in argv else (calls.append(argv) or 1))
+    assert cal.main(["--all"]) == 1 and len(calls) == 1
+    with pytest.raises(SystemExit):
+        real_main(["--all", "--runs"])
+
+
+def test_calibrate_summarize_grid_by_hand(tmp_path):
+    spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
+    cal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal)
+    table = [
+        {"k": 1, "nll_capped": -1.0, "coverage90": 0.80},
+        {"k": 1, "nll_capped": 0.0, "coverage90": 0.90},
+        {"k": 2, "nll_capped": 0.5, "coverage90": 0.95},
+        {"k": 2, "nll_capped": 1.5, "coverage90": 0.97},
+    ]
+    score, coverage, in_band = cal.summarize_grid(table, "k", [1, 2])
+    assert score == {1: -0.5, 2: 1.0}
+    assert coverage == pytest.approx({1: 0.85, 2: 0.96})
+    assert in_band == {1: 1, 2: 1}  # 0.95 is inside the band, 0.80 and 0.97 are not
+    cal.write_table(tmp_path / "t.json", table, 2, score=score)
+    assert json.loads((tmp_path / "t.json").read_text())["chosen"] == 2
+    cal.write_table(None, table, 2)  # no --json: nothing written, no error
