@@ -16,8 +16,9 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("realcurves_benchmark", ROOT / "benchmarks" / "realcurves.py")
+def _load_benchmark(name: str = "realcurves"):
+    """``benchmarks/NAME.py`` as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
@@ -263,9 +264,7 @@ def test_main_missing_data_is_one_error_line(tmp_path, capsys):
 
 
 def test_calibration_split_never_holds_a_curve_the_benchmark_scores():
-    spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
-    cal = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cal)
+    cal = _load_benchmark("calibrate")
     curves = [make_curve(np.arange(1.0, 8.0), 5.0 - np.log(np.arange(1.0, 8.0)) + 0.01 * i, curve_id=f"c{i}") for i in range(420)]
     scored = {c.curve_id for c in rc.select_curves(curves, cal.BENCHMARK_MAX_CURVES, cal.BENCHMARK_SEED)}
     held = cal.validation_curves(curves, 50, seed=1)
@@ -275,9 +274,7 @@ def test_calibration_split_never_holds_a_curve_the_benchmark_scores():
 
 
 def test_late_rise_classifies_hand_made_curves():
-    spec = importlib.util.spec_from_file_location("late_rise_benchmark", ROOT / "benchmarks" / "late_rise.py")
-    late = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(late)
+    late = _load_benchmark("late_rise")
     falling = [5.0, 4.0, 3.5, 3.2, 3.0, 2.9, 2.85, 2.8, 2.78, 2.77]
     # Context = first 6 points; its best (2.0) is at index 2, then it rises by 1.0 (half its range) without noise.
     u_shape = [4.0, 3.0, 2.0, 2.2, 2.6, 3.0, 3.6, 4.5, 5.0, 6.0]
@@ -292,9 +289,7 @@ def test_late_rise_classifies_hand_made_curves():
 
 
 def test_sweep_interpolation_gaps_by_hand():
-    spec = importlib.util.spec_from_file_location("sweep_smoothness_benchmark", ROOT / "benchmarks" / "sweep_smoothness.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
+    sweep = _load_benchmark("sweep_smoothness")
     # Sizes 1e6, 1e7, 1e9 (given out of order): the middle run sits a third of the way in log N, where its
     # neighbours interpolate to 4 - (4 - 1) / 3 = 3; its final 3.5 is 0.5 off, over a range of 3.
     gaps = sweep.interpolation_gaps([1e9, 1e6, 1e7], [1.0, 4.0, 3.5])
@@ -310,9 +305,7 @@ def test_sweep_interpolation_gaps_by_hand():
 
 
 def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
-    spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
-    cal = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cal)
+    cal = _load_benchmark("calibrate")
     real_main, calls = cal.main, []
 
     def record(argv):
@@ -337,9 +330,7 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
 
 def test_calibrate_summarize_grid_by_hand(tmp_path):
-    spec = importlib.util.spec_from_file_location("calibrate_benchmark", ROOT / "benchmarks" / "calibrate.py")
-    cal = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cal)
+    cal = _load_benchmark("calibrate")
     table = [
         {"k": 1, "nll_capped": -1.0, "coverage90": 0.80},
         {"k": 1, "nll_capped": 0.0, "coverage90": 0.90},
