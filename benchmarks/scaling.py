@@ -1254,9 +1254,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="take the per-target rows of the methods not run now from this earlier --json (same sources, groups and seed), "
         "e.g. to rerun curvecast without refitting the baselines",
     )
+    parser.add_argument("--context-runs", type=int, default=None, metavar="N",
+                        help="read the context curves of the N nearest settings (default: the model's calibration.context_runs)")
     args = parser.parse_args(argv)
     if args.max_groups is not None and args.max_groups < 1:
         parser.error("--max-groups must be at least 1")
+    if args.context_runs is not None and args.context_runs < 1:
+        parser.error("--context-runs must be at least 1")
     return args
 
 
@@ -1275,11 +1279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, model_meta = None, {"model": args.model, "model_path": None}
     if {"multi", "single"} & set(methods):
         try:
-            model = curvecast.load(args.model, device="cpu")
+            model = curvecast.load(args.model, device="cpu", context_runs=args.context_runs)
         except CurvecastError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs}
+        model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs,
+                      "context_runs": model.context_runs}
 
     rows: list[dict] = []
     optima: list[dict] = []

@@ -440,3 +440,9 @@ def test_main_on_synthetic_files(tmp_path, capsys, monkeypatch):
     assert "| porian | 0.0 |" in out_md.read_text()
     assert sc.main(["--data", str(tmp_path / "nope"), "--sources", "porian", "--methods", "chinchilla"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # --context-runs overrides the model's calibrated choice and is recorded; a non-positive value is refused.
+    code = sc.main(["--data", str(tmp_path), "--sources", "gemstones", "--methods", "multi", "--context-runs", "2",
+                    "--json", str(out_json)])
+    assert code == 0 and json.loads(out_json.read_text())["meta"]["context_runs"] == 2
+    with pytest.raises(SystemExit):
+        sc.parse_args(["--context-runs", "0"])
