@@ -2,6 +2,7 @@
 
     python benchmarks/calibrate.py --model runs/cpu                       # print the table, suggest a temperature
     python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
+    python benchmarks/calibrate.py --spread --by-direction --json spread.json   # a spread for losses, one for accuracies
     python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
     python benchmarks/calibrate.py --context-runs --model curvecast/models/default --write   # context curves read per pass
@@ -26,7 +27,9 @@ interval by the same factor without the temperature's side effect: dividing the 
 nearly empty buckets towards uniform, so the 95% quantile jumps to a diverging run's level late in the
 horizon and the mean leaves the band. The rule is the benchmark's own criterion on the validation split:
 the most (source, fraction) cells whose 90% coverage lies in [0.85, 0.95], ties to the smallest factor
-(sharpness subject to calibration, Gneiting et al. 2007).
+(sharpness subject to calibration, Gneiting et al. 2007). With ``--by-direction`` the same rule runs twice, over
+the cells of losses (direction ``min``) and of accuracies (``max``) apart, and ``spread`` becomes
+``{"min": a, "max": b}``: bounded, noisy benchmark accuracies and smooth losses need different widening.
 
 With ``--runs`` it chooses ``temperature_runs``, the temperature of predictions conditioned on other runs,
 on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its groups the benchmark predicts the
@@ -211,6 +214,8 @@ def write_table(path: Path | None, table: Sequence[dict], chosen, **summaries: d
 
 #: The spread factors ``--all`` scores (the shipped model's spread was chosen over the same grid).
 SPREAD_GRID = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8)
+#: Directions ``--spread --by-direction`` calibrates apart: losses and errors (min), accuracies (max).
+DIRECTIONS = ("min", "max")
 
 
 def calibrate_all(args: argparse.Namespace) -> int:
@@ -241,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", action="store_true", help="choose temperature_runs (multi-run predictions) instead")
     parser.add_argument("--spread", action="store_true", help="choose the spread factor (temperature 1) instead of a temperature")
+    parser.add_argument("--by-direction", action="store_true",
+                        help="with --spread: one factor for losses (direction min) and one for accuracies (max), each by the same rule over its own cells")
     parser.add_argument("--cooldowns", action="store_true", help="choose wsd_cooldowns, the cooldown lengths mixed over for wsd runs of unknown cooldown")
     parser.add_argument("--cooldown-ends", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="with --cooldowns: the candidate grids 0.1..END")
     parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
@@ -255,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.runs + args.spread + args.cooldowns + args.context_runs + args.all > 1:
         parser.error("--all, --runs, --spread, --cooldowns and --context-runs are exclusive")
+    if args.by_direction and not args.spread:
+        parser.error("--by-direction goes with --spread")
     if args.all:
         if args.json:
             parser.error("--all writes each choice into the model's config.json; --json goes with one choice at a time")
@@ -283,11 +292,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = []
     if args.spread:
         for (source, fraction), cell in tasks.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
-                for factor, scores in evaluate_spreads(model, cell, args.grid).items():
-                    table.append({"temperature": factor, "source": source, "fraction": fraction, **scores})
-                    print(f"spread={factor:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+            parts = {d: [t for t in cell if t.direction == d] for d in DIRECTIONS} if args.by_direction else {"both": cell}
+            for direction, part in parts.items():
+                if not part:
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                    for factor, scores in evaluate_spreads(model, part, args.grid).items():
+                        table.append({"temperature": factor, "source": source, "fraction": fraction, "direction": direction, **scores})
+                        print(f"spread={factor:<5g} {source:>16} f={fraction:.1f} {direction:>4}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+        if args.by_direction:
+            return write_spread_by_direction(args, model, table, sorted({s for s, _ in tasks}))
     else:
         for temperature in args.grid:
             setattr(model, key, float(temperature))
@@ -299,9 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{key}={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
     score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
     if args.spread:
-        # Sharpness subject to calibration (Gneiting et al. 2007): of the factors with the most cells in band,
-        # the smallest; the mean coverage would let one misread source (modded-nanogpt's cooldowns) widen all.
-        best = min(args.grid, key=lambda t: (-in_band[t], t))
+        best = choose_spread(table, args.grid)[0]
     else:
         best = min(args.grid, key=lambda t: (round(abs(coverage[t] - 0.9), 3), score[t]))
     for t in args.grid:
@@ -324,6 +337,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             entries.update(temperature=1.0, temperature_how="1 (raw logits): the spread factor calibrates single-curve predictions")
         path = store_calibration(model.path, entries, drop=["temperature_validation"] if args.spread else [])
         print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
+    return 0
+
+
+def choose_spread(table: Sequence[dict], grid: Sequence[float]) -> tuple[float, tuple[dict, dict, dict]]:
+    """Sharpness subject to calibration (Gneiting et al. 2007): of the factors with the most cells in band, the
+    smallest; the mean coverage would let one misread source (modded-nanogpt's cooldowns) widen all."""
+    summaries = summarize_grid(table, "temperature", grid)
+    in_band = summaries[2]
+    return min(grid, key=lambda t: (-in_band[t], t)), summaries
+
+
+def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
+    """``--spread --by-direction``: :func:`choose_spread` per direction, over that direction's cells."""
+    chosen, validation = {}, {}
+    for direction in DIRECTIONS:
+        rows = [r for r in table if r["direction"] == direction]
+        if not rows:
+            print(f"no validation curves of direction {direction!r}", file=sys.stderr)
+            return 1
+        best, (score, coverage, in_band) = choose_spread(rows, args.grid)
+        chosen[direction] = best
+        validation[direction] = {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}
+        for t in args.grid:
+            print(f"{direction} spread={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}"
+                  + ("   <- chosen" if t == best else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"table": list(table), "validation": validation, "chosen": chosen}, indent=2) + "\n")
+    if args.write:
+        entries = {
+            "spread": chosen,
+            "spread_how": (
+                "benchmarks/calibrate.py --spread --by-direction: per direction (min: losses, max: accuracies), most cells "
+                f"with 90% coverage in [0.85, 0.95], then the smallest factor, over the grid {args.grid} on that direction's "
+                f"validation curves the real-curve benchmark does not score ({sources}, up to {args.max_curves} per source, seed {args.seed})"
+            ),
+            "spread_validation": validation,
+            "temperature": 1.0,
+            "temperature_how": "1 (raw logits): the spread factor calibrates single-curve predictions",
+        }
+        path = store_calibration(model.path, entries, drop=["temperature_validation"])
+        print(f"wrote calibration.spread = {chosen} to {path}", file=sys.stderr)
     return 0
 
 

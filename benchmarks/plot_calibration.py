@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     calibrated = curvecast.load(args.model)
     settings = {
         "logits / temperature 1.4 (before)": curvecast.load(args.model, temperature=1.4, spread=1.0),
-        f"spread {calibrated.spread:g} about the median (now)": calibrated,
+        f"spread {calibrated.spread_for('min'):g} about the median (now)": calibrated,
     }
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
     for ax, (title, model) in zip(axes, settings.items()):

@@ -77,13 +77,32 @@ def default_model_path(name: Literal["default", "bo"] = "default") -> Path:
     return Path(str(resources.files("curvecast") / "models" / name))
 
 
+def _check_factor(name: str, value: Any) -> float:
+    """A calibration factor: a positive finite number, else :class:`InvalidConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise InvalidConfigError(f"{name} must be a positive finite number (1 = as trained), got {value!r}")
+    return float(value)
+
+
+def _check_spread(spread: Any) -> float | dict[str, float]:
+    """``spread`` as a float, or as ``{"min": a, "max": b}`` when given per direction."""
+    if not isinstance(spread, Mapping):
+        return _check_factor("spread", spread)
+    if set(spread) != {"min", "max"}:
+        raise InvalidConfigError(
+            f"spread per direction needs exactly the keys 'min' (losses) and 'max' (accuracies), e.g. {{'min': 1.2, 'max': 1.6}}; got keys {sorted(map(str, spread))}"
+        )
+    factors = {d: _check_factor(f"spread[{d!r}]", spread[d]) for d in ("min", "max")}
+    return factors["min"] if factors["min"] == factors["max"] else factors
+
+
 def load(
     path: str | Path | None = None,
     *,
     device: str | torch.device = "cpu",
     temperature: float | None = None,
     temperature_runs: float | None = None,
-    spread: float | None = None,
+    spread: float | Mapping[str, float] | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
 ) -> "Predictor":
@@ -101,8 +120,9 @@ def load(
             ``calibration.temperature_runs``, else its ``calibration.temperature``, or 1.
         spread: scales single-curve predictive distributions about their medians (``> 1`` widens every
             central interval by that factor, tails included, without the tail inflation of a temperature);
-            ``None`` takes the checkpoint's ``calibration.spread``, or 1. ``temperature=1, spread=1`` is the
-            raw network.
+            a mapping ``{"min": a, "max": b}`` gives losses (``direction="min"``) and accuracies
+            (``"max"``) their own factors. ``None`` takes the checkpoint's ``calibration.spread``, or 1.
+            ``temperature=1, spread=1`` is the raw network.
         wsd_cooldowns: cooldown lengths (fractions of the run, each in ``(0, 1)``) under which a run with
             ``schedule="wsd"`` and ``total_steps`` but no ``cooldown_steps`` is predicted: the forecast is
             their mixture, weighted by how well each predicts the second half of the observed points from the
@@ -154,7 +174,8 @@ class Predictor:
         temperature: the bar-distribution logits of single-curve predictions are divided by it before
             anything is computed from them.
         temperature_runs: the same for predictions whose context holds more than one run.
-        spread: single-curve predictive distributions are then scaled about their medians by this factor.
+        spread: single-curve predictive distributions are then scaled about their medians by this factor (a
+            float), or by one factor per direction (``{"min": a, "max": b}``; :meth:`spread_for`).
         wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
     """
 
@@ -166,7 +187,7 @@ class Predictor:
         path: Path | None = None,
         temperature: float | None = None,
         temperature_runs: float | None = None,
-        spread: float | None = None,
+        spread: float | Mapping[str, float] | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
     ) -> None:
@@ -186,12 +207,11 @@ class Predictor:
             temperature = calibration.get("temperature", 1.0)
         if spread is None:
             spread = calibration.get("spread", 1.0)
-        for name, value in (("temperature", temperature), ("temperature_runs", temperature_runs), ("spread", spread)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise InvalidConfigError(f"{name} must be a positive finite number (1 = as trained), got {value!r}")
+        for name, value in (("temperature", temperature), ("temperature_runs", temperature_runs)):
+            _check_factor(name, value)
         self.temperature = float(temperature)
         self.temperature_runs = float(temperature_runs)
-        self.spread = float(spread)
+        self.spread: float | dict[str, float] = _check_spread(spread)
         if wsd_cooldowns is None:
             wsd_cooldowns = calibration.get("wsd_cooldowns", DEFAULT_WSD_COOLDOWNS)
         fractions = np.asarray(wsd_cooldowns, dtype=np.float64).reshape(-1) if not isinstance(wsd_cooldowns, (str, bytes)) else np.array([np.nan])
@@ -203,6 +223,11 @@ class Predictor:
         if isinstance(context_runs, bool) or not isinstance(context_runs, int) or context_runs < 1:
             raise InvalidConfigError(f"context_runs must be a positive int (the most context curves read per pass), got {context_runs!r}")
         self.context_runs = min(int(context_runs), self.max_curve_runs)
+
+    def spread_for(self, direction: Direction) -> float:
+        """The spread factor of single-curve predictions of a ``direction`` (``"min"`` or ``"max"``) metric."""
+        check_direction(direction)
+        return self.spread if isinstance(self.spread, float) else self.spread[direction]
 
     @property
     def device(self) -> torch.device:
@@ -621,7 +646,7 @@ class Predictor:
                 q_index[i] = torch.from_numpy(q).to(dev)[torch.arange(n_query, device=dev).clamp_max(q.size - 1)]
         q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B' x M x K
         bar = self.model.bar_distribution
-        spreads = torch.tensor([self.spread if len(t.runs) == 1 else 1.0 for t in variants], device=dev)
+        spreads = torch.tensor([self.spread_for("min" if t.sign > 0 else "max") if len(t.runs) == 1 else 1.0 for t in variants], device=dev)
         if bool((spreads != 1.0).any()):  # only the query rows are read from here on
             q_logits = bar.stretch(q_logits, spreads[:, None].expand(q_logits.shape[:-1]))
         if len(variants) > b:  # mixtures over cooldown hypotheses (the variants share their tokens and normalization)

@@ -100,6 +100,17 @@ result = train(config, prior=mixture)
 print(f"fine-tuned for {result.steps} steps in {result.wall_time_s:.0f} s: {result.final_metrics.get('eval_prior_nll'):.3f} NLL on fresh prior samples")
 
 # %% [markdown]
+# Runs you have already logged can join the mix as they are: `priors.CurveBank` replays `(x, y, direction)`
+# curves as tasks of one run each, with x and y moved by a random scale and shift, so the model learns their
+# shapes rather than their units. (Here a few prior draws stand in for logged runs.)
+
+# %%
+logged = [(batch.x[t, 0].numpy(), batch.y[t, 0].numpy(), "max") for t in range(batch.n_tasks)]
+with_logged = priors.Mixture([(rl, 3.0), (priors.CurveBank(logged), 1.0), (priors.default(), 1.0)])
+priors.check_prior(with_logged)
+print(with_logged)
+
+# %% [markdown]
 # ## 4. Predict with the result
 # The run folder is a checkpoint: `curvecast.load(folder)` (or `curvecast predict --model folder`).
 

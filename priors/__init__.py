@@ -5,6 +5,7 @@
   model is trained on.
 - :class:`SimplePowerLawPrior`: single-run noisy power laws, for quick training tests.
 - :class:`Mixture`: tasks drawn from several priors by weight.
+- :class:`CurveBank`: logged curves replayed as tasks (fine-tune on your own domain's runs).
 - :func:`check_prior`: the conformance check every prior must pass.
 - :func:`load_prior`: a prior named on the command line (built-in name, ``module:attr`` or ``file.py:NAME``).
 
@@ -18,12 +19,13 @@ from typing import Any, Literal
 from curvecast.errors import InvalidConfigError
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch
 from curvecast.priors.check import check_prior
+from curvecast.priors.curve_bank import CurveBank
 from curvecast.priors.curve_prior import CurvePrior
 from curvecast.priors.loading import load_prior, prior_record
 from curvecast.priors.mixture import Mixture
 from curvecast.priors.simple import SimplePowerLawPrior
 
-__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "Mixture", "load_prior", "prior_record", "default", "named", "PriorName"]
+__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "Mixture", "CurveBank", "load_prior", "prior_record", "default", "named", "PriorName"]
 
 PriorName = Literal["default", "simple"]
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from curvecast.cli import main
-from curvecast.errors import CheckpointError, InvalidConfigError, PriorCheckError, PriorLoadError
+from curvecast.errors import CheckpointError, InvalidConfigError, InvalidCurveError, PriorCheckError, PriorLoadError
 from curvecast.pfn import ModelConfig
-from curvecast.priors import CONFIG_FIELDS, Mixture, SimplePowerLawPrior, TaskBatch, check_prior, load_prior, prior_record
+from curvecast.priors import CONFIG_FIELDS, CurveBank, Mixture, SimplePowerLawPrior, TaskBatch, check_prior, load_prior, prior_record
 from curvecast.training import TrainConfig, finetune, train
 
 SMALL = TrainConfig(
@@ -76,6 +76,56 @@ def test_mixture_rejects_bad_components(components):
 def test_check_prior_names_the_broken_rule_in_a_mixture():
     with pytest.raises(PriorCheckError, match="global torch RNG"):
         check_prior(Mixture([(GlobalRNGPrior(), 1.0)]))
+
+
+def _bank_curves():
+    x = torch.arange(1.0, 101.0).double().numpy()
+    return [(x, 3.0 + 5.0 * x**-0.5, "min"), (x[:10] - 1.0, 0.5 + 0.03 * x[:10], "max")]
+
+
+def test_curve_bank_replays_curves_up_to_an_affine_map_and_passes_check_prior():
+    bank = CurveBank(_bank_curves(), n_points=16, x_scale_decades=1.0, y_scale_decades=1.0)
+    check_prior(bank, n_tasks=16)
+    check_prior(Mixture([(SimplePowerLawPrior(n_points=16), 3.0), (bank, 1.0)]), n_tasks=16)
+    batch = bank.sample(64, generator=torch.Generator().manual_seed(0))
+    again = bank.sample(64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(batch.y, again.y) and torch.equal(batch.x, again.x)
+    assert batch.x.shape == (64, 1, 16) and not batch.config_mask.any()
+    lengths = batch.point_mask.sum(-1).flatten()
+    assert set(lengths.tolist()) == {16, 10}  # the 100-point curve thinned to 16, the 10-point one kept whole
+    assert ((lengths == 10) == (batch.direction == -1)).all()
+    # each task is its source curve up to x -> a x and y -> b y + c with a, b > 0 (direction kept)
+    for i in range(8):
+        n = int(lengths[i])
+        x, y = batch.x[i, 0, :n].double(), batch.y[i, 0, :n].double()
+        src_x, src_y, _ = _bank_curves()[0 if n == 16 else 1]
+        keep = torch.linspace(0, len(src_x) - 1, n).round().long()
+        sx, sy = torch.as_tensor(src_x)[keep], torch.as_tensor(src_y)[keep]
+        if n == 10:
+            assert x[0] == 0.0  # the curve starting at x = 0 stays at 0
+        a = x[-1] / sx[-1]
+        torch.testing.assert_close(x, a * sx, rtol=1e-5, atol=1e-6)
+        b = (y[-1] - y[0]) / (sy[-1] - sy[0])
+        assert a > 0 and b > 0
+        torch.testing.assert_close(y, b * sy + (y[0] - b * sy[0]), rtol=1e-4, atol=1e-4 * float(y.abs().max()))
+    thin = bank.sample(8, generator=torch.Generator().manual_seed(1), n_points=6)
+    assert thin.x.shape[-1] == 6 and (thin.point_mask.sum(-1) == 6).all()
+
+
+@pytest.mark.parametrize(
+    "curves, error",
+    [
+        ([], InvalidConfigError),
+        ([([1.0, 2.0, 3.0, 4.0], [3.0, 2.0, 1.5, 1.2], "down")], InvalidConfigError),
+        ([([1.0, 2.0, 3.0], [3.0, 2.0, 1.5], "min")], InvalidCurveError),
+        ([([1.0, 3.0, 2.0, 4.0], [3.0, 2.0, 1.5, 1.2], "min")], InvalidCurveError),
+        ([([1.0, 2.0, 3.0, 4.0], [3.0, float("nan"), 1.5, 1.2], "min")], InvalidCurveError),
+        ([([1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 2.0, 2.0], "min")], InvalidCurveError),
+    ],
+)
+def test_curve_bank_rejects_bad_curves(curves, error):
+    with pytest.raises(error):
+        CurveBank(curves)
 
 
 def test_load_prior_from_module_file_and_factory(tmp_path):

@@ -230,6 +230,30 @@ def test_spread_widens_intervals_about_an_unchanged_median():
         curvecast.load(spread=0.0)
 
 
+def test_spread_per_direction_applies_each_factor_to_its_own_direction():
+    import numpy as np
+
+    import curvecast
+
+    x = np.arange(1.0, 21.0)
+    loss = 2.0 + 3.0 * x**-0.5
+    accuracy = 0.9 - 0.5 * x**-0.5
+    split = curvecast.load(temperature=1.0, spread={"min": 1.0, "max": 2.0})
+    assert split.spread == {"min": 1.0, "max": 2.0} and split.spread_for("max") == 2.0
+    for y, direction, factor in ((loss, "min", 1.0), (accuracy, "max", 2.0)):
+        uniform = curvecast.load(temperature=1.0, spread=factor).predict(x, y, [30.0, 60.0], direction=direction)
+        mixed = split.predict(x, y, [30.0, 60.0], direction=direction)
+        np.testing.assert_allclose(mixed.interval(0.9), uniform.interval(0.9), rtol=1e-6)
+    # a mixed batch: each curve gets its own direction's factor
+    both = split.predict_many([curvecast.Curve(x, loss, [60.0], direction="min"), curvecast.Curve(x, accuracy, [60.0], direction="max")])
+    np.testing.assert_allclose(both[1].interval(0.9), curvecast.load(temperature=1.0, spread=2.0).predict(x, accuracy, [60.0], direction="max").interval(0.9), rtol=1e-6)
+    assert curvecast.load(spread={"min": 1.5, "max": 1.5}).spread == 1.5
+    with pytest.raises(curvecast.errors.InvalidConfigError, match="'min' .* and 'max'"):
+        curvecast.load(spread={"min": 1.2})
+    with pytest.raises(curvecast.errors.InvalidConfigError, match=r"spread\['max'\]"):
+        curvecast.load(spread={"min": 1.2, "max": -1.0})
+
+
 def test_forecasts_are_nearly_affine_equivariant():
     """The README's numbers: the model reads level/spread and the spread's magnitude, so units matter a little."""
     import numpy as np

@@ -1,0 +1,128 @@
+"""A prior that replays logged curves: fine-tune on your own domain's runs, not only on synthetic ones.
+
+Each task is one curve drawn from the bank, thinned evenly to at most ``n_points`` points (first and last
+kept, as prediction does), with its x scaled by a random factor and its y moved by a random affine map
+that keeps the direction (the network normalizes each task from its context, so this teaches it the
+curve's shape, not its units). No config is known. Mixed with a synthetic prior
+(``Mixture([(curvecast.priors.default(), 4), (CurveBank(curves), 1)])``) it pulls a fine-tune towards the
+curves a user actually logs while the synthetic tasks keep what the network learned about sweeps and tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from curvecast.errors import InvalidConfigError, InvalidCurveError
+from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch, checked_sample_size
+
+__all__ = ["CurveBank"]
+
+_SIGNS = {"min": 1, "max": -1}  # as TaskBatch.direction (curvecast.curve imports the priors: no import back)
+
+
+class CurveBank:
+    """Tasks of one run each, replayed from ``curves``.
+
+    Args:
+        curves: ``(x, y, direction)`` triples: x increasing, y finite, ``direction`` ``"min"`` (lower is
+            better) or ``"max"``; each curve needs at least ``min_points`` points.
+        n_points: most points per task (longer curves are thinned evenly, first and last point kept).
+        min_points: fewest points a curve may have.
+        x_scale_decades: x is multiplied by ``10 ** U(-d, d)``.
+        y_scale_decades: y is multiplied by ``10 ** U(-d, d)`` and shifted by ``U(-1, 1)`` times its range.
+    """
+
+    def __init__(
+        self,
+        curves: Sequence[tuple[Sequence[float], Sequence[float], str]],
+        *,
+        n_points: int = 64,
+        min_points: int = 4,
+        x_scale_decades: float = 1.0,
+        y_scale_decades: float = 1.0,
+    ) -> None:
+        if isinstance(n_points, bool) or not isinstance(n_points, int) or isinstance(min_points, bool) or not isinstance(min_points, int):
+            raise InvalidConfigError(f"CurveBank needs int n_points and min_points, got {n_points!r} and {min_points!r}")
+        if not 2 <= min_points <= n_points:
+            raise InvalidConfigError(f"CurveBank needs 2 <= min_points <= n_points, got min_points={min_points}, n_points={n_points}")
+        for name, value in (("x_scale_decades", x_scale_decades), ("y_scale_decades", y_scale_decades)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 6:
+                raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, 6], got {value!r}")
+        curves = list(curves)
+        if not curves:
+            raise InvalidConfigError("CurveBank needs at least one (x, y, direction) curve, got none")
+        self.n_points, self.min_points = n_points, min_points
+        self.x_scale_decades, self.y_scale_decades = float(x_scale_decades), float(y_scale_decades)
+        x_rows = np.zeros((len(curves), n_points))
+        y_rows = np.zeros((len(curves), n_points))
+        lengths = np.zeros(len(curves), dtype=np.int64)
+        signs = np.zeros(len(curves), dtype=np.int8)
+        for i, curve in enumerate(curves):
+            if not isinstance(curve, (tuple, list)) or len(curve) != 3:
+                raise InvalidCurveError(f"CurveBank curve {i} must be an (x, y, direction) triple, got {type(curve).__name__}")
+            x, y = np.asarray(curve[0], dtype=np.float64), np.asarray(curve[1], dtype=np.float64)
+            if curve[2] not in _SIGNS:
+                raise InvalidConfigError(f"CurveBank curve {i}: direction must be 'min' (losses) or 'max' (accuracies), got {curve[2]!r}")
+            signs[i] = _SIGNS[curve[2]]
+            if x.ndim != 1 or x.shape != y.shape:
+                raise InvalidCurveError(f"CurveBank curve {i}: x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")
+            if x.size < min_points:
+                raise InvalidCurveError(f"CurveBank curve {i} has {x.size} points; it needs at least min_points = {min_points} (drop it, or lower min_points)")
+            if not (np.isfinite(x).all() and np.isfinite(y).all()):
+                raise InvalidCurveError(f"CurveBank curve {i} holds NaN or infinite values; drop those points first")
+            if (np.diff(x) <= 0).any() or x[0] < 0:
+                raise InvalidCurveError(f"CurveBank curve {i}: x must be >= 0 and strictly increasing (sort the points and merge repeated x)")
+            if np.ptp(y) <= 0:
+                raise InvalidCurveError(f"CurveBank curve {i} is flat (every y equal): it teaches nothing; drop it")
+            keep = np.unique(np.linspace(0, x.size - 1, min(x.size, n_points)).round().astype(np.int64))
+            n = keep.size
+            x_rows[i, :n], y_rows[i, :n] = x[keep], y[keep]
+            x_rows[i, n:], y_rows[i, n:] = x[keep[-1]], y[keep[-1]]  # padding repeats the last point
+            lengths[i] = n
+        self._x = torch.from_numpy(x_rows)
+        self._y = torch.from_numpy(y_rows)
+        self._lengths = torch.from_numpy(lengths)
+        self._signs = torch.from_numpy(signs)
+        self.n_curves = len(curves)  # public, so a run's config.json records the bank's size
+
+    def __len__(self) -> int:
+        return int(self._lengths.numel())
+
+    def sample(self, n_tasks: int, *, generator: torch.Generator, device: torch.device | str = "cpu", n_points: int | None = None) -> TaskBatch:
+        """``n_tasks x 1 x n_points`` batch (``n_points`` at most the bank's); all randomness from ``generator``."""
+        p = checked_sample_size(n_tasks, n_points, default_points=self.n_points, min_points=self.min_points)
+        if p > self.n_points:
+            raise InvalidConfigError(f"this CurveBank stores at most {self.n_points} points per curve; ask for n_points <= {self.n_points}")
+        gen_device = generator.device
+        index = torch.randint(len(self), (n_tasks,), generator=generator, device=gen_device).cpu()
+        u = torch.rand(3, n_tasks, generator=generator, device=gen_device).cpu().double()
+        lengths = self._lengths[index]
+        x, y = self._x[index], self._y[index]
+        if p < self.n_points:  # thin each curve again, evenly, to p points
+            n_new = lengths.clamp(max=p)
+            pos = torch.arange(p, dtype=torch.float64)[None, :] * (lengths - 1)[:, None] / (n_new - 1).clamp(min=1)[:, None]
+            pick = torch.minimum(pos.round().long(), (lengths - 1)[:, None])
+            pick = torch.where(torch.arange(p)[None, :] < n_new[:, None], pick, (lengths - 1)[:, None])
+            x, y, lengths = x.gather(1, pick), y.gather(1, pick), n_new
+        x = x * torch.pow(10.0, (2 * u[0] - 1) * self.x_scale_decades)[:, None]
+        valid = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        y = y * torch.pow(10.0, (2 * u[1] - 1) * self.y_scale_decades)[:, None]
+        y_range = torch.where(valid, y, -math.inf).amax(1) - torch.where(valid, y, math.inf).amin(1)
+        y = y + ((2 * u[2] - 1) * y_range)[:, None]
+        config = torch.zeros(n_tasks, 1, len(CONFIG_FIELDS))
+        batch = TaskBatch(
+            x[:, None, :].float(),
+            y[:, None, :].float(),
+            valid[:, None, :],
+            config,
+            torch.zeros_like(config, dtype=torch.bool),
+            self._signs[index].clone(),
+        )
+        return batch.to(device)
+
+    def __repr__(self) -> str:
+        return f"CurveBank({len(self)} curves, n_points={self.n_points})"
