@@ -1,0 +1,82 @@
+"""Fine-tuning priors that mix the shipped synthetic prior with real curves the benchmarks do not score.
+
+    curvecast train --init default --prior-file benchmarks/real_curve_bank.py:PRIOR --steps 3000 --seed 61 --out runs/bank
+    curvecast train --init default --prior-file benchmarks/real_curve_bank.py:PRIOR_NON_LLM --steps 1500 --seed 62 --out runs/bank_non_llm
+
+Each factory builds ``Mixture([(shipped synthetic prior, 0.8), (CurveBank(real curves), 0.2)])``: the synthetic
+prior with the shipped model's ``prior_overrides``, and a :class:`curvecast.priors.CurveBank` of usable curves of
+``../shared/data/realcurves`` that neither ``benchmarks/realcurves.py`` (its 300 per source, seed 0) nor the
+validation split of ``benchmarks/calibrate.py`` (100 per source, seed 1) reads, at most ``PER_SOURCE`` per
+source (seeded). ``PRIOR`` takes LCDB, MLPerf, modded-nanogpt and Pythia; ``PRIOR_NON_LLM`` only LCDB and MLPerf,
+so that every LLM source stays unseen. Results in BENCHMARKS.md ("Real curves in the training mix").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from curvecast import priors
+
+HERE = Path(__file__).resolve().parent
+#: Curves of one source in the bank, at most (a seeded subset).
+PER_SOURCE = 1500
+#: Share of training tasks drawn from the bank.
+BANK_WEIGHT = 0.2
+BANK_SEED = 7
+
+
+def _load_sibling(module_name: str, filename: str):
+    """Import a sibling benchmark script by path (the benchmarks folder is not a package)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, HERE / filename)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str, list[tuple[np.ndarray, np.ndarray, str]]]:
+    """Per source, the ``(x, y, direction)`` curves neither benchmark reads (x shifted to start at 0 or later)."""
+    rc = _load_sibling("realcurves_benchmark", "realcurves.py")
+    cal = _load_sibling("calibrate_benchmark", "calibrate.py")
+    out = {}
+    for source, curves in rc.load_curves(data or rc.DEFAULT_DATA, list(sources)).items():
+        held = {(c.curve_id, c.metric_name) for c in rc.select_curves(curves, cal.BENCHMARK_MAX_CURVES, cal.BENCHMARK_SEED)}
+        held |= {(c.curve_id, c.metric_name) for c in cal.validation_curves(curves, 100, 1)}
+        rest = [c for c in curves if rc.usable(c) and (c.curve_id, c.metric_name) not in held]
+        if len(rest) > PER_SOURCE:
+            rest = [rest[i] for i in sorted(np.random.default_rng(BANK_SEED).choice(len(rest), PER_SOURCE, replace=False))]
+        triples = []
+        for c in rest:
+            x, y = np.asarray(c.x, dtype=np.float64), np.asarray(c.y, dtype=np.float64)
+            x = x - min(x[0], 0.0)  # MLPerf's epoch -1, as realcurves.py shifts it
+            keep = np.concatenate([[True], np.diff(x) > 0])
+            x, y = x[keep], y[keep]
+            if x.size >= 4 and np.ptp(y) > 0 and np.isfinite(y).all():
+                triples.append((x, y, c.direction))
+        out[source] = triples
+    return out
+
+
+def mixture(sources: tuple[str, ...]) -> priors.Mixture:
+    """The shipped synthetic prior (its overrides) mixed with a bank of ``sources``' unscored curves."""
+    shipped = json.loads((HERE.parent / "curvecast" / "models" / "default" / "config.json").read_text())
+    synthetic = priors.named("default", **shipped["training"]["train"]["prior_overrides"])
+    per_source = bank_curves(sources)
+    print("curve bank:", {k: len(v) for k, v in per_source.items()}, file=sys.stderr)
+    bank = priors.CurveBank([t for v in per_source.values() for t in v], n_points=synthetic.n_points)
+    return priors.Mixture([(synthetic, 1.0 - BANK_WEIGHT), (bank, BANK_WEIGHT)])
+
+
+def PRIOR() -> priors.Mixture:  # noqa: N802 (a factory named as --prior-file expects)
+    return mixture(("lcdb", "mlperf_training", "modded_nanogpt", "pythia"))
+
+
+def PRIOR_NON_LLM() -> priors.Mixture:  # noqa: N802
+    return mixture(("lcdb", "mlperf_training"))
