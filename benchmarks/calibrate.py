@@ -88,6 +88,8 @@ def _load_sibling(module_name: str, filename: str):
 
 rc = _load_sibling("realcurves_benchmark", "realcurves.py")
 BENCHMARK_MAX_CURVES, BENCHMARK_SEED = 300, 0
+#: The validation split's defaults (``--max-curves``, ``--seed``).
+VALIDATION_MAX_CURVES, VALIDATION_SEED = 100, 1
 
 
 def validation_run_tasks(sc, group, fraction: float, seed: int) -> list:
@@ -242,8 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="checkpoint folder (default: the shipped model)")
     parser.add_argument("--data", type=Path, default=rc.DEFAULT_DATA)
     parser.add_argument("--grid", type=float, nargs="+", default=[0.9, 1.0, 1.1, 1.25, 1.4, 1.6])
-    parser.add_argument("--max-curves", type=int, default=100, help="validation curves per source")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-curves", type=int, default=VALIDATION_MAX_CURVES, help="validation curves per source")
+    parser.add_argument("--seed", type=int, default=VALIDATION_SEED)
     parser.add_argument("--runs", action="store_true", help="choose temperature_runs (multi-run predictions) instead")
     parser.add_argument("--spread", action="store_true", help="choose the spread factor (temperature 1) instead of a temperature")
     parser.add_argument("--by-direction", action="store_true",
@@ -314,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{key}={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
     score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
     if args.spread:
-        best = choose_spread(table, args.grid)[0]
+        best = choose_spread(in_band, args.grid)
     else:
         best = min(args.grid, key=lambda t: (round(abs(coverage[t] - 0.9), 3), score[t]))
     for t in args.grid:
@@ -340,12 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def choose_spread(table: Sequence[dict], grid: Sequence[float]) -> tuple[float, tuple[dict, dict, dict]]:
-    """Sharpness subject to calibration (Gneiting et al. 2007): of the factors with the most cells in band, the
-    smallest; the mean coverage would let one misread source (modded-nanogpt's cooldowns) widen all."""
-    summaries = summarize_grid(table, "temperature", grid)
-    in_band = summaries[2]
-    return min(grid, key=lambda t: (-in_band[t], t)), summaries
+def choose_spread(in_band: dict, grid: Sequence[float]) -> float:
+    """Sharpness subject to calibration (Gneiting et al. 2007): of the factors with the most cells in band
+    (``in_band``, from :func:`summarize_grid`), the smallest; the mean coverage would let one misread source
+    (modded-nanogpt's cooldowns) widen all."""
+    return min(grid, key=lambda t: (-in_band[t], t))
 
 
 def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
@@ -356,7 +357,8 @@ def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predict
         if not rows:
             print(f"no validation curves of direction {direction!r}", file=sys.stderr)
             return 1
-        best, (score, coverage, in_band) = choose_spread(rows, args.grid)
+        score, coverage, in_band = summarize_grid(rows, "temperature", args.grid)
+        best = choose_spread(in_band, args.grid)
         chosen[direction] = best
         validation[direction] = {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}
         for t in args.grid:

@@ -30,25 +30,24 @@ BANK_WEIGHT = 0.2
 BANK_SEED = 7
 
 
-def _load_sibling(module_name: str, filename: str):
-    """Import a sibling benchmark script by path (the benchmarks folder is not a package)."""
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, HERE / filename)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+def _calibrate_module():
+    """``benchmarks/calibrate.py`` (it loads ``realcurves.py`` as its ``rc``); the folder is not a package."""
+    if "calibrate_benchmark" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("calibrate_benchmark", HERE / "calibrate.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["calibrate_benchmark"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["calibrate_benchmark"]
 
 
 def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str, list[tuple[np.ndarray, np.ndarray, str]]]:
     """Per source, the ``(x, y, direction)`` curves neither benchmark reads (x shifted to start at 0 or later)."""
-    rc = _load_sibling("realcurves_benchmark", "realcurves.py")
-    cal = _load_sibling("calibrate_benchmark", "calibrate.py")
+    cal = _calibrate_module()
+    rc = cal.rc
     out = {}
     for source, curves in rc.load_curves(data or rc.DEFAULT_DATA, list(sources)).items():
         held = {(c.curve_id, c.metric_name) for c in rc.select_curves(curves, cal.BENCHMARK_MAX_CURVES, cal.BENCHMARK_SEED)}
-        held |= {(c.curve_id, c.metric_name) for c in cal.validation_curves(curves, 100, 1)}
+        held |= {(c.curve_id, c.metric_name) for c in cal.validation_curves(curves, cal.VALIDATION_MAX_CURVES, cal.VALIDATION_SEED)}
         rest = [c for c in curves if rc.usable(c) and (c.curve_id, c.metric_name) not in held]
         if len(rest) > PER_SOURCE:
             rest = [rest[i] for i in sorted(np.random.default_rng(BANK_SEED).choice(len(rest), PER_SOURCE, replace=False))]

@@ -21,8 +21,6 @@ from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch, checked_sample_size
 
 __all__ = ["CurveBank"]
 
-_SIGNS = {"min": 1, "max": -1}  # as TaskBatch.direction (curvecast.curve imports the priors: no import back)
-
 
 class CurveBank:
     """Tasks of one run each, replayed from ``curves``.
@@ -52,6 +50,9 @@ class CurveBank:
         for name, value in (("x_scale_decades", x_scale_decades), ("y_scale_decades", y_scale_decades)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 6:
                 raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, 6], got {value!r}")
+        # Imported here: curvecast.curve imports the priors package, so a module-level import would be circular.
+        from curvecast.curve import check_direction
+
         curves = list(curves)
         if not curves:
             raise InvalidConfigError("CurveBank needs at least one (x, y, direction) curve, got none")
@@ -65,9 +66,7 @@ class CurveBank:
             if not isinstance(curve, (tuple, list)) or len(curve) != 3:
                 raise InvalidCurveError(f"CurveBank curve {i} must be an (x, y, direction) triple, got {type(curve).__name__}")
             x, y = np.asarray(curve[0], dtype=np.float64), np.asarray(curve[1], dtype=np.float64)
-            if curve[2] not in _SIGNS:
-                raise InvalidConfigError(f"CurveBank curve {i}: direction must be 'min' (losses) or 'max' (accuracies), got {curve[2]!r}")
-            signs[i] = _SIGNS[curve[2]]
+            signs[i] = check_direction(curve[2])
             if x.ndim != 1 or x.shape != y.shape:
                 raise InvalidCurveError(f"CurveBank curve {i}: x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")
             if x.size < min_points:
@@ -90,7 +89,7 @@ class CurveBank:
         self.n_curves = len(curves)  # public, so a run's config.json records the bank's size
 
     def __len__(self) -> int:
-        return int(self._lengths.numel())
+        return self.n_curves
 
     def sample(self, n_tasks: int, *, generator: torch.Generator, device: torch.device | str = "cpu", n_points: int | None = None) -> TaskBatch:
         """``n_tasks x 1 x n_points`` batch (``n_points`` at most the bank's); all randomness from ``generator``."""
