@@ -8,7 +8,8 @@ prior with the shipped model's ``prior_overrides``, and a :class:`curvecast.prio
 ``../shared/data/realcurves`` that neither ``benchmarks/realcurves.py`` (its 300 per source, seed 0) nor the
 validation split of ``benchmarks/calibrate.py`` (100 per source, seed 1) reads, at most ``PER_SOURCE`` per
 source (seeded). ``PRIOR`` takes LCDB, MLPerf, modded-nanogpt and Pythia; ``PRIOR_NON_LLM`` only LCDB and MLPerf,
-so that every LLM source stays unseen. Results in BENCHMARKS.md ("Real curves in the training mix").
+so that every LLM source stays unseen; ``PRIOR_BALANCED`` LCDB, MLPerf and Pythia's downstream accuracies, one
+third of the bank's share each (modded-nanogpt's near-identical seeds left out, so it stays unseen). Results in BENCHMARKS.md ("Real curves in the training mix").
 """
 
 from __future__ import annotations
@@ -63,19 +64,28 @@ def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str,
     return out
 
 
-def mixture(sources: tuple[str, ...]) -> priors.Mixture:
-    """The shipped synthetic prior (its overrides) mixed with a bank of ``sources``' unscored curves."""
+def mixture(sources: tuple[str, ...], *, balanced: bool = False) -> priors.Mixture:
+    """The shipped synthetic prior (its overrides) mixed with a bank of ``sources``' unscored curves: one bank of
+    all of them (each curve equally likely), or with ``balanced`` one bank per source sharing ``BANK_WEIGHT``
+    equally (each source equally likely, so a source of 136 curves is not drowned by one of 1,500)."""
     shipped = json.loads((HERE.parent / "curvecast" / "models" / "default" / "config.json").read_text())
     synthetic = priors.named("default", **shipped["training"]["train"]["prior_overrides"])
     per_source = bank_curves(sources)
     print("curve bank:", {k: len(v) for k, v in per_source.items()}, file=sys.stderr)
-    bank = priors.CurveBank([t for v in per_source.values() for t in v], n_points=synthetic.n_points)
-    return priors.Mixture([(synthetic, 1.0 - BANK_WEIGHT), (bank, BANK_WEIGHT)])
+    if balanced:
+        banks = [(priors.CurveBank(v, n_points=synthetic.n_points), BANK_WEIGHT / len(per_source)) for v in per_source.values()]
+    else:
+        banks = [(priors.CurveBank([t for v in per_source.values() for t in v], n_points=synthetic.n_points), BANK_WEIGHT)]
+    return priors.Mixture([(synthetic, 1.0 - BANK_WEIGHT), *banks])
 
 
-def PRIOR() -> priors.Mixture:  # noqa: N802 (a factory named as --prior-file expects)
+def PRIOR() -> priors.Mixture:  # upper case: a factory named as --prior-file expects
     return mixture(("lcdb", "mlperf_training", "modded_nanogpt", "pythia"))
 
 
-def PRIOR_NON_LLM() -> priors.Mixture:  # noqa: N802
+def PRIOR_NON_LLM() -> priors.Mixture:
     return mixture(("lcdb", "mlperf_training"))
+
+
+def PRIOR_BALANCED() -> priors.Mixture:
+    return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True)

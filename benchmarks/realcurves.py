@@ -3,6 +3,7 @@
     python benchmarks/realcurves.py                                   # all sources, all methods
     python benchmarks/realcurves.py --methods last_value power_law --max-curves 20 --sources lcdb pythia
     python benchmarks/realcurves.py --json results.json --markdown results.md --model runs/big
+    python benchmarks/realcurves.py --sources gemstones pythia --by-direction   # losses and accuracies apart
 
 Data: ``../shared/data/realcurves/*.parquet`` next to the repository (``--data`` to change it), one row per
 point with columns ``source, curve_id, group, config, x, y, metric_name, direction``. A curve is one
@@ -23,6 +24,8 @@ Protocol, per source (the ``source`` column):
     of 0 early on) can give a Gaussian baseline a width of ~1e-9 and the mean an NLL of 1e15; so there is also
     ``nll_capped``, the mean with every point's NLL capped at ``NLL_CAP`` = 10 (reported, not used for targets);
   - ``final_err``: median over curves of ``|predicted median at the last x - true last y| / range``;
+  - ``final_bias``: median over curves of the same difference, signed so that a forecast worse than the outcome
+    (a loss above it, an accuracy below it) is positive: which way a method errs, not only how far;
   - ``coverage90``: per curve the fraction of held-out points inside ``[q05, q95]``, mean over curves;
   - ``n_curves``.
 
@@ -223,7 +226,7 @@ def make_tasks(curves: Sequence[RealCurve], fraction: float) -> list[Task]:
 
 def curve_metrics(task: Task, pred: Prediction) -> dict[str, float]:
     """Per-curve ``nll`` (range units, mean over held-out points), ``nll_capped`` (the same with each point's NLL
-    capped at ``NLL_CAP``), ``final_err``, ``coverage`` and ``n_nonfinite``."""
+    capped at ``NLL_CAP``), ``final_err``, ``final_bias``, ``coverage`` and ``n_nonfinite``."""
     y_true = task.y_query
     y_range = task.curve.y_range
     logpdf = np.asarray(pred.logpdf, dtype=np.float64) + math.log(y_range)
@@ -231,28 +234,35 @@ def curve_metrics(task: Task, pred: Prediction) -> dict[str, float]:
     logpdf = np.where(bad, LOGPDF_FLOOR, logpdf)
     median_last = float(pred.median[-1])
     final_err = abs(median_last - y_true[-1]) / y_range if np.isfinite(median_last) else math.inf
+    # worse-is-positive: a loss forecast above the outcome, or an accuracy forecast below it, is pessimistic
+    sign = 1.0 if task.direction == "min" else -1.0
+    final_bias = sign * (median_last - y_true[-1]) / y_range if np.isfinite(median_last) else math.nan
     covered = (pred.q05 <= y_true) & (y_true <= pred.q95)  # False where a quantile is NaN
     return {
         "nll": float(-logpdf.mean()),
         "nll_capped": float(np.minimum(-logpdf, NLL_CAP).mean()),
         "final_err": float(final_err),
+        "final_bias": float(final_bias),
         "coverage": float(covered.mean()),
         "n_nonfinite": int(bad.sum()),
     }
 
 
 def aggregate(per_curve: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Summaries over curves: mean, median and capped-mean NLL, median final error, mean coverage of the 90% interval."""
+    """Summaries over curves: mean, median and capped-mean NLL, median final error and signed final error
+    (``final_bias``, positive when forecasts are worse than the outcome), mean coverage of the 90% interval."""
     if not per_curve:
         nan = float("nan")
-        return {"nll": nan, "nll_median": nan, "nll_capped": nan, "final_err": nan, "coverage90": nan, "n_curves": 0,
-                "n_nonfinite": 0}
+        return {"nll": nan, "nll_median": nan, "nll_capped": nan, "final_err": nan, "final_bias": nan, "coverage90": nan,
+                "n_curves": 0, "n_nonfinite": 0}
     nll = np.array([m["nll"] for m in per_curve])
+    bias = np.array([m.get("final_bias", math.nan) for m in per_curve])
     return {
         "nll": float(nll.mean()),
         "nll_median": float(np.median(nll)),
         "nll_capped": float(np.mean([m["nll_capped"] for m in per_curve])),
         "final_err": float(np.median([m["final_err"] for m in per_curve])),
+        "final_bias": float(np.median(bias[np.isfinite(bias)])) if np.isfinite(bias).any() else math.nan,
         "coverage90": float(np.mean([m["coverage"] for m in per_curve])),
         "n_curves": len(per_curve),
         "n_nonfinite": int(sum(m["n_nonfinite"] for m in per_curve)),
@@ -542,8 +552,11 @@ def run_benchmark(
     max_curves: int,
     seed: int,
     fractions: Sequence[float] = FRACTIONS,
+    by_direction: bool = False,
 ) -> list[dict]:
-    """One row per (source, fraction, method) with the metrics of :func:`aggregate` and ``n_fallbacks``."""
+    """One row per (source, fraction, method) with the metrics of :func:`aggregate` and ``n_fallbacks``; with
+    ``by_direction``, also ``by_direction``: the same metrics over the losses (``min``) and the accuracies
+    (``max``) of the cell apart, since one source can hold both (Gemstones, Pythia) and they fail differently."""
     rows = []
     for source, all_curves in curves_by_source.items():
         curves = select_curves(all_curves, max_curves, seed)
@@ -558,18 +571,24 @@ def run_benchmark(
                         if np.shape(getattr(pred, key)) != task.y_query.shape:
                             raise ValueError(f"{name}: {key} has shape {np.shape(getattr(pred, key))}, "
                                              f"expected {task.y_query.shape} ({task.curve.curve_id})")
-                summary = aggregate([curve_metrics(t, p) for t, p in zip(tasks, preds)])
-                rows.append(
-                    {
-                        "source": source,
-                        "fraction": fraction,
-                        "method": name,
-                        **summary,
-                        "n_fallbacks": int(sum(p.fallback for p in preds)),
-                        "n_heldout_points": int(sum(len(t.y_query) for t in tasks)),
-                        "seconds": seconds,
+                per_curve = [curve_metrics(t, p) for t, p in zip(tasks, preds)]
+                summary = aggregate(per_curve)
+                row = {
+                    "source": source,
+                    "fraction": fraction,
+                    "method": name,
+                    **summary,
+                    "n_fallbacks": int(sum(p.fallback for p in preds)),
+                    "n_heldout_points": int(sum(len(t.y_query) for t in tasks)),
+                    "seconds": seconds,
+                }
+                if by_direction:
+                    row["by_direction"] = {
+                        d: aggregate([m for t, m in zip(tasks, per_curve) if t.direction == d])
+                        for d in ("min", "max")
+                        if any(t.direction == d for t in tasks)
                     }
-                )
+                rows.append(row)
                 print(
                     f"{source:>24} f={fraction:.1f} {name:>10}: nll {fmt(summary['nll']):>9}  final_err "
                     f"{summary['final_err']:.3f}  cov90 {summary['coverage90']:.3f}  n {summary['n_curves']}"
@@ -583,6 +602,17 @@ def results_table(rows: Sequence[dict]) -> pd.DataFrame:
     columns = ["source", "fraction", "method", "nll", "nll_median", "nll_capped", "final_err", "coverage90",
                "n_curves", "n_fallbacks", "n_nonfinite"]
     return pd.DataFrame(rows)[columns]
+
+
+def direction_table(rows: Sequence[dict]) -> pd.DataFrame:
+    """The ``by_direction`` summaries of :func:`run_benchmark`'s rows, one line per (source, fraction, method, direction)."""
+    columns = ["nll", "final_err", "final_bias", "coverage90", "n_curves"]
+    lines = [
+        {"source": r["source"], "fraction": r["fraction"], "method": r["method"], "direction": d, **{c: s[c] for c in columns}}
+        for r in rows
+        for d, s in r.get("by_direction", {}).items()
+    ]
+    return pd.DataFrame(lines, columns=["source", "fraction", "method", "direction", *columns])
 
 
 def targets(by_method: dict[str, dict]) -> dict[str, bool] | None:
@@ -747,6 +777,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=CHUNK, help=f"curves per curvecast call (default {CHUNK})")
     parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
                         help="tell curvecast the LR schedule family of a source's runs that record total_steps (e.g. modded_nanogpt=wsd)")
+    parser.add_argument("--by-direction", action="store_true",
+                        help="also report every cell's losses (direction min) and accuracies (max) apart")
     parser.add_argument("--raw", action="store_true", help="score the network without its calibration (temperature 1, spread 1)")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and metadata here")
     parser.add_argument("--markdown", type=Path, default=None, help="write a markdown section here")
@@ -790,7 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
     methods = {m: methods[m] for m in METHODS if m in methods}  # fixed column order
 
-    rows = run_benchmark(curves, methods, args.max_curves, args.seed, args.fractions)
+    rows = run_benchmark(curves, methods, args.max_curves, args.seed, args.fractions, by_direction=args.by_direction)
     wall = time.perf_counter() - wall_start
 
     import torch
@@ -815,6 +847,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     with pd.option_context("display.width", 250, "display.max_rows", None, "display.float_format", fmt):
         print(results_table(rows).to_string(index=False))
+        if args.by_direction:
+            print(direction_table(rows).to_string(index=False))
     if args.json:
         payload = {"meta": meta, "results": rows, "targets": target_rows(rows)}
         args.json.write_text(json.dumps(json_safe(payload), indent=2) + "\n")

@@ -51,8 +51,12 @@ def test_curve_metrics_hand_computed():
     assert m["nll"] == pytest.approx(2.0 - math.log(4.0))
     assert m["nll_capped"] == pytest.approx(m["nll"])
     assert m["final_err"] == pytest.approx(0.5 / 4.0)
+    assert m["final_bias"] == pytest.approx(0.5 / 4.0)  # a loss forecast above the outcome: pessimistic
     assert m["coverage"] == pytest.approx(0.5)
     assert m["n_nonfinite"] == 0
+    accuracy = make_curve([1, 2, 3, 4, 5], [0.0, 1.0, 2.0, 3.0, 4.0], direction="max")
+    flipped = rc.Prediction(logpdf=pred.logpdf, median=np.array([3.0, 3.5]), q05=pred.q05, q95=pred.q95)
+    assert rc.curve_metrics(rc.Task(accuracy, 3), flipped)["final_bias"] == pytest.approx(0.5 / 4.0)  # 3.5 < 4
 
 
 def test_curve_metrics_nll_is_density_of_y_over_range():
@@ -79,13 +83,13 @@ def test_curve_metrics_nonfinite_is_floored_and_counted():
 
 def test_aggregate():
     per_curve = [
-        {"nll": 1.0, "nll_capped": 1.0, "final_err": 0.1, "coverage": 1.0, "n_nonfinite": 0},
-        {"nll": 2.0, "nll_capped": 2.0, "final_err": 0.3, "coverage": 0.5, "n_nonfinite": 1},
-        {"nll": 60.0, "nll_capped": 9.0, "final_err": 0.2, "coverage": 0.0, "n_nonfinite": 0},
+        {"nll": 1.0, "nll_capped": 1.0, "final_err": 0.1, "final_bias": -0.1, "coverage": 1.0, "n_nonfinite": 0},
+        {"nll": 2.0, "nll_capped": 2.0, "final_err": 0.3, "final_bias": 0.3, "coverage": 0.5, "n_nonfinite": 1},
+        {"nll": 60.0, "nll_capped": 9.0, "final_err": 0.2, "final_bias": 0.2, "coverage": 0.0, "n_nonfinite": 0},
     ]
     agg = rc.aggregate(per_curve)
-    assert agg == {"nll": 21.0, "nll_median": 2.0, "nll_capped": 4.0, "final_err": 0.2, "coverage90": 0.5,
-                   "n_curves": 3, "n_nonfinite": 1}
+    assert agg == {"nll": 21.0, "nll_median": 2.0, "nll_capped": 4.0, "final_err": 0.2, "final_bias": 0.2,
+                   "coverage90": 0.5, "n_curves": 3, "n_nonfinite": 1}
     assert rc.aggregate([])["n_curves"] == 0
 
 
@@ -255,6 +259,20 @@ def test_main_end_to_end_on_synthetic_parquet(tmp_path, capsys):
     assert all(r["n_curves"] == 4 for r in result["results"])
     assert result["meta"]["max_curves"] == 4 and "--max-curves 4" in result["meta"]["command"]
     assert "## Real learning curves" in out_md.read_text()
+
+
+def test_by_direction_splits_each_cell_into_losses_and_accuracies():
+    x = np.arange(1.0, 11.0)
+    loss = make_curve(x, 3.0 - 0.1 * x, curve_id="loss")  # falls by 0.1 a step: last value is 0.5 too high
+    acc = make_curve(x, 0.2 * x, direction="max", curve_id="acc")  # rises by 0.2 a step: last value is 1.0 too low
+    (row,) = rc.run_benchmark({"toy": [loss, acc]}, {"last_value": rc.predict_last_value}, 10, 0, fractions=[0.5], by_direction=True)
+    split = row["by_direction"]
+    assert set(split) == {"min", "max"} and split["min"]["n_curves"] == split["max"]["n_curves"] == 1
+    # both are pessimistic by half the range (positive bias), whichever way the metric improves
+    assert split["min"]["final_bias"] == pytest.approx(0.5 / 0.9) and split["max"]["final_bias"] == pytest.approx(1.0 / 1.8)
+    assert row["final_err"] == pytest.approx(np.median([0.5 / 0.9, 1.0 / 1.8]))
+    assert "by_direction" not in rc.run_benchmark({"toy": [loss]}, {"last_value": rc.predict_last_value}, 10, 0, fractions=[0.5])[0]
+    assert list(rc.direction_table([row])["direction"]) == ["min", "max"]
 
 
 def test_main_missing_data_is_one_error_line(tmp_path, capsys):
