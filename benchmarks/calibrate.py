@@ -217,7 +217,7 @@ def write_table(path: Path | None, table: Sequence[dict], chosen, **summaries: d
 #: The spread factors ``--all`` scores (the shipped model's spread was chosen over the same grid).
 SPREAD_GRID = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8)
 #: Directions ``--spread --by-direction`` calibrates apart: losses and errors (min), accuracies (max).
-DIRECTIONS = ("min", "max")
+DIRECTIONS = rc.DIRECTIONS
 
 
 def calibrate_all(args: argparse.Namespace) -> int:

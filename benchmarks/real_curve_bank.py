@@ -52,15 +52,9 @@ def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str,
         rest = [c for c in curves if rc.usable(c) and (c.curve_id, c.metric_name) not in held]
         if len(rest) > PER_SOURCE:
             rest = [rest[i] for i in sorted(np.random.default_rng(BANK_SEED).choice(len(rest), PER_SOURCE, replace=False))]
-        triples = []
-        for c in rest:
-            x, y = np.asarray(c.x, dtype=np.float64), np.asarray(c.y, dtype=np.float64)
-            x = x - min(x[0], 0.0)  # MLPerf's epoch -1, as realcurves.py shifts it
-            keep = np.concatenate([[True], np.diff(x) > 0])
-            x, y = x[keep], y[keep]
-            if x.size >= 4 and np.ptp(y) > 0 and np.isfinite(y).all():
-                triples.append((x, y, c.direction))
-        out[source] = triples
+        # rc.usable already asks for finite points, strictly increasing x and a non-zero range (what CurveBank
+        # checks); only MLPerf's epoch -1 needs moving, as realcurves.py shifts it.
+        out[source] = [(c.x - min(c.x[0], 0.0), c.y, c.direction) for c in rest]
     return out
 
 

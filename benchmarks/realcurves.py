@@ -78,6 +78,8 @@ ABS_NOISE_FLOOR = 1e-9  # ... and absolute (plus 1e-6 |last observed y|), so a f
 COVERAGE_TARGET = (0.85, 0.95)
 NLL_CAP = 10.0  # per-point NLL cap of the robust ``nll_capped`` (a density of y/range below e^-10 counts as e^-10)
 RANGE_RTOL = 1e-9  # a curve whose range is below this fraction of max|y| counts as constant
+#: Metric directions, each cell split by ``--by-direction``: losses and errors (min), accuracies (max).
+DIRECTIONS = ("min", "max")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -256,7 +258,7 @@ def aggregate(per_curve: Sequence[dict[str, float]]) -> dict[str, float]:
         return {"nll": nan, "nll_median": nan, "nll_capped": nan, "final_err": nan, "final_bias": nan, "coverage90": nan,
                 "n_curves": 0, "n_nonfinite": 0}
     nll = np.array([m["nll"] for m in per_curve])
-    bias = np.array([m.get("final_bias", math.nan) for m in per_curve])
+    bias = np.array([m["final_bias"] for m in per_curve])
     return {
         "nll": float(nll.mean()),
         "nll_median": float(np.median(nll)),
@@ -583,11 +585,10 @@ def run_benchmark(
                     "seconds": seconds,
                 }
                 if by_direction:
-                    row["by_direction"] = {
-                        d: aggregate([m for t, m in zip(tasks, per_curve) if t.direction == d])
-                        for d in ("min", "max")
-                        if any(t.direction == d for t in tasks)
-                    }
+                    by_dir: dict[str, list[dict]] = {}
+                    for task, metrics in zip(tasks, per_curve):
+                        by_dir.setdefault(task.direction, []).append(metrics)
+                    row["by_direction"] = {d: aggregate(by_dir[d]) for d in DIRECTIONS if d in by_dir}
                 rows.append(row)
                 print(
                     f"{source:>24} f={fraction:.1f} {name:>10}: nll {fmt(summary['nll']):>9}  final_err "
