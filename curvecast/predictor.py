@@ -30,7 +30,7 @@ from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap,
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, config_index
 from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
 
-__all__ = ["Predictor", "load", "default_model_path"]
+__all__ = ["Predictor", "load", "default_model_path", "prior_limits"]
 
 _FALLBACK_CONTEXT = 64
 #: Padded tokens per forward pass of predict_many (curves x longest curve), about 130 MB of logits on CPU.
@@ -105,6 +105,7 @@ def load(
     spread: float | Mapping[str, float] | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
+    max_runs: int | None = None,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -133,6 +134,9 @@ def load(
             are read as context beside the runs being predicted: the nearest in size, tokens, batch size, lr
             and free hyperparameters, with every replicate of a kept setting. ``None`` takes the checkpoint's
             ``calibration.context_runs``, else the most curves the model saw in training.
+        max_runs: most runs (scaling-table rows included) read in one pass, at most the architecture's
+            ``ModelConfig.max_runs``. ``None`` takes the checkpoint's ``calibration.max_runs``, else the most
+            runs of a training task.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -152,7 +156,28 @@ def load(
         spread=spread,
         wsd_cooldowns=wsd_cooldowns,
         context_runs=context_runs,
+        max_runs=max_runs,
     )
+
+
+_LIMIT_KEYS = ("n_points", "max_runs", "max_curve_runs", "max_task_points")
+
+
+def prior_limits(record: Mapping[str, Any]) -> dict[str, int]:
+    """The task sizes a checkpoint's prior (its ``config.json`` record) trained the model on.
+
+    ``n_points``, ``max_runs``, ``max_curve_runs``, ``max_task_points`` of the prior's parameters; for a
+    mixture, the largest of its components' (a curve bank's one-run tasks set only ``n_points``). Keys no
+    component sets are left out, so the predictor falls back to what the architecture allows.
+    """
+    if "components" in record:
+        limits: dict[str, int] = {}
+        for component in record["components"]:
+            for key, value in prior_limits(component).items():
+                limits[key] = max(value, limits.get(key, value))
+        return limits
+    params = record.get("params") or {}
+    return {key: int(params[key]) for key in _LIMIT_KEYS if isinstance(params.get(key), (int, float)) and not isinstance(params.get(key), bool)}
 
 
 class Predictor:
@@ -164,7 +189,8 @@ class Predictor:
         path: where it was loaded from.
         max_context: most observed points read per run; longer runs are thinned evenly (keeping the
             first and the last point), because the model was trained on runs of at most this length.
-        max_runs: most runs read in one pass (the most runs of a training task: scaling-table rows).
+        max_runs: most runs read in one pass: ``calibration.max_runs`` (chosen on validation hold-outs, up to
+            the architecture's ``ModelConfig.max_runs``), else the most runs of a training task.
         max_curve_runs: most runs with two or more observed points read in one pass (the most curves of a
             training task); runs with at most one point (table rows) count only towards ``max_runs``.
         context_runs: most distinct settings among the context-only curves read, nearest first
@@ -190,17 +216,25 @@ class Predictor:
         spread: float | Mapping[str, float] | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
+        max_runs: int | None = None,
     ) -> None:
         self.model = model.eval()
         self.config = config
         self.path = path
-        prior_params = (config.get("prior") or {}).get("params") or {}
+        prior_params = prior_limits(config.get("prior") or {})
         self.max_context = int(prior_params.get("n_points", _FALLBACK_CONTEXT))
-        self.max_runs = min(int(prior_params.get("max_runs", model.config.max_runs)), model.config.max_runs)
-        self.max_curve_runs = min(int(prior_params.get("max_curve_runs", self.max_runs)), self.max_runs)
-        task_points = prior_params.get("max_task_points")
-        self.max_task_points = int(task_points) if task_points else self.max_runs * self.max_context
         calibration = config.get("calibration") or {}
+        trained_runs = min(int(prior_params.get("max_runs", model.config.max_runs)), model.config.max_runs)
+        if max_runs is None:
+            max_runs = calibration.get("max_runs", trained_runs)
+        if isinstance(max_runs, bool) or not isinstance(max_runs, int) or not 1 <= max_runs <= model.config.max_runs:
+            raise InvalidConfigError(
+                f"max_runs must be an int from 1 to the architecture's {model.config.max_runs} (ModelConfig.max_runs), got {max_runs!r}"
+            )
+        self.max_runs = int(max_runs)
+        self.max_curve_runs = min(int(prior_params.get("max_curve_runs", trained_runs)), self.max_runs)
+        task_points = prior_params.get("max_task_points")
+        self.max_task_points = int(task_points) if task_points else trained_runs * self.max_context
         if temperature_runs is None:
             temperature_runs = temperature if temperature is not None else calibration.get("temperature_runs", calibration.get("temperature", 1.0))
         if temperature is None:

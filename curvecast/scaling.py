@@ -11,10 +11,10 @@ tasks drawn that way (isoFLOP designs, size x token grids, broken power laws in 
 out), so ``fit`` runs no optimiser: the posterior over the loss surface is what the network returns for
 any ``(N, D)`` given the table, in one forward pass.
 
-What the model reads: at most ``Predictor.max_runs`` runs per pass (32 for the shipped model). New points
+What the model reads: at most ``Predictor.max_runs`` runs per pass (48 for the shipped model). New points
 are predicted in groups of :data:`GROUP` (8); every group of one call reads the same table rows: all of them
 if they fit beside a group, else the ones nearest to any of the points (in log N, log D, log lr and log
-batch size) that fit: 24 beside a full group, 31 beside a single point. Marginal predictions are exact for any
+batch size) that fit: 40 beside a full group, 47 beside a single point (for the shipped model). Marginal predictions are exact for any
 number of points; samples are joint within a group and independent across groups. :meth:`ScalingLaw.optimum`
 places its final grid of :data:`GROUP` sizes in one group, so its samples of the loss along the isoFLOP
 curve are joint, and the distribution of the argmin is the posterior of the compute-optimal size.

@@ -334,17 +334,25 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    steps = [next(a for a in argv if a in ("--spread", "--cooldowns", "--runs", "--context-runs")) for argv in calls]
-    assert steps == ["--spread", "--cooldowns", "--runs", "--context-runs", "--runs"]
+    steps = [next(a for a in argv if a in ("--spread", "--cooldowns", "--runs", "--context-runs", "--max-runs")) for argv in calls]
+    assert steps == ["--spread", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--runs"]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     assert calls[0][calls[0].index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
-    assert calls[3][-2:] == ["2", "3"]
+    assert calls[3][-2:] == ["2", "3"] and calls[4][-3:] == ["32", "40", "48"]
     # A step that fails stops the chain with its exit code.
     calls.clear()
     monkeypatch.setattr(cal, "main", lambda argv: real_main(argv) if "--all" in argv else (calls.append(argv) or 1))
     assert cal.main(["--all"]) == 1 and len(calls) == 1
     with pytest.raises(SystemExit):
         real_main(["--all", "--runs"])
+
+
+def test_calibrate_max_runs_refuses_a_grid_beyond_the_architecture(capsys):
+    cal = _load_benchmark("calibrate")
+    assert cal.main(["--max-runs", "--max-runs-grid", "64", "100"]) == 2
+    assert "from 1 to the architecture's 48" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cal.main(["--max-runs", "--context-runs"])
 
 
 def test_calibrate_summarize_grid_by_hand(tmp_path):

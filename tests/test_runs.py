@@ -116,7 +116,8 @@ def test_partial_target_uses_its_own_points_and_the_runs(model):
     x, y = power_curve(n=40)
     others = [Run(*power_curve(n=40, floor=2.0 + 0.05 * k, seed=k), config={"dropout": 0.1 * k}) for k in range(1, 4)]
     pred = model.predict(x[:10], y[:10], x[10:], config={"dropout": 0.0}, runs=others)
-    assert pred.median.shape == (30,) and pred.n_context == 10 + 3 * 40
+    # the others are 3 settings; the calibrated context_runs nearest of them are read, each whole
+    assert pred.median.shape == (30,) and pred.n_context == 10 + min(3, model.context_runs) * 40
     assert np.all(np.isfinite(pred.logpdf(y[10:])))
 
 
@@ -193,6 +194,31 @@ def test_shipped_context_runs_is_calibrated_and_checked(model):
     for bad in (0, -1, 2.5, True, "3"):
         with pytest.raises(InvalidConfigError, match="context_runs"):
             curvecast.load(context_runs=bad)
+
+
+def test_max_runs_is_calibrated_up_to_the_architecture_and_checked(model):
+    assert model.max_runs == model.config["calibration"].get("max_runs", 32) <= model.model.config.max_runs
+    assert model.max_curve_runs <= model.max_runs
+    fewer = curvecast.load(max_runs=8)
+    assert fewer.max_runs == 8 and fewer.max_curve_runs == 8
+    for bad in (0, model.model.config.max_runs + 1, 2.5, True, "32"):
+        with pytest.raises(InvalidConfigError, match="max_runs"):
+            curvecast.load(max_runs=bad)
+    runs = [Run([1000.0], [3.0 - 0.1 * k], {"n_params": 1e6 * (k + 1)}, name=f"r{k}") for k in range(9)]
+    with pytest.raises(InvalidCurveError, match="at most 8 runs"):
+        fewer.predict_runs(runs, [1000.0])
+
+
+def test_prior_limits_of_a_mixture_are_the_largest_of_its_components():
+    from curvecast.predictor import prior_limits
+
+    curves = {"class": "CurvePrior", "params": {"n_points": 64, "max_runs": 32, "max_curve_runs": 12, "max_task_points": 320}}
+    bank = {"class": "CurveBank", "params": {"n_points": 96, "n_curves": 10}}
+    wide = {"class": "Other", "params": {"max_runs": 16, "max_task_points": 512, "max_curve_runs": None}}
+    assert prior_limits(curves) == {"n_points": 64, "max_runs": 32, "max_curve_runs": 12, "max_task_points": 320}
+    mixture = {"class": "Mixture", "components": [{"weight": 0.8, **curves}, {"weight": 0.1, **bank}, {"weight": 0.1, **wide}]}
+    assert prior_limits(mixture) == {"n_points": 96, "max_runs": 32, "max_curve_runs": 12, "max_task_points": 512}
+    assert prior_limits({"class": "Custom"}) == {}
 
 
 def test_long_runs_are_thinned_to_the_context_budget_with_a_warning(model):
