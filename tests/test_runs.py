@@ -219,6 +219,8 @@ def test_prior_limits_of_a_mixture_are_the_largest_of_its_components():
     mixture = {"class": "Mixture", "components": [{"weight": 0.8, **curves}, {"weight": 0.1, **bank}, {"weight": 0.1, **wide}]}
     assert prior_limits(mixture) == {"n_points": 96, "max_runs": 32, "max_curve_runs": 12, "max_task_points": 512}
     assert prior_limits({"class": "Custom"}) == {}
+    shipped = curvecast.load()  # its prior is a mixture of the synthetic prior and curve banks
+    assert (shipped.max_context, shipped.max_curve_runs, shipped.max_task_points) == (64, 12, 320)
 
 
 def test_long_runs_are_thinned_to_the_context_budget_with_a_warning(model):
