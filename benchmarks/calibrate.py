@@ -80,7 +80,8 @@ from pathlib import Path
 import numpy as np
 
 import curvecast
-from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text
+from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
+from curvecast.predictor import default_model_path
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -455,34 +456,35 @@ def choose_context_runs(args: argparse.Namespace) -> int:
     def apply(model: curvecast.Predictor, value: int) -> None:
         model.context_runs = min(value, model.max_curve_runs)
 
-    return choose_read_limit(args, "context_runs", grid, apply, ties_to_larger=True)
+    return choose_read_limit(args, curvecast.load(args.model), "context_runs", grid, apply, ties_to_larger=True)
 
 
 def choose_max_runs(args: argparse.Namespace) -> int:
     """``--max-runs``: the same for ``max_runs``, the most runs (table rows included) read per pass; candidates
     above the architecture's ``ModelConfig.max_runs`` are dropped, ties go to the smaller value (the trained size)."""
-    model = curvecast.load(args.model)
-    grid = sorted({v for v in args.max_runs_grid if 1 <= v <= model.model.config.max_runs})
+    architecture = int(read_config(args.model or default_model_path())["model"]["max_runs"])
+    grid = sorted({v for v in args.max_runs_grid if 1 <= v <= architecture})
     if not grid:
-        print(f"--max-runs-grid needs values from 1 to the architecture's {model.model.config.max_runs}, got {args.max_runs_grid}", file=sys.stderr)
+        print(f"--max-runs-grid needs values from 1 to the architecture's {architecture}, got {args.max_runs_grid}", file=sys.stderr)
         return 2
+    # loaded at the architecture's limit, so a max_runs calibrated before does not cap the curves it trained on
+    model = curvecast.load(args.model, max_runs=architecture)
     curve_runs = model.max_curve_runs
 
     def apply(model: curvecast.Predictor, value: int) -> None:
         model.max_runs = value
         model.max_curve_runs = min(curve_runs, value)
 
-    return choose_read_limit(args, "max_runs", grid, apply, ties_to_larger=False)
+    return choose_read_limit(args, model, "max_runs", grid, apply, ties_to_larger=False)
 
 
-def choose_read_limit(args: argparse.Namespace, key: str, grid: Sequence[int], apply, *, ties_to_larger: bool) -> int:
-    """Score each ``grid`` value of the read limit ``key`` (set on the predictor by ``apply``) on the multi-run
+def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key: str, grid: Sequence[int], apply, *, ties_to_larger: bool) -> int:
+    """Score each ``grid`` value of the read limit ``key`` (set on ``model`` by ``apply``) on the multi-run
     validation hold-outs at the model's ``temperature_runs``, print the table, pick the lowest mean capped NLL
     (ties by ``ties_to_larger``) and with ``--write`` store it in the model's calibration."""
     sc = _load_sibling("scaling_benchmark", "scaling.py")
     tasks = validation_run_cells(sc, args.data)
     print(f"validation split: {sorted({s for s, _ in tasks})}, {sum(len(t) for t in tasks.values())} tasks", file=sys.stderr)
-    model = curvecast.load(args.model)
     table = []
     for value in grid:
         apply(model, value)
@@ -506,6 +508,7 @@ def choose_read_limit(args: argparse.Namespace, key: str, grid: Sequence[int], a
         path = store_calibration(model.path, {key: best, f"{key}_how": how, f"{key}_validation": validation})
         print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
