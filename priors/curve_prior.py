@@ -90,6 +90,12 @@ class CurvePrior:
     p_max_direction: float = 0.3
     #: Range of total steps (log-uniform).
     horizon_range: tuple[float, float] = (10.0, 1e6)
+    #: Progress made by the end of a run (log-uniform), in units of its progress shape's characteristic time
+    #: (``tau`` at ``u = 1`` before the per-run size, lr and batch factors): low values leave a run in its slow
+    #: early phase, so its curve makes little of its improvement early. Real loss curves make most of theirs
+    #: by 20% of x (median share 0.77-1.0 on the dev sources, about 0.6 in the default prior: ``python
+    #: benchmarks/early_phase.py``). The default is the range the shipped models were trained on.
+    tau_end_range: tuple[float, float] = (0.3, 1e4)
     #: Range of model sizes; a task spans 0..``max_param_decades`` decades inside it.
     n_params_range: tuple[float, float] = (1e6, 1e10)
     max_param_decades: float = 3.0
@@ -207,6 +213,7 @@ class CurvePrior:
             "hparam_optimum_range",
             "seed_spread_range",
             "wsd_cooldown_range",
+            "tau_end_range",
         ):
             value = getattr(self, name)
             if len(value) != 2 or not 0.0 < value[0] <= value[1] < math.inf:
@@ -411,7 +418,7 @@ class _Sampler:
         # Table designs spread over decades of steps: centre them in the horizon range.
         t["log_horizon"] = torch.where(t["is_table"], d.uniform(h_lo + 0.4 * (h_hi - h_lo), h_lo + 0.6 * (h_hi - h_lo)), d.uniform(h_lo, h_hi))
         t["shared_horizon"] = d.bernoulli(0.5)
-        t["tau_end"] = d.log_uniform(0.3, 1e4)
+        t["tau_end"] = d.log_uniform(*p.tau_end_range)
         # Schedule.
         t["schedule"] = d.categorical(p.schedule_weights)
         t["vary_schedule"] = d.bernoulli(0.1)

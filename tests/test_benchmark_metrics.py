@@ -370,3 +370,20 @@ def test_calibrate_summarize_grid_by_hand(tmp_path):
     cal.write_table(tmp_path / "t.json", table, 2, score=score)
     assert json.loads((tmp_path / "t.json").read_text())["chosen"] == 2
     cal.write_table(None, table, 2)  # no --json: nothing written, no error
+
+
+def test_early_phase_departure_is_zero_on_a_power_law_and_sees_a_late_drop():
+    ep = _load_benchmark("early_phase")
+    x = np.linspace(1.0, 1000.0, 60)
+    y = 2.0 + 3.0 * x**-0.5
+    assert abs(ep.departure(x, y)) < 1e-3
+    dropped = y.copy()
+    dropped[-1] -= 0.5 * np.ptp(y)  # the last (lowest) point falls by half the range: the range grows to 1.5x
+    assert ep.departure(x, dropped) == pytest.approx(0.5 / 1.5, abs=1e-3)
+    # repeated x (runs logged in rounded steps) are dropped before fitting; too few early points give NaN
+    repeated = np.concatenate([[1.0, 1.0], x[1:]]), np.concatenate([[y[0], y[0]], y[1:]])
+    assert abs(ep.departure(*repeated)) < 1e-3
+    log_x = np.geomspace(1.0, 1000.0, 20)
+    assert abs(ep.departure(log_x, 2.0 + 3.0 * log_x**-0.5)) < 1e-3
+    sparse = np.array([1.0, 300.0, 500.0, 700.0, 1000.0])
+    assert math.isnan(ep.departure(sparse, 2.0 + sparse**-0.5))

@@ -14,6 +14,7 @@ from curvecast.priors import CONFIG_FIELDS, SCHEDULES, CurvePrior, SimplePowerLa
 from curvecast.priors.batch import config_index
 from curvecast.priors.benchmark import curves_per_second
 from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS, evaluate_family
+from curvecast.priors.fidelity import prior_statistics
 from curvecast.priors.schedules import annealing_area, forward_area, lr_multiplier
 
 
@@ -233,6 +234,17 @@ def test_wsd_cooldowns_follow_their_range():
     assert abs(np.mean(long) - 0.55) < 0.03
 
 
+def test_tau_end_range_sets_how_early_runs_progress():
+    """The default range is the stream the shipped models trained on; a later range makes runs progress earlier."""
+    base = _sample(CurvePrior(), 16)
+    same = _sample(CurvePrior(tau_end_range=(0.3, 1e4)), 16)
+    assert torch.equal(base.y, same.y)
+    losses = dict(p_max_direction=0.0, p_table=0.0, p_single_run=1.0)
+    slow = prior_statistics(CurvePrior(tau_end_range=(0.3, 1.0), **losses), n_tasks=128, seed=0, min_points=20)["early_progress"]
+    fast = prior_statistics(CurvePrior(tau_end_range=(100.0, 1e4), **losses), n_tasks=128, seed=0, min_points=20)["early_progress"]
+    assert np.nanmedian(fast) > np.nanmedian(slow) + 0.3
+
+
 def test_stuck_accuracies_stay_at_chance():
     """A stuck accuracy moves by at most two noise sds over its run; noiseless, it is flat at its chance level."""
     stuck = _sample(CurvePrior(p_max_direction=1.0, p_stuck_at_chance=1.0, p_table=0.0, **QUIET), 200)
@@ -324,6 +336,7 @@ def test_noise_is_autocorrelated_in_some_tasks():
         (dict(max_autocorrelation=1.0), "max_autocorrelation"),
         (dict(wsd_cooldown_range=(0.1, 1.5)), "wsd_cooldown_range"),
         (dict(wsd_cooldown_range=(0.0, 0.5)), "wsd_cooldown_range"),
+        (dict(tau_end_range=(0.0, 10.0)), "tau_end_range"),
     ],
 )
 def test_invalid_prior_fields_raise(kwargs, match):
