@@ -2,6 +2,7 @@
 
     python benchmarks/early_phase.py                                   # real loss curves, then the shipped synthetic prior
     python benchmarks/early_phase.py --prior 'tau_end_range=[10, 1e5]' --json benchmarks/results/early_phase.json
+    python benchmarks/early_phase.py --by-component gemstones --json benchmarks/results/early_phase_components.json
 
 Two statistics per loss curve (direction ``min``, at least ``MIN_POINTS`` points):
 
@@ -15,6 +16,12 @@ A network trained on a prior whose curves often leave their early trend has to h
 might too, so its bands are wide where real curves are predictable. The prior is the shipped model's synthetic
 prior (``CurvePrior`` with its ``prior_overrides``) restricted to single-run loss tasks, with ``--prior``
 overrides on top (JSON values).
+
+``--by-component SOURCE`` asks where a forecast's room for late change comes from: among config-less prior runs
+(what the network sees for a curve given without a config) whose first 20% looks as clean a power law as SOURCE's
+loss curves (RMS residual of the early fit at most the 90% quantile of SOURCE's), the share that end more than
+``DEPARTURE`` of their range below the early power law (late gains) or above it (late slowdowns), for every
+progress family x LR schedule.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import numpy as np
 import torch
 
 from curvecast import priors
+from curvecast.priors import SCHEDULES
+from curvecast.priors.families import FAMILY_NAMES
 from curvecast.priors.fidelity import curve_statistics
 
 HERE = Path(__file__).resolve().parent
@@ -54,20 +63,39 @@ def _load_sibling(module_name: str, filename: str):
 rc = _load_sibling("realcurves_benchmark", "realcurves.py")
 
 
-def departure(x: np.ndarray, y: np.ndarray) -> float:
-    """Signed miss of the early power law at the last x, in units of the curve's range (NaN where it cannot be fitted).
+def _early_fit(x: np.ndarray, y: np.ndarray):
+    """``(x, y, early, fit)``: the power law fitted to the first ``EARLY`` of the x range, or None where it cannot be.
     Points that repeat the previous x (prior runs logged in rounded steps) are dropped: a power law needs distinct x."""
     distinct = np.concatenate([[True], np.diff(x) > 0])
     x, y = x[distinct], y[distinct]
     early = x <= x[0] + EARLY * (x[-1] - x[0])
     if early.sum() < 5 or np.ptp(y[early]) <= 1e-9 * max(1.0, float(np.abs(y).max())) or np.ptp(y) <= 0:
-        return float("nan")
+        return None
     try:
-        fit = rc.fit_power_law(x[early], y[early])
-        forecast = float(rc.power_law_gaussian(fit, x[early], x[-1:])[0][0])
+        return x, y, early, rc.fit_power_law(x[early], y[early])
     except ValueError:
+        return None
+
+
+def departure(x: np.ndarray, y: np.ndarray) -> float:
+    """Signed miss of the early power law at the last x, in units of the curve's range (NaN where it cannot be fitted)."""
+    fitted = _early_fit(x, y)
+    if fitted is None:
         return float("nan")
+    x, y, early, fit = fitted
+    forecast = float(rc.power_law_gaussian(fit, x[early], x[-1:])[0][0])
     return (forecast - float(y[-1])) / float(np.ptp(y)) if np.isfinite(forecast) else float("nan")
+
+
+def context_residual(x: np.ndarray, y: np.ndarray) -> float:
+    """RMS residual of the early power law over the points it was fitted to, in units of their range: how clean a
+    power law the observed part looks (NaN where it cannot be fitted)."""
+    fitted = _early_fit(x, y)
+    if fitted is None:
+        return float("nan")
+    x, y, early, fit = fitted
+    mean = rc.power_law_gaussian(fit, x[early], x[early])[0]
+    return float(np.sqrt(np.mean((mean - y[early]) ** 2)) / np.ptp(y[early]))
 
 
 def summarize(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -107,6 +135,45 @@ def prior_losses(overrides: dict, n_tasks: int, seed: int) -> list[tuple[np.ndar
     return out
 
 
+def by_component(reference: Sequence[tuple[np.ndarray, np.ndarray]], overrides: dict, n_tasks: int, seed: int) -> dict:
+    """Among config-less prior loss runs whose first 20% looks as clean a power law as ``reference``'s (context
+    residual at most its 90% quantile), the share that end more than ``DEPARTURE`` of their range below the early
+    power law (a late gain the forecast must leave room for) and above it (a late slowdown), per progress family x
+    LR schedule (one-hot weights)."""
+    threshold = float(np.nanquantile([context_residual(x, y) for x, y in reference], 0.9))
+    table = {}
+    for fi, family in enumerate(FAMILY_NAMES):
+        for si, schedule in enumerate(SCHEDULES):
+            one_hot = {
+                "family_weights": [float(j == fi) for j in range(len(FAMILY_NAMES))],
+                "schedule_weights": [float(j == si) for j in range(len(SCHEDULES))],
+                "p_config_known": 0.0,
+            }
+            runs = prior_losses({**overrides, **one_hot}, n_tasks, seed)
+            miss = np.array([departure(x, y) for x, y in runs if context_residual(x, y) <= threshold])
+            miss = miss[np.isfinite(miss)]
+            table[f"{family} / {schedule}"] = {
+                "n_smooth": int(miss.size),
+                "late_gain": float(np.mean(miss > DEPARTURE)) if miss.size else float("nan"),
+                "late_slowdown": float(np.mean(miss < -DEPARTURE)) if miss.size else float("nan"),
+            }
+    return {"context_residual_threshold": threshold, "cells": table}
+
+
+def component_table(result: dict) -> str:
+    lines = [
+        f"Config-less prior loss runs with a clean early power law (context residual <= {result['context_residual_threshold']:.4f}):",
+        f"share ending > {DEPARTURE} of their range below / above it, and runs counted.",
+        "",
+        "| family | " + " | ".join(SCHEDULES) + " |",
+        "|---|" + "---|" * len(SCHEDULES),
+    ]
+    for family in FAMILY_NAMES:
+        cells = [result["cells"][f"{family} / {schedule}"] for schedule in SCHEDULES]
+        lines.append(f"| {family} | " + " | ".join(f"{c['late_gain']:.2f} / {c['late_slowdown']:.2f} ({c['n_smooth']})" for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def row(name: str, s: dict[str, float]) -> str:
     return (
         f"| {name} | {s['n_curves']} | {s['early_progress_q10']:.2f} / {s['early_progress_median']:.2f} / {s['early_progress_q90']:.2f} "
@@ -120,19 +187,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prior", nargs="*", default=[], metavar="FIELD=VALUE", help="CurvePrior fields to override (JSON values)")
     parser.add_argument("--tasks", type=int, default=600, help="prior tasks drawn")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--by-component",
+        metavar="SOURCE",
+        help="also break late departures of config-less prior runs down by family x schedule, among runs whose early part "
+        "looks as clean a power law as SOURCE's loss curves (e.g. gemstones)",
+    )
+    parser.add_argument("--component-tasks", type=int, default=250, help="prior tasks per family x schedule cell")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     args = parser.parse_args(argv)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.prior)}
     results: dict[str, dict] = {"real": {}, "prior": {}}
     print(f"| loss curves | n | early progress q10 / median / q90 | median \\|departure\\| | share departing > {DEPARTURE} |")
     print("|---|---|---|---|---|")
-    for source, curves in real_losses(args.data).items():
+    real = real_losses(args.data)
+    for source, curves in real.items():
         results["real"][source] = s = summarize(curves)
         print(row(source, s), flush=True)
     variants = {"shipped prior": {}, **({f"shipped prior + {overrides}": overrides} if overrides else {})}
     for name, fields in variants.items():
         results["prior"][name] = s = summarize(prior_losses(fields, args.tasks, args.seed))
         print(row(name, s), flush=True)
+    if args.by_component:
+        if args.by_component not in real:
+            parser.error(f"--by-component {args.by_component}: no loss curves of that source in {args.data} (have: {sorted(real)})")
+        results["by_component"] = by_component(real[args.by_component], overrides, args.component_tasks, args.seed)
+        print()
+        print(component_table(results["by_component"]))
     if args.json:
         args.json.write_text(json.dumps({"overrides": overrides, "tasks": args.tasks, "seed": args.seed, **results}, indent=2) + "\n")
     return 0

@@ -387,3 +387,7 @@ def test_early_phase_departure_is_zero_on_a_power_law_and_sees_a_late_drop():
     assert abs(ep.departure(log_x, 2.0 + 3.0 * log_x**-0.5)) < 1e-3
     sparse = np.array([1.0, 300.0, 500.0, 700.0, 1000.0])
     assert math.isnan(ep.departure(sparse, 2.0 + sparse**-0.5))
+    # the early fit's residual: none on a power law, the noise's share of the early range on a noisy one
+    assert ep.context_residual(x, y) < 1e-4
+    noisy = y + 0.01 * np.ptp(y) * np.random.default_rng(0).standard_normal(y.size)
+    assert 0.005 < ep.context_residual(x, noisy) < 0.02
