@@ -27,6 +27,7 @@ progress family x LR schedule.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -37,6 +38,8 @@ import numpy as np
 import torch
 
 from curvecast import priors
+from curvecast.pfn.checkpoint import read_config
+from curvecast.predictor import default_model_path
 from curvecast.priors import SCHEDULES
 from curvecast.priors.families import FAMILY_NAMES
 from curvecast.priors.fidelity import curve_statistics
@@ -63,39 +66,38 @@ def _load_sibling(module_name: str, filename: str):
 rc = _load_sibling("realcurves_benchmark", "realcurves.py")
 
 
-def _early_fit(x: np.ndarray, y: np.ndarray):
-    """``(x, y, early, fit)``: the power law fitted to the first ``EARLY`` of the x range, or None where it cannot be.
+def early_power_law(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """One power-law fit to the first ``EARLY`` of the x range, two statistics (NaN where it cannot be fitted):
+
+    * ``context_residual``: its RMS residual over the points it was fitted to, in units of their range (how clean
+      a power law the observed part looks);
+    * ``departure``: its signed miss at the last x, in units of the curve's range (positive: the curve ended below).
+
     Points that repeat the previous x (prior runs logged in rounded steps) are dropped: a power law needs distinct x."""
+    nan = float("nan")
     distinct = np.concatenate([[True], np.diff(x) > 0])
     x, y = x[distinct], y[distinct]
     early = x <= x[0] + EARLY * (x[-1] - x[0])
     if early.sum() < 5 or np.ptp(y[early]) <= 1e-9 * max(1.0, float(np.abs(y).max())) or np.ptp(y) <= 0:
-        return None
+        return nan, nan
     try:
-        return x, y, early, rc.fit_power_law(x[early], y[early])
+        fit = rc.fit_power_law(x[early], y[early])
     except ValueError:
-        return None
+        return nan, nan
+    mean = rc.power_law_gaussian(fit, x[early], np.concatenate([x[early], x[-1:]]))[0]
+    residual = float(np.sqrt(np.mean((mean[:-1] - y[early]) ** 2)) / np.ptp(y[early]))
+    miss = (float(mean[-1]) - float(y[-1])) / float(np.ptp(y)) if np.isfinite(mean[-1]) else nan
+    return residual, miss
 
 
 def departure(x: np.ndarray, y: np.ndarray) -> float:
-    """Signed miss of the early power law at the last x, in units of the curve's range (NaN where it cannot be fitted)."""
-    fitted = _early_fit(x, y)
-    if fitted is None:
-        return float("nan")
-    x, y, early, fit = fitted
-    forecast = float(rc.power_law_gaussian(fit, x[early], x[-1:])[0][0])
-    return (forecast - float(y[-1])) / float(np.ptp(y)) if np.isfinite(forecast) else float("nan")
+    """:func:`early_power_law`'s ``departure`` alone."""
+    return early_power_law(x, y)[1]
 
 
 def context_residual(x: np.ndarray, y: np.ndarray) -> float:
-    """RMS residual of the early power law over the points it was fitted to, in units of their range: how clean a
-    power law the observed part looks (NaN where it cannot be fitted)."""
-    fitted = _early_fit(x, y)
-    if fitted is None:
-        return float("nan")
-    x, y, early, fit = fitted
-    mean = rc.power_law_gaussian(fit, x[early], x[early])[0]
-    return float(np.sqrt(np.mean((mean - y[early]) ** 2)) / np.ptp(y[early]))
+    """:func:`early_power_law`'s ``context_residual`` alone."""
+    return early_power_law(x, y)[0]
 
 
 def summarize(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -123,9 +125,13 @@ def real_losses(data: Path) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     return out
 
 
+@functools.cache
+def _shipped_prior_overrides() -> dict:
+    return read_config(default_model_path())["training"]["train"]["prior_overrides"]
+
+
 def prior_losses(overrides: dict, n_tasks: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    shipped = json.loads((HERE.parent / "curvecast" / "models" / "default" / "config.json").read_text())
-    fields = {**shipped["training"]["train"]["prior_overrides"], "p_max_direction": 0.0, "p_table": 0.0, "p_single_run": 1.0, **overrides}
+    fields = {**_shipped_prior_overrides(), "p_max_direction": 0.0, "p_table": 0.0, "p_single_run": 1.0, **overrides}
     batch = priors.named("default", **fields).sample(n_tasks, generator=torch.Generator().manual_seed(seed))
     out = []
     for t in range(n_tasks):
@@ -149,8 +155,8 @@ def by_component(reference: Sequence[tuple[np.ndarray, np.ndarray]], overrides: 
                 "schedule_weights": [float(j == si) for j in range(len(SCHEDULES))],
                 "p_config_known": 0.0,
             }
-            runs = prior_losses({**overrides, **one_hot}, n_tasks, seed)
-            miss = np.array([departure(x, y) for x, y in runs if context_residual(x, y) <= threshold])
+            fitted = [early_power_law(x, y) for x, y in prior_losses({**overrides, **one_hot}, n_tasks, seed)]
+            miss = np.array([m for residual, m in fitted if residual <= threshold])
             miss = miss[np.isfinite(miss)]
             table[f"{family} / {schedule}"] = {
                 "n_smooth": int(miss.size),
