@@ -9,7 +9,10 @@ prior with the shipped model's ``prior_overrides``, and a :class:`curvecast.prio
 validation split of ``benchmarks/calibrate.py`` (100 per source, seed 1) reads, at most ``PER_SOURCE`` per
 source (seeded). ``PRIOR`` takes LCDB, MLPerf, modded-nanogpt and Pythia; ``PRIOR_NON_LLM`` only LCDB and MLPerf,
 so that every LLM source stays unseen; ``PRIOR_BALANCED`` LCDB, MLPerf and Pythia's downstream accuracies, one
-third of the bank's share each (modded-nanogpt's near-identical seeds left out, so it stays unseen). Results in BENCHMARKS.md ("Real curves in the training mix").
+third of the bank's share each (modded-nanogpt's near-identical seeds left out, so it stays unseen);
+``PRIOR_ISOFLOP`` is ``PRIOR_BALANCED`` with ``ISOFLOP_WEIGHT`` of the synthetic share given to
+:class:`curvecast.priors.IsoFlopProfilePrior` (isoFLOP profiles as curves, x = model size). Results in BENCHMARKS.md
+("Real curves in the training mix", "isoFLOP profiles in the training mix").
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ PER_SOURCE = 1500
 #: Share of training tasks drawn from the bank.
 BANK_WEIGHT = 0.2
 BANK_SEED = 7
+#: Share of training tasks drawn from :class:`curvecast.priors.IsoFlopProfilePrior` in ``PRIOR_ISOFLOP``.
+ISOFLOP_WEIGHT = 0.04
 
 
 def _calibrate_module():
@@ -58,10 +63,11 @@ def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str,
     return out
 
 
-def mixture(sources: tuple[str, ...], *, balanced: bool = False) -> priors.Mixture:
+def mixture(sources: tuple[str, ...], *, balanced: bool = False, isoflop_weight: float = 0.0) -> priors.Mixture:
     """The shipped synthetic prior (its overrides) mixed with a bank of ``sources``' unscored curves: one bank of
     all of them (each curve equally likely), or with ``balanced`` one bank per source sharing ``BANK_WEIGHT``
-    equally (each source equally likely, so a source of 136 curves is not drowned by one of 1,500)."""
+    equally (each source equally likely, so a source of 136 curves is not drowned by one of 1,500). A positive
+    ``isoflop_weight`` moves that share of tasks from the synthetic prior to isoFLOP profiles."""
     shipped = json.loads((HERE.parent / "curvecast" / "models" / "default" / "config.json").read_text())
     synthetic = priors.named("default", **shipped["training"]["train"]["prior_overrides"])
     per_source = bank_curves(sources)
@@ -70,7 +76,8 @@ def mixture(sources: tuple[str, ...], *, balanced: bool = False) -> priors.Mixtu
         banks = [(priors.CurveBank(v, n_points=synthetic.n_points), BANK_WEIGHT / len(per_source)) for v in per_source.values()]
     else:
         banks = [(priors.CurveBank([t for v in per_source.values() for t in v], n_points=synthetic.n_points), BANK_WEIGHT)]
-    return priors.Mixture([(synthetic, 1.0 - BANK_WEIGHT), *banks])
+    isoflop = [(priors.IsoFlopProfilePrior(n_points=synthetic.n_points), isoflop_weight)] if isoflop_weight > 0 else []
+    return priors.Mixture([(synthetic, 1.0 - BANK_WEIGHT - isoflop_weight), *banks, *isoflop])
 
 
 def PRIOR() -> priors.Mixture:  # upper case: a factory named as --prior-file expects
@@ -83,3 +90,7 @@ def PRIOR_NON_LLM() -> priors.Mixture:
 
 def PRIOR_BALANCED() -> priors.Mixture:
     return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True)
+
+
+def PRIOR_ISOFLOP() -> priors.Mixture:
+    return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True, isoflop_weight=ISOFLOP_WEIGHT)

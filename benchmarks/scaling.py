@@ -1094,6 +1094,8 @@ def markdown_report(results: Sequence[dict], optima: Sequence[dict], rows: Seque
         "Regenerate with:",
         "",
         "```",
+        # the run that wrote the reused rows first, so the block regenerates the section from scratch
+        *([f"python benchmarks/scaling.py --methods {' '.join(meta['reused_methods'])} --json {meta['reused']}"] if meta.get("reused") else []),
         command,
         "```",
         "",
@@ -1218,11 +1220,16 @@ def json_safe(value: object) -> object:
     return value
 
 
-def reuse_rows(path: Path, rows: list[dict], groups: dict[str, list], seed: int, methods: Sequence[str]) -> list[str]:
-    """Append to ``rows`` the earlier run's per-target rows of methods not in ``methods``, for the sources and
-    groups run now; the earlier run must have used the same seed and, for these sources, the same groups.
-    Returns the methods taken over."""
+def reused_rows(path: Path, groups: dict[str, list], seed: int, methods: Sequence[str]) -> list[dict]:
+    """The earlier run's per-target rows of methods not in ``methods``, for the sources and groups run now; the
+    earlier run must have used the same seed and, for these sources, the same groups. Checked before anything
+    runs, so a file that cannot be reused costs nothing."""
     earlier = json.loads(path.read_text())
+    if "per_target" not in earlier:
+        raise ValueError(
+            "it holds no per-target rows (benchmarks/results/scaling.json is committed without them); reuse a file "
+            "written by --json, e.g. python benchmarks/scaling.py --methods power_law chinchilla --json baselines.json"
+        )
     meta = earlier["meta"]
     if meta["seed"] != seed:
         raise ValueError(f"it was run with --seed {meta['seed']}, this run with {seed}")
@@ -1230,9 +1237,7 @@ def reuse_rows(path: Path, rows: list[dict], groups: dict[str, list], seed: int,
         names = [g.name for g in gs]
         if meta["groups"].get(source) != names:
             raise ValueError(f"its {source} groups differ from this run's; rerun both with the same --sources/--max-groups/--seed")
-    taken = [r for r in earlier["per_target"] if r["source"] in groups and r["method"] not in methods]
-    rows.extend(taken)
-    return sorted({r["method"] for r in taken})
+    return [r for r in earlier["per_target"] if r["source"] in groups and r["method"] not in methods]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1276,6 +1281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     methods = [m for m in METHODS if m in args.methods]
+    reused: list[dict] = []
+    if args.reuse is not None:
+        try:
+            reused = reused_rows(args.reuse, groups, args.seed, methods)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: --reuse {args.reuse}: {exc}", file=sys.stderr)
+            return 2
     model, model_meta = None, {"model": args.model, "model_path": None}
     if {"multi", "single"} & set(methods):
         try:
@@ -1292,13 +1304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         source_rows, source_optima = run_source(source, source_groups, methods, FRACTIONS, model, args.seed)
         rows.extend(source_rows)
         optima.extend(source_optima)
-    if args.reuse is not None:
-        try:
-            reused_methods = reuse_rows(args.reuse, rows, groups, args.seed, methods)
-        except (OSError, ValueError, KeyError) as exc:
-            print(f"error: --reuse {args.reuse}: {exc}", file=sys.stderr)
-            return 2
-        methods = [m for m in METHODS if m in methods or m in reused_methods]
+    rows.extend(reused)
+    reused_methods = [m for m in METHODS if m in {r["method"] for r in reused}]
+    methods = [m for m in METHODS if m in methods or m in reused_methods]
     results = summarize(rows)
     wall = time.perf_counter() - wall_start
 
@@ -1314,6 +1322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_groups": args.max_groups,
         "seed": args.seed,
         "reused": str(args.reuse) if args.reuse is not None else None,
+        "reused_methods": reused_methods,
         "fractions": list(FRACTIONS),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": wall,

@@ -4,6 +4,7 @@
 - :class:`CurvePrior`: the scaling-law prior over multi-run tasks; :func:`default` is the one the shipped
   model is trained on.
 - :class:`SimplePowerLawPrior`: single-run noisy power laws, for quick training tests.
+- :class:`IsoFlopProfilePrior`: isoFLOP profiles (loss against model size at one budget) as single curves.
 - :class:`Mixture`: tasks drawn from several priors by weight.
 - :class:`CurveBank`: logged curves replayed as tasks (fine-tune on your own domain's runs).
 - :func:`check_prior`: the conformance check every prior must pass.
@@ -21,11 +22,12 @@ from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch
 from curvecast.priors.check import check_prior
 from curvecast.priors.curve_bank import CurveBank
 from curvecast.priors.curve_prior import CurvePrior
+from curvecast.priors.isoflop import IsoFlopProfilePrior
 from curvecast.priors.loading import load_prior, prior_record
 from curvecast.priors.mixture import Mixture
 from curvecast.priors.simple import SimplePowerLawPrior
 
-__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "check_prior", "Mixture", "CurveBank", "load_prior", "prior_record", "default", "named", "PriorName"]
+__all__ = ["TaskBatch", "CONFIG_FIELDS", "SCHEDULES", "CurvePrior", "SimplePowerLawPrior", "IsoFlopProfilePrior", "check_prior", "Mixture", "CurveBank", "load_prior", "prior_record", "default", "named", "PriorName"]
 
 PriorName = Literal["default", "simple"]
 

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from curvecast.errors import InvalidConfigError, PriorCheckError
-from curvecast.priors import CONFIG_FIELDS, SCHEDULES, CurvePrior, SimplePowerLawPrior, TaskBatch, check_prior, default
+from curvecast.priors import CONFIG_FIELDS, SCHEDULES, CurvePrior, IsoFlopProfilePrior, SimplePowerLawPrior, TaskBatch, check_prior, default
 from curvecast.priors.batch import config_index
 from curvecast.priors.benchmark import curves_per_second
 from curvecast.priors.families import FAMILIES, FAMILY_NAMES, MAX_FAMILY_PARAMS, evaluate_family
 from curvecast.priors.fidelity import prior_statistics
+from curvecast.priors.isoflop import isoflop_profile
 from curvecast.priors.schedules import annealing_area, forward_area, lr_multiplier
 
 
@@ -137,6 +138,54 @@ def test_simple_prior_passes_check_and_follows_its_formula():
     mask = batch.point_mask[:, 0]
     assert ((y.diff(dim=1) < 0) | ~mask[:, 1:]).all()
     assert (y[mask] > prior.floor_range[0]).all()
+
+
+def test_isoflop_profile_at_hand_computed_points():
+    floor, gap, alpha, beta = torch.tensor(2.0), torch.tensor(1.0), torch.tensor(0.5), torch.tensor(0.25)
+    u = torch.tensor([0.0, 1.0, -2.0], dtype=torch.float64)
+    # (beta 10^(-alpha u) + alpha 10^(beta u)) / (alpha + beta): 1 at u = 0; at u = 1 (0.25/sqrt(10) + 0.5 * 10^0.25) / 0.75;
+    # at u = -2 (0.25 * 10 + 0.5 / sqrt(10)) / 0.75.
+    expected = [3.0, 2.0 + (0.25 / math.sqrt(10) + 0.5 * 10**0.25) / 0.75, 2.0 + (2.5 + 0.5 / math.sqrt(10)) / 0.75]
+    assert isoflop_profile(u, floor, gap, alpha, beta).tolist() == pytest.approx(expected, rel=1e-12)
+    # The best size is the minimum: the slope vanishes there.
+    h = 1e-6
+    ends = isoflop_profile(torch.tensor([-h, h], dtype=torch.float64), floor, gap, alpha, beta)
+    assert float(ends[1] - ends[0]) / (2 * h) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_isoflop_prior_passes_check_and_turns_at_its_best_size():
+    check_prior(IsoFlopProfilePrior())
+    prior = IsoFlopProfilePrior(optimum_position_range=(0.5, 0.5), p_noiseless=1.0, length_range=(9, 9), grid_jitter=0.0)
+    batch = _sample(prior, 32)
+    assert batch.n_runs == 1 and (batch.direction == 1).all() and not batch.config_mask.any()
+    assert (batch.point_mask[:, 0].sum(-1) == 9).all()
+    x, y = batch.x[:, 0, :9].double(), batch.y[:, 0, :9].double()
+    assert (x.diff(dim=1) > 0).all()
+    # An even grid of 9 sizes with the best at its middle: falling to point 4, rising after it, equal log steps.
+    assert (y.argmin(dim=1) == 4).all()
+    assert (y[:, :4].diff(dim=1) < 0).all() and (y[:, 4:].diff(dim=1) > 0).all()
+    steps = torch.log10(x).diff(dim=1)
+    assert torch.allclose(steps, steps[:, :1].expand_as(steps), rtol=1e-4)
+    # Spans and sizes follow their ranges.
+    span = torch.log10(x[:, -1] / x[:, 0])
+    assert ((span > prior.span_decades_range[0] - 1e-4) & (span < prior.span_decades_range[1] + 1e-4)).all()
+    assert ((x[:, 4] > prior.n_params_range[0] * 0.999) & (x[:, 4] < prior.n_params_range[1] * 1.001)).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(length_range=(5, 80)), "length_range"),
+        (dict(length_range=(3, 8), min_points=4), "length_range"),
+        (dict(gap_range=(0.0, 1.0)), "gap_range"),
+        (dict(grid_jitter=1.0), "grid_jitter"),
+        (dict(p_noiseless=2.0), "p_noiseless"),
+        (dict(optimum_position_range=(0.8, 0.2)), "optimum_position_range"),
+    ],
+)
+def test_invalid_isoflop_prior_fields_raise(kwargs, match):
+    with pytest.raises(InvalidConfigError, match=match):
+        IsoFlopProfilePrior(**kwargs)
 
 
 def test_shapes_and_layout():

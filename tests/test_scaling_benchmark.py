@@ -8,6 +8,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -446,3 +447,24 @@ def test_main_on_synthetic_files(tmp_path, capsys, monkeypatch):
     assert code == 0 and json.loads(out_json.read_text())["meta"]["context_runs"] == 2
     with pytest.raises(SystemExit):
         sc.parse_args(["--context-runs", "0"])
+
+
+def test_reused_rows_checks_the_file_before_anything_runs(tmp_path):
+    groups = {"porian": [SimpleNamespace(name="g1")]}
+    rows = [
+        {"source": "porian", "method": "chinchilla", "nll": 1.0},
+        {"source": "porian", "method": "multi", "nll": 2.0},
+        {"source": "gadre", "method": "chinchilla", "nll": 3.0},
+    ]
+    good = tmp_path / "baselines.json"
+    good.write_text(json.dumps({"meta": {"seed": 0, "groups": {"porian": ["g1"]}}, "per_target": rows}))
+    # Only the methods not run now, and only the sources run now.
+    assert sc.reused_rows(good, groups, 0, ["multi"]) == [rows[0]]
+    with pytest.raises(ValueError, match="--seed 0"):
+        sc.reused_rows(good, groups, 1, ["multi"])
+    with pytest.raises(ValueError, match="groups differ"):
+        sc.reused_rows(good, {"porian": [SimpleNamespace(name="other")]}, 0, ["multi"])
+    trimmed = tmp_path / "trimmed.json"
+    trimmed.write_text(json.dumps({"meta": {"seed": 0, "groups": {"porian": ["g1"]}}, "results": []}))
+    with pytest.raises(ValueError, match="no per-target rows"):
+        sc.reused_rows(trimmed, groups, 0, ["multi"])
