@@ -107,6 +107,20 @@ class TaskBatch:
         if self.point_mask.dtype != torch.bool or self.config_mask.dtype != torch.bool or self.hparam_mask.dtype != torch.bool:
             raise ShapeError("TaskBatch.point_mask, config_mask and hparam_mask must be bool tensors")
 
+    @classmethod
+    def single_runs(cls, x: Tensor, y: Tensor, point_mask: Tensor, direction: Tensor) -> "TaskBatch":
+        """Tasks of one run each, no config known: ``x``, ``y`` (cast to float32) and ``point_mask`` are
+        ``n_tasks x n_points``, ``direction`` is ``n_tasks`` (+1 / -1)."""
+        config = torch.zeros(x.shape[0], 1, len(CONFIG_FIELDS), device=x.device)
+        return cls(
+            x.float()[:, None, :],
+            y.float()[:, None, :],
+            point_mask[:, None, :],
+            config,
+            torch.zeros_like(config, dtype=torch.bool),
+            direction.to(torch.int8),
+        )
+
     @property
     def n_tasks(self) -> int:
         return self.x.shape[0]

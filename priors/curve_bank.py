@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from curvecast.errors import InvalidConfigError, InvalidCurveError
-from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch, checked_sample_size
+from curvecast.priors.batch import TaskBatch, checked_sample_size
 
 __all__ = ["CurveBank"]
 
@@ -112,16 +112,7 @@ class CurveBank:
         y = y * torch.pow(10.0, (2 * u[1] - 1) * self.y_scale_decades)[:, None]
         y_range = torch.where(valid, y, -math.inf).amax(1) - torch.where(valid, y, math.inf).amin(1)
         y = y + ((2 * u[2] - 1) * y_range)[:, None]
-        config = torch.zeros(n_tasks, 1, len(CONFIG_FIELDS))
-        batch = TaskBatch(
-            x[:, None, :].float(),
-            y[:, None, :].float(),
-            valid[:, None, :],
-            config,
-            torch.zeros_like(config, dtype=torch.bool),
-            self._signs[index].clone(),
-        )
-        return batch.to(device)
+        return TaskBatch.single_runs(x, y, valid, self._signs[index].clone()).to(device)
 
     def __repr__(self) -> str:
         return f"CurveBank({len(self)} curves, n_points={self.n_points})"

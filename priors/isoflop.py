@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from curvecast.errors import InvalidConfigError
-from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch, checked_sample_size
+from curvecast.priors.batch import TaskBatch, checked_sample_size
 
 __all__ = ["IsoFlopProfilePrior", "isoflop_profile"]
 
@@ -127,12 +127,4 @@ class IsoFlopProfilePrior:
         # Padding repeats the last valid point (finite, sorted).
         x = torch.where(valid, x, x.gather(1, n - 1))
         y = torch.where(valid, y, y.gather(1, n - 1))
-        config = torch.zeros(n_tasks, 1, len(CONFIG_FIELDS), device=device)
-        return TaskBatch(
-            x.float()[:, None, :],
-            y.float()[:, None, :],
-            valid[:, None, :],
-            config,
-            torch.zeros_like(config, dtype=torch.bool),
-            torch.ones(n_tasks, dtype=torch.int8, device=device),
-        )
+        return TaskBatch.single_runs(x, y, valid, torch.ones(n_tasks, dtype=torch.int8, device=device))

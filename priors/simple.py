@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from curvecast.errors import InvalidConfigError
-from curvecast.priors.batch import CONFIG_FIELDS, TaskBatch, checked_sample_size
+from curvecast.priors.batch import TaskBatch, checked_sample_size
 
 __all__ = ["SimplePowerLawPrior"]
 
@@ -61,12 +61,4 @@ class SimplePowerLawPrior:
         eps = torch.randn(n_tasks, p, generator=generator, device=device)
         eps = torch.where(k < n, eps, eps.gather(1, n - 1))
         y = floor + amp * torch.pow(x + 1.0, -alpha) + noise * eps
-        config = torch.zeros(n_tasks, 1, len(CONFIG_FIELDS), device=device)
-        return TaskBatch(
-            x[:, None, :],
-            y[:, None, :],
-            (k < n)[:, None, :],
-            config,
-            torch.zeros_like(config, dtype=torch.bool),
-            torch.ones(n_tasks, dtype=torch.int8, device=device),
-        )
+        return TaskBatch.single_runs(x, y, k < n, torch.ones(n_tasks, dtype=torch.int8, device=device))

@@ -140,6 +140,15 @@ def test_simple_prior_passes_check_and_follows_its_formula():
     assert (y[mask] > prior.floor_range[0]).all()
 
 
+def test_single_run_batches_know_no_config():
+    x = torch.tensor([[0.0, 1.0, 2.0], [1.0, 10.0, 10.0]], dtype=torch.float64)
+    batch = TaskBatch.single_runs(x, 2.0 * x, torch.tensor([[True, True, True], [True, True, False]]), torch.tensor([1, -1]))
+    assert batch.n_tasks == 2 and batch.n_runs == 1 and batch.n_points == 3
+    assert batch.x.dtype == torch.float32 and batch.y[1, 0].tolist() == [2.0, 20.0, 20.0]
+    assert batch.point_mask[:, 0].sum(-1).tolist() == [3, 2] and batch.direction.tolist() == [1, -1]
+    assert batch.config.shape == (2, 1, len(CONFIG_FIELDS)) and not batch.config_mask.any()
+
+
 def test_isoflop_profile_at_hand_computed_points():
     floor, gap, alpha, beta = torch.tensor(2.0), torch.tensor(1.0), torch.tensor(0.5), torch.tensor(0.25)
     u = torch.tensor([0.0, 1.0, -2.0], dtype=torch.float64)
