@@ -4,6 +4,7 @@
     python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
     python benchmarks/calibrate.py --spread --by-direction --json spread.json   # a spread for losses, one for accuracies
     python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
+    python benchmarks/calibrate.py --runs --by-observed --write   # one for runs not started, one for runs observed a while
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
     python benchmarks/calibrate.py --context-runs --model curvecast/models/default --write   # context curves read per pass
     python benchmarks/calibrate.py --max-runs --model curvecast/models/default --write   # runs (table rows) read per pass
@@ -36,7 +37,10 @@ With ``--runs`` it chooses ``temperature_runs``, the temperature of predictions 
 on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its groups the benchmark predicts the
 three largest models (budgets) from the smaller ones, or three seeds drawn per record; the validation split
 predicts the 4th to 6th largest (from the strictly smaller ones), or three other seeds, at observed fractions 0
-and 0.2, with each target's NLL capped at ``NLL_CAP``.
+and 0.2, with each target's NLL capped at ``NLL_CAP``. With ``--by-observed`` the same rule runs twice, over the
+cells of held-out runs not started (fraction 0: new sizes; and every table cell: a row to predict has no
+points) and of curves observed for their first 20%, and ``temperature_runs`` becomes ``{"observed": a, "unobserved": b}``: the network's bands for a run it has
+seen part of and for one it has not can err in opposite directions.
 
 With ``--context-runs`` it chooses ``context_runs``, the most distinct settings (configs) among the context curves a
 multi-run prediction reads, nearest to the predicted run first (replicates of a kept setting are all read): on
@@ -260,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spread", action="store_true", help="choose the spread factor (temperature 1) instead of a temperature")
     parser.add_argument("--by-direction", action="store_true",
                         help="with --spread: one factor for losses (direction min) and one for accuracies (max), each by the same rule over its own cells")
+    parser.add_argument("--by-observed", action="store_true",
+                        help="with --runs: one temperature for held-out runs not started (fraction 0) and one for runs observed for a while")
     parser.add_argument("--cooldowns", action="store_true", help="choose wsd_cooldowns, the cooldown lengths mixed over for wsd runs of unknown cooldown")
     parser.add_argument("--cooldown-ends", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="with --cooldowns: the candidate grids 0.1..END")
     parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
@@ -278,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--all, --runs, --spread, --cooldowns, --context-runs and --max-runs are exclusive")
     if args.by_direction and not args.spread:
         parser.error("--by-direction goes with --spread")
+    if args.by_observed and not args.runs:
+        parser.error("--by-observed goes with --runs")
     if args.all:
         if args.json:
             parser.error("--all writes each choice into the model's config.json; --json goes with one choice at a time")
@@ -328,11 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     scores = evaluate_runs(sc, model, source, cell, BENCHMARK_SEED) if args.runs else evaluate(model, cell)
                 table.append({"temperature": temperature, "source": source, "fraction": fraction, **scores})
                 print(f"{key}={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+    if args.by_observed:
+        return write_runs_by_observed(args, model, table, sorted({s for s, _ in tasks}))
     score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
-    if args.spread:
-        best = choose_spread(in_band, args.grid)
-    else:
-        best = min(args.grid, key=lambda t: (round(abs(coverage[t] - 0.9), 3), score[t]))
+    best = choose_spread(in_band, args.grid) if args.spread else closest_coverage(score, coverage, args.grid)
     for t in args.grid:
         print(f"{key}={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}" + ("   <- chosen" if t == best else ""))
     write_table(args.json, table, best, score=score, coverage=coverage)
@@ -363,23 +370,32 @@ def choose_spread(in_band: dict, grid: Sequence[float]) -> float:
     return min(grid, key=lambda t: (-in_band[t], t))
 
 
-def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
-    """``--spread --by-direction``: :func:`choose_spread` per direction, over that direction's cells."""
+def choose_by_group(args: argparse.Namespace, table: Sequence[dict], groups: dict[str, list[dict]], choose, label: str) -> tuple[dict, dict] | None:
+    """``choose(score, coverage, in_band)`` (the :func:`summarize_grid` of a group's cells) per group of ``table``'s
+    cells; prints each group's grid and writes ``--json``. ``None`` (after saying which) when a group has no cells."""
     chosen, validation = {}, {}
-    for direction in DIRECTIONS:
-        rows = [r for r in table if r["direction"] == direction]
+    for name, rows in groups.items():
         if not rows:
-            print(f"no validation curves of direction {direction!r}", file=sys.stderr)
-            return 1
+            print(f"no validation cells of {name!r}", file=sys.stderr)
+            return None
         score, coverage, in_band = summarize_grid(rows, "temperature", args.grid)
-        best = choose_spread(in_band, args.grid)
-        chosen[direction] = best
-        validation[direction] = {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}
+        chosen[name] = choose(score, coverage, in_band)
+        validation[name] = {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}
         for t in args.grid:
-            print(f"{direction} spread={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}"
-                  + ("   <- chosen" if t == best else ""))
+            print(f"{name} {label}={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}"
+                  + ("   <- chosen" if t == chosen[name] else ""))
     if args.json:
         args.json.write_text(json.dumps({"table": list(table), "validation": validation, "chosen": chosen}, indent=2) + "\n")
+    return chosen, validation
+
+
+def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
+    """``--spread --by-direction``: :func:`choose_spread` per direction, over that direction's cells."""
+    groups = {d: [r for r in table if r["direction"] == d] for d in DIRECTIONS}
+    result = choose_by_group(args, table, groups, lambda score, coverage, in_band: choose_spread(in_band, args.grid), "spread")
+    if result is None:
+        return 1
+    chosen, validation = result
     if args.write:
         entries = {
             "spread": chosen,
@@ -394,6 +410,37 @@ def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predict
         }
         path = store_calibration(model.path, entries, drop=["temperature_validation"])
         print(f"wrote calibration.spread = {chosen} to {path}", file=sys.stderr)
+    return 0
+
+
+def closest_coverage(score: dict, coverage: dict, grid: Sequence[float]) -> float:
+    """The temperature whose mean 90% coverage is closest to 0.9, ties to the lower mean capped NLL."""
+    return min(grid, key=lambda t: (round(abs(coverage[t] - 0.9), 3), score[t]))
+
+
+def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
+    """``--runs --by-observed``: :func:`closest_coverage` apart over the cells whose held-out runs are not
+    started (fraction 0, and every cell of a scaling table: its rows to predict have no points) and those
+    observed for a while (curves at fraction > 0)."""
+    tables = _load_sibling("scaling_benchmark", "scaling.py").TABLE_SOURCES
+    unobserved = [r for r in table if r["fraction"] == 0 or r["source"] in tables]
+    groups = {"unobserved": unobserved, "observed": [r for r in table if r not in unobserved]}
+    result = choose_by_group(args, table, groups, lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid), "temperature_runs")
+    if result is None:
+        return 1
+    chosen, validation = result
+    if args.write:
+        entries = {
+            "temperature_runs": chosen,
+            "temperature_runs_how": (
+                "benchmarks/calibrate.py --runs --by-observed: per kind of held-out run (unobserved: fraction 0 and table rows; "
+                f"observed: curves at fraction 0.2), mean 90% coverage closest to 0.9 over the grid {args.grid} on hold-outs benchmarks/scaling.py "
+                f"does not score ({sources})"
+            ),
+            "temperature_runs_validation": validation,
+        }
+        path = store_calibration(model.path, entries)
+        print(f"wrote calibration.temperature_runs = {chosen} to {path}", file=sys.stderr)
     return 0
 
 

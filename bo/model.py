@@ -194,8 +194,9 @@ class PFNModel(Model):
         hparams = inp.hparams.index_put((rows, positions), feats.to(inp.hparams.dtype))
         return dataclasses.replace(inp, hparams=hparams)
 
-    def _logits(self, inp: PFNInput) -> Tensor:
-        return self.predictor.model(inp).float() / self.predictor.temperature_runs
+    def _logits(self, inp: PFNInput, *, observed: bool) -> Tensor:
+        """Logits of every token at the temperature of new runs (``observed=False``) or of continued ones."""
+        return self.predictor.model(inp).float() / self.predictor.runs_temperature(observed=observed)
 
     def marginal_logits(self, u: Tensor | None, x_new: np.ndarray, continued: dict[int, np.ndarray] | None = None) -> tuple[Tensor, list[Tensor], ZMap]:
         """Logits of new configs ``u`` (``n x d``) at ``x_new`` (``n``) and of context runs at ``continued``.
@@ -210,9 +211,9 @@ class PFNModel(Model):
         if x_new.size:
             pos = torch.from_numpy(new_pos[0]).to(inp.z.device)[None]
             inp = self._with_hparams(inp, pos, u.reshape(1, -1, self.space.dim).to(inp.hparams.device))
-        logits = self._logits(inp)[0]  # L x K
-        new = logits[torch.from_numpy(new_pos[0])] if x_new.size else logits[:0]
-        cont = [logits[torch.from_numpy(ctx_pos[i])] for i in continued]
+        logits = self.predictor.model(inp).float()[0]  # L x K, before temperatures
+        new = logits[torch.from_numpy(new_pos[0])] / self.predictor.runs_temperature(observed=False) if x_new.size else logits[:0]
+        cont = [logits[torch.from_numpy(ctx_pos[i])] / self.predictor.runs_temperature(observed=True) for i in continued]
         return new, cont, zmap
 
     def draw(self, logits: Tensor, u: Tensor, zmap: ZMap) -> Tensor:
@@ -247,7 +248,7 @@ class PFNModel(Model):
         z, is_ctx = inp.z, inp.is_context
         draws = []
         for j in range(q):
-            logits = self._logits(inp.with_context(z, is_ctx))[:, pos[j]]  # rows x K
+            logits = self._logits(inp.with_context(z, is_ctx), observed=False)[:, pos[j]]  # rows x K
             y_j = self.draw(logits, lv[:, j], zmap)
             draws.append(y_j)
             at_j = torch.zeros_like(is_ctx)

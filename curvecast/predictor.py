@@ -96,12 +96,29 @@ def _check_spread(spread: Any) -> float | dict[str, float]:
     return factors["min"] if factors["min"] == factors["max"] else factors
 
 
+#: Keys of a ``temperature_runs`` given per kind of predicted run.
+RUN_KINDS = ("observed", "unobserved")
+
+
+def _check_runs_temperature(value: Any) -> float | dict[str, float]:
+    """``temperature_runs`` as a float, or as ``{"observed": a, "unobserved": b}`` when given per kind of run."""
+    if not isinstance(value, Mapping):
+        return _check_factor("temperature_runs", value)
+    if set(value) != set(RUN_KINDS):
+        raise InvalidConfigError(
+            "temperature_runs per kind of run needs exactly the keys 'observed' (runs with points) and 'unobserved' "
+            f"(runs not started, table rows to predict), e.g. {{'observed': 1.1, 'unobserved': 0.8}}; got keys {sorted(map(str, value))}"
+        )
+    factors = {k: _check_factor(f"temperature_runs[{k!r}]", value[k]) for k in RUN_KINDS}
+    return factors["observed"] if factors["observed"] == factors["unobserved"] else factors
+
+
 def load(
     path: str | Path | None = None,
     *,
     device: str | torch.device = "cpu",
     temperature: float | None = None,
-    temperature_runs: float | None = None,
+    temperature_runs: float | Mapping[str, float] | None = None,
     spread: float | Mapping[str, float] | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
@@ -117,8 +134,10 @@ def load(
             predictive distributions); ``None`` takes the checkpoint's ``calibration.temperature``, or 1.
             Given alone, it applies to predictions from several runs too (``temperature=1`` is the raw network).
         temperature_runs: the same for predictions conditioned on other runs (``runs=``, ``predict_runs``,
-            scaling laws); ``None`` takes ``temperature`` if given, else the checkpoint's
-            ``calibration.temperature_runs``, else its ``calibration.temperature``, or 1.
+            scaling laws); a mapping ``{"observed": a, "unobserved": b}`` gives runs with observed points
+            and runs not started (new settings, table rows to predict) their own factors. ``None`` takes
+            ``temperature`` if given, else the checkpoint's ``calibration.temperature_runs``, else its
+            ``calibration.temperature``, or 1.
         spread: scales single-curve predictive distributions about their medians (``> 1`` widens every
             central interval by that factor, tails included, without the tail inflation of a temperature);
             a mapping ``{"min": a, "max": b}`` gives losses (``direction="min"``) and accuracies
@@ -199,7 +218,8 @@ class Predictor:
         max_task_points: most observed points read in one pass, over all runs (runs are thinned to fit).
         temperature: the bar-distribution logits of single-curve predictions are divided by it before
             anything is computed from them.
-        temperature_runs: the same for predictions whose context holds more than one run.
+        temperature_runs: the same for predictions whose context holds more than one run (a float, or one
+            factor per kind of predicted run, ``{"observed": a, "unobserved": b}``; :meth:`runs_temperature`).
         spread: single-curve predictive distributions are then scaled about their medians by this factor (a
             float), or by one factor per direction (``{"min": a, "max": b}``; :meth:`spread_for`).
         wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
@@ -212,7 +232,7 @@ class Predictor:
         *,
         path: Path | None = None,
         temperature: float | None = None,
-        temperature_runs: float | None = None,
+        temperature_runs: float | Mapping[str, float] | None = None,
         spread: float | Mapping[str, float] | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
@@ -241,10 +261,8 @@ class Predictor:
             temperature = calibration.get("temperature", 1.0)
         if spread is None:
             spread = calibration.get("spread", 1.0)
-        for name, value in (("temperature", temperature), ("temperature_runs", temperature_runs)):
-            _check_factor(name, value)
-        self.temperature = float(temperature)
-        self.temperature_runs = float(temperature_runs)
+        self.temperature = _check_factor("temperature", temperature)
+        self.temperature_runs: float | dict[str, float] = _check_runs_temperature(temperature_runs)
         self.spread: float | dict[str, float] = _check_spread(spread)
         if wsd_cooldowns is None:
             wsd_cooldowns = calibration.get("wsd_cooldowns", DEFAULT_WSD_COOLDOWNS)
@@ -257,6 +275,13 @@ class Predictor:
         if isinstance(context_runs, bool) or not isinstance(context_runs, int) or context_runs < 1:
             raise InvalidConfigError(f"context_runs must be a positive int (the most context curves read per pass), got {context_runs!r}")
         self.context_runs = min(int(context_runs), self.max_curve_runs)
+
+    def runs_temperature(self, *, observed: bool) -> float:
+        """The logit temperature of a run predicted from other runs: one with observed points (``observed``)
+        or one not started (a new setting, a table row to predict)."""
+        if isinstance(self.temperature_runs, float):
+            return self.temperature_runs
+        return self.temperature_runs["observed" if observed else "unobserved"]
 
     def spread_for(self, direction: Direction) -> float:
         """The spread factor of single-curve predictions of a ``direction`` (``"min"`` or ``"max"``) metric."""
@@ -650,9 +675,18 @@ class Predictor:
         )
         return inp, norm, x_t, query_pos
 
-    def _temperatures(self, tasks: list[_Task]) -> torch.Tensor:
-        """``B`` logit temperature of each task (single curve or several runs)."""
-        return torch.tensor([self.temperature if len(t.runs) == 1 else self.temperature_runs for t in tasks], device=self.device)
+    def _temperatures(self, tasks: list[_Task], query_pos: list[list[np.ndarray]], n_tokens: int) -> torch.Tensor:
+        """``B x L`` logit temperature of every token: ``temperature`` for single curves; for several runs,
+        each run's queries by whether that run has observed points (:meth:`runs_temperature`)."""
+        temps = np.empty((len(tasks), n_tokens))
+        for i, task in enumerate(tasks):
+            if len(task.runs) == 1:
+                temps[i] = self.temperature
+                continue
+            temps[i] = self.runs_temperature(observed=True)
+            for read, positions in zip(task.context, query_pos[i], strict=True):
+                temps[i, positions] = self.runs_temperature(observed=read.size > 0)
+        return torch.from_numpy(temps).float().to(self.device)
 
     @torch.inference_mode()
     def _predict_tasks(self, tasks: list[_Task], *, with_joint: bool = False, mix_cooldowns: bool = True) -> list[Any]:
@@ -670,7 +704,8 @@ class Predictor:
         rows_of = [list(range(end - len(group), end)) for group, end in zip(groups, ends)]
         rep = [rows[int(np.argmax(w))] for rows, w in zip(rows_of, log_weights)]  # the likeliest hypothesis of each task
         inp, norm, x_t, query_pos = self._encode_tasks(variants)
-        logits = self.model.forward_chunked(inp).float() / self._temperatures(variants)[:, None, None]  # B' x L x K
+        logits = self.model.forward_chunked(inp).float()  # B' x L x K
+        logits = logits / self._temperatures(variants, query_pos, logits.shape[1])[..., None]
         # Summaries only at the query tokens: B x M, padded by repeating each task's first query.
         all_q = [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in query_pos]
         n_query = max(1, max(q.size for q in all_q))

@@ -372,6 +372,37 @@ def test_calibrate_summarize_grid_by_hand(tmp_path):
     cal.write_table(None, table, 2)  # no --json: nothing written, no error
 
 
+def test_calibrate_runs_by_observed_chooses_each_kind_on_its_own_cells(tmp_path):
+    cal = _load_benchmark("calibrate")
+    # Fraction 0 (runs not started) is covered 0.97 at T = 1 and 0.91 at T = 0.8; fraction 0.2 (observed runs)
+    # 0.78 at T = 1 and 0.89 at T = 1.25: each kind's coverage closest to 0.9 picks a different temperature.
+    cells = {(1.0, 0.0): 0.97, (0.8, 0.0): 0.91, (1.25, 0.0): 0.99, (1.0, 0.2): 0.78, (0.8, 0.2): 0.70, (1.25, 0.2): 0.89}
+    table = [{"temperature": t, "source": "s", "fraction": f, "nll_capped": 0.0, "coverage90": c} for (t, f), c in cells.items()]
+    # A scaling table's rows to predict have no points at any fraction: its f = 0.2 cell counts as unobserved
+    # (mean with the curves' f = 0 cell: 0.90 at T = 0.8, 0.94 at T = 1).
+    table += [{"temperature": t, "source": "porian", "fraction": 0.2, "nll_capped": 0.0, "coverage90": c} for t, c in ((0.8, 0.89), (1.0, 0.91), (1.25, 0.93))]
+    args = cal.argparse.Namespace(grid=[0.8, 1.0, 1.25], json=tmp_path / "runs.json", write=False)
+    assert cal.write_runs_by_observed(args, None, table, ["s"]) == 0
+    written = json.loads((tmp_path / "runs.json").read_text())
+    assert written["chosen"] == {"unobserved": 0.8, "observed": 1.25}
+    assert written["validation"]["observed"]["cells_in_band"] == {"0.8": 0, "1.0": 0, "1.25": 1}
+    assert written["validation"]["unobserved"]["coverage90"]["0.8"] == pytest.approx(0.90)
+    assert cal.write_runs_by_observed(args, None, [r for r in table if r["fraction"] == 0], ["s"]) == 1  # no observed cells
+    with pytest.raises(SystemExit):
+        cal.main(["--by-observed"])  # goes with --runs
+
+
+def test_calibrate_spread_by_direction_chooses_per_direction(tmp_path):
+    cal = _load_benchmark("calibrate")
+    # Losses are over-covered at every factor (no cell in band: the smallest factor); accuracies enter the band at 1.2.
+    cells = {("min", 1.0): 0.97, ("min", 1.2): 0.99, ("max", 1.0): 0.80, ("max", 1.2): 0.88}
+    table = [{"temperature": f, "source": "s", "fraction": 0.2, "direction": d, "nll_capped": 0.0, "coverage90": c} for (d, f), c in cells.items()]
+    args = cal.argparse.Namespace(grid=[1.0, 1.2], json=tmp_path / "spread.json", write=False, max_curves=1, seed=1)
+    assert cal.write_spread_by_direction(args, None, table, ["s"]) == 0
+    assert json.loads((tmp_path / "spread.json").read_text())["chosen"] == {"min": 1.0, "max": 1.2}
+    assert cal.write_spread_by_direction(args, None, [r for r in table if r["direction"] == "min"], ["s"]) == 1
+
+
 def test_early_phase_departure_is_zero_on_a_power_law_and_sees_a_late_drop():
     ep = _load_benchmark("early_phase")
     x = np.linspace(1.0, 1000.0, 60)

@@ -147,6 +147,29 @@ def test_predict_runs_per_run_queries_and_context_only_runs(model):
     assert samples[1] is None and samples[0].shape == (8, 2)
 
 
+def test_runs_temperature_per_kind_applies_to_observed_and_unobserved_runs_apart():
+    """One pass predicts a run seen for a while and one not started; each gets its own kind's temperature,
+    exactly what a single temperature of that value gives it."""
+    runs = [Run(*power_curve(floor=2.0 + 0.1 * k, seed=k), config={"n_params": 1e7 * 4**k}, name=f"r{k}") for k in range(2)]
+    x, y = power_curve(floor=2.2, seed=2)
+    runs += [Run(x[:8], y[:8], {"n_params": 1e7 * 16}, name="seen"), Run([], [], {"n_params": 1e7 * 64}, name="new")]
+    xq = [[], [], [3500.0, 6000.0], [3500.0, 6000.0]]
+    split = curvecast.load(temperature_runs={"observed": 0.8, "unobserved": 2.0})
+    assert split.runs_temperature(observed=True) == 0.8 and split.runs_temperature(observed=False) == 2.0
+    mixed = split.predict_runs(runs, xq)
+    for name, factor in (("seen", 0.8), ("new", 2.0)):
+        uniform = curvecast.load(temperature_runs=factor).predict_runs(runs, xq)
+        np.testing.assert_allclose(mixed[name].interval(0.9), uniform[name].interval(0.9), rtol=1e-6)
+        np.testing.assert_allclose(mixed[name].median, uniform[name].median, rtol=1e-6)
+    width = lambda p: float(np.subtract(*p.interval(0.9)[::-1])[-1])  # noqa: E731
+    assert width(curvecast.load(temperature_runs=2.0).predict_runs(runs, xq)["seen"]) > width(mixed["seen"])
+    assert curvecast.load(temperature_runs={"observed": 1.1, "unobserved": 1.1}).temperature_runs == 1.1
+    with pytest.raises(InvalidConfigError, match="'observed' .* and 'unobserved'"):
+        curvecast.load(temperature_runs={"observed": 1.0})
+    with pytest.raises(InvalidConfigError, match=r"temperature_runs\['unobserved'\]"):
+        curvecast.load(temperature_runs={"observed": 1.0, "unobserved": 0.0})
+
+
 def test_too_many_runs_are_subsampled_with_a_warning(model):
     runs = [Run(*power_curve(n=12, seed=k), config={"n_params": 1e6 * 1.3**k}, name=f"r{k}") for k in range(model.max_runs + 5)]
     every_setting = curvecast.load(context_runs=model.max_curve_runs)
