@@ -168,6 +168,17 @@ def store_calibration(model_path: str | Path, entries: dict, drop: Sequence[str]
     return path
 
 
+#: What a chosen spread writes besides itself: the spread replaces the single-curve temperature.
+SPREAD_REPLACES_TEMPERATURE = {"temperature": 1.0, "temperature_how": "1 (raw logits): the spread factor calibrates single-curve predictions"}
+
+
+def write_choice(model_path: str | Path, key: str, value, how: str, validation: dict, *, extra: dict | None = None, drop: Sequence[str] = ()) -> None:
+    """``--write``: store ``calibration.{key}`` with how it was chosen (``{key}_how``) and its validation scores
+    (``{key}_validation``), plus ``extra`` entries and without the keys in ``drop``; say so on stderr."""
+    path = store_calibration(model_path, {key: value, f"{key}_how": how, f"{key}_validation": validation, **(extra or {})}, drop)
+    print(f"wrote calibration.{key} = {value} to {path}", file=sys.stderr)
+
+
 def validation_curves(curves: Sequence, max_curves: int, seed: int) -> list:
     """Usable curves the benchmark leaves out (its own selection rule and seed), at most ``max_curves``."""
     scored = {(c.curve_id, c.metric_name) for c in rc.select_curves(curves, BENCHMARK_MAX_CURVES, BENCHMARK_SEED)}
@@ -351,15 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         rule = "most cells with 90% coverage in [0.85, 0.95], then the smallest factor," if args.spread else "mean 90% coverage closest to 0.9"
         flag = " --runs" if args.runs else " --spread" if args.spread else ""
-        entries = {
-            key: best,
-            f"{key}_how": f"benchmarks/calibrate.py{flag}: {rule} over the grid {args.grid} on {split}",
-            f"{key}_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band},
-        }
-        if args.spread:  # the spread replaces the single-curve temperature
-            entries.update(temperature=1.0, temperature_how="1 (raw logits): the spread factor calibrates single-curve predictions")
-        path = store_calibration(model.path, entries, drop=["temperature_validation"] if args.spread else [])
-        print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
+        write_choice(
+            model.path, key, best, f"benchmarks/calibrate.py{flag}: {rule} over the grid {args.grid} on {split}",
+            {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band},
+            extra=SPREAD_REPLACES_TEMPERATURE if args.spread else None, drop=["temperature_validation"] if args.spread else [],
+        )
     return 0
 
 
@@ -397,19 +404,12 @@ def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predict
         return 1
     chosen, validation = result
     if args.write:
-        entries = {
-            "spread": chosen,
-            "spread_how": (
-                "benchmarks/calibrate.py --spread --by-direction: per direction (min: losses, max: accuracies), most cells "
-                f"with 90% coverage in [0.85, 0.95], then the smallest factor, over the grid {args.grid} on that direction's "
-                f"validation curves the real-curve benchmark does not score ({sources}, up to {args.max_curves} per source, seed {args.seed})"
-            ),
-            "spread_validation": validation,
-            "temperature": 1.0,
-            "temperature_how": "1 (raw logits): the spread factor calibrates single-curve predictions",
-        }
-        path = store_calibration(model.path, entries, drop=["temperature_validation"])
-        print(f"wrote calibration.spread = {chosen} to {path}", file=sys.stderr)
+        how = (
+            "benchmarks/calibrate.py --spread --by-direction: per direction (min: losses, max: accuracies), most cells "
+            f"with 90% coverage in [0.85, 0.95], then the smallest factor, over the grid {args.grid} on that direction's "
+            f"validation curves the real-curve benchmark does not score ({sources}, up to {args.max_curves} per source, seed {args.seed})"
+        )
+        write_choice(model.path, "spread", chosen, how, validation, extra=SPREAD_REPLACES_TEMPERATURE, drop=["temperature_validation"])
     return 0
 
 
@@ -430,17 +430,12 @@ def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor,
         return 1
     chosen, validation = result
     if args.write:
-        entries = {
-            "temperature_runs": chosen,
-            "temperature_runs_how": (
-                "benchmarks/calibrate.py --runs --by-observed: per kind of held-out run (unobserved: fraction 0 and table rows; "
-                f"observed: curves at fraction 0.2), mean 90% coverage closest to 0.9 over the grid {args.grid} on hold-outs benchmarks/scaling.py "
-                f"does not score ({sources})"
-            ),
-            "temperature_runs_validation": validation,
-        }
-        path = store_calibration(model.path, entries)
-        print(f"wrote calibration.temperature_runs = {chosen} to {path}", file=sys.stderr)
+        how = (
+            "benchmarks/calibrate.py --runs --by-observed: per kind of held-out run (unobserved: fraction 0 and table rows; "
+            f"observed: curves at fraction 0.2), mean 90% coverage closest to 0.9 over the grid {args.grid} on hold-outs benchmarks/scaling.py "
+            f"does not score ({sources})"
+        )
+        write_choice(model.path, "temperature_runs", chosen, how, validation)
     return 0
 
 
@@ -487,8 +482,7 @@ def choose_cooldowns(args: argparse.Namespace) -> int:
             f"schedules {schedules}, up to {args.max_curves} per source, seed {args.seed})"
         )
         validation = {"capped_nll": {str(e): score[e] for e in ends}, "cells_in_band": {str(e): in_band[e] for e in ends}}
-        path = store_calibration(model.path, {"wsd_cooldowns": cooldown_grid(best), "wsd_cooldowns_how": how, "wsd_cooldowns_validation": validation})
-        print(f"wrote calibration.wsd_cooldowns = {cooldown_grid(best)} to {path}", file=sys.stderr)
+        write_choice(model.path, "wsd_cooldowns", cooldown_grid(best), how, validation)
     return 0
 
 
@@ -552,8 +546,7 @@ def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key:
             f"over {list(grid)} at temperature_runs {model.temperature_runs} on hold-outs benchmarks/scaling.py does not score ({sorted({s for s, _ in tasks})})"
         )
         validation = {"capped_nll": {str(v): score[v] for v in grid}, "coverage90": {str(v): coverage[v] for v in grid}}
-        path = store_calibration(model.path, {key: best, f"{key}_how": how, f"{key}_validation": validation})
-        print(f"wrote calibration.{key} = {best} to {path}", file=sys.stderr)
+        write_choice(model.path, key, best, how, validation)
     return 0
 
 

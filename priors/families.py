@@ -32,7 +32,7 @@ from torch import Tensor
 
 from curvecast.errors import InvalidConfigError
 
-__all__ = ["Family", "FAMILIES", "FAMILY_NAMES", "MAX_FAMILY_PARAMS", "evaluate_family", "family_index", "log_uniform"]
+__all__ = ["Family", "FAMILIES", "FAMILY_NAMES", "MAX_FAMILY_PARAMS", "evaluate_family", "family_index", "log_uniform", "uniform"]
 
 #: Largest number of parameters of any family (the width of a parameter matrix).
 MAX_FAMILY_PARAMS = 4
@@ -43,7 +43,8 @@ def log_uniform(u: Tensor, lo: float, hi: float) -> Tensor:
     return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
 
 
-def _uniform(u: Tensor, lo: float, hi: float) -> Tensor:
+def uniform(u: Tensor, lo: float, hi: float) -> Tensor:
+    """Uniforms ``u`` in ``[0, 1)`` mapped to ``[lo, hi)``."""
     return lo + u * (hi - lo)
 
 
@@ -99,12 +100,12 @@ def _plateau_drop_(tau: Tensor, p: Tensor, work: Tensor) -> Tensor:
 
 def _sample_broken(u: Tensor) -> Tensor:
     a1 = log_uniform(u[:, 0], 0.03, 1.0)
-    return torch.stack([a1, a1 + _uniform(u[:, 1], 0.1, 1.5), log_uniform(u[:, 2], 1.0, 1e3), _uniform(u[:, 3], 0.1, 1.0)], 1)
+    return torch.stack([a1, a1 + uniform(u[:, 1], 0.1, 1.5), log_uniform(u[:, 2], 1.0, 1e3), uniform(u[:, 3], 0.1, 1.0)], 1)
 
 
 def _sample_plateau(u: Tensor) -> Tensor:
     return torch.stack(
-        [_uniform(u[:, 0], 0.0, 0.8), log_uniform(u[:, 1], 0.05, 1.0), log_uniform(u[:, 2], 3.0, 1e3), _uniform(u[:, 3], 1.5, 6.0)],
+        [uniform(u[:, 0], 0.0, 0.8), log_uniform(u[:, 1], 0.05, 1.0), log_uniform(u[:, 2], 3.0, 1e3), uniform(u[:, 3], 1.5, 6.0)],
         1,
     )
 

@@ -25,6 +25,7 @@ import torch
 
 from curvecast.errors import InvalidConfigError
 from curvecast.priors.batch import TaskBatch, checked_sample_size
+from curvecast.priors.families import log_uniform, uniform
 
 __all__ = ["IsoFlopProfilePrior", "isoflop_profile"]
 
@@ -96,22 +97,16 @@ class IsoFlopProfilePrior:
         device = torch.device(device)
         u = torch.rand(10, n_tasks, 1, generator=generator, device=device, dtype=torch.float64)
 
-        def uniform(i: int, bounds: tuple[float, float]) -> torch.Tensor:
-            return bounds[0] + u[i] * (bounds[1] - bounds[0])
-
-        def log_uniform(i: int, bounds: tuple[float, float]) -> torch.Tensor:
-            return torch.exp(uniform(i, (math.log(bounds[0]), math.log(bounds[1]))))
-
         hi = min(self.length_range[1], p)
         lo = min(self.length_range[0], hi)
         n = lo + (u[0] * (hi - lo + 1)).long().clamp_(max=hi - lo)  # n_tasks x 1
-        span = log_uniform(1, self.span_decades_range)
-        position = uniform(2, self.optimum_position_range)
-        alpha, beta = uniform(3, self.exponent_range), uniform(4, self.exponent_range)
-        floor = log_uniform(5, self.floor_range)
-        gap = floor * log_uniform(6, self.gap_range)
-        best_size = log_uniform(7, self.n_params_range)
-        noise = torch.where(u[9] < self.p_noiseless, torch.zeros_like(gap), log_uniform(8, self.noise_range) * gap)
+        span = log_uniform(u[1], *self.span_decades_range)
+        position = uniform(u[2], *self.optimum_position_range)
+        alpha, beta = uniform(u[3], *self.exponent_range), uniform(u[4], *self.exponent_range)
+        floor = log_uniform(u[5], *self.floor_range)
+        gap = floor * log_uniform(u[6], *self.gap_range)
+        best_size = log_uniform(u[7], *self.n_params_range)
+        noise = torch.where(u[9] < self.p_noiseless, torch.zeros_like(gap), log_uniform(u[8], *self.noise_range) * gap)
 
         k = torch.arange(p, device=device)[None, :]
         valid = k < n

@@ -8,6 +8,7 @@ import torch
 
 from curvecast.errors import InvalidConfigError
 from curvecast.priors.batch import TaskBatch, checked_sample_size
+from curvecast.priors.families import uniform
 
 __all__ = ["SimplePowerLawPrior"]
 
@@ -49,12 +50,8 @@ class SimplePowerLawPrior:
         """``n_tasks x 1 x n_points`` batch; all randomness from ``generator`` (on ``device``)."""
         p = checked_sample_size(n_tasks, n_points, default_points=self.n_points, min_points=self.min_points)
         u = torch.rand(5, n_tasks, 1, generator=generator, device=device)
-
-        def between(i: int, bounds: tuple[float, float]) -> torch.Tensor:
-            return bounds[0] + u[i] * (bounds[1] - bounds[0])
-
-        floor, amp, alpha = between(0, self.floor_range), between(1, self.amplitude_range), between(2, self.alpha_range)
-        noise = between(3, self.noise_range) * amp
+        floor, amp, alpha = uniform(u[0], *self.floor_range), uniform(u[1], *self.amplitude_range), uniform(u[2], *self.alpha_range)
+        noise = uniform(u[3], *self.noise_range) * amp
         n = self.min_points + (u[4] * (p - self.min_points + 1)).long().clamp_(max=p - self.min_points)
         k = torch.arange(p, device=device)[None, :]
         x = torch.minimum(k, n - 1).float()

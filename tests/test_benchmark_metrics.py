@@ -403,6 +403,17 @@ def test_calibrate_spread_by_direction_chooses_per_direction(tmp_path):
     assert cal.write_spread_by_direction(args, None, [r for r in table if r["direction"] == "min"], ["s"]) == 1
 
 
+def test_calibrate_write_choice_merges_into_the_checkpoint_config(tmp_path, capsys):
+    cal = _load_benchmark("calibrate")
+    (tmp_path / "config.json").write_text(json.dumps({"model": {}, "calibration": {"temperature": 1.3, "temperature_validation": {}, "max_runs": 48}}))
+    cal.write_choice(tmp_path, "spread", 1.2, "chosen by hand", {"coverage90": {"1.2": 0.9}},
+                     extra=cal.SPREAD_REPLACES_TEMPERATURE, drop=["temperature_validation"])
+    calibration = json.loads((tmp_path / "config.json").read_text())["calibration"]
+    assert calibration == {"spread": 1.2, "spread_how": "chosen by hand", "spread_validation": {"coverage90": {"1.2": 0.9}},
+                           "temperature": 1.0, "temperature_how": cal.SPREAD_REPLACES_TEMPERATURE["temperature_how"], "max_runs": 48}
+    assert "wrote calibration.spread = 1.2" in capsys.readouterr().err
+
+
 def test_early_phase_departure_is_zero_on_a_power_law_and_sees_a_late_drop():
     ep = _load_benchmark("early_phase")
     x = np.linspace(1.0, 1000.0, 60)
