@@ -508,11 +508,15 @@ def curvecast_curve(task: Task, schedules: dict[str, str] | None = None) -> curv
 
 
 def curvecast_method(
-    model_path: str | None, chunk: int = CHUNK, schedules: dict[str, str] | None = None, raw: bool = False
+    model_path: str | None, chunk: int = CHUNK, schedules: dict[str, str] | None = None, raw: bool = False, spread: float | None = None
 ) -> tuple[Method, dict]:
     """The curvecast model as a method (loaded once), and metadata about it for the report. ``raw``: the network
-    as trained, without the checkpoint's calibration (temperature 1, spread 1)."""
-    model = curvecast.load(model_path, device="cpu", **({"temperature": 1.0, "spread": 1.0} if raw else {}))
+    as trained, without the checkpoint's calibration (temperature 1, spread 1); ``spread``: this spread factor
+    instead of the calibrated one."""
+    options = {"temperature": 1.0, "spread": 1.0} if raw else {}
+    if spread is not None:
+        options["spread"] = spread
+    model = curvecast.load(model_path, device="cpu", **options)
     path = getattr(model, "path", None)
     meta = {
         "model": model_path,

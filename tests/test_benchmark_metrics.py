@@ -433,3 +433,23 @@ def test_early_phase_departure_is_zero_on_a_power_law_and_sees_a_late_drop():
     assert ep.context_residual(x, y) < 1e-4
     noisy = y + 0.01 * np.ptp(y) * np.random.default_rng(0).standard_normal(y.size)
     assert 0.005 < ep.context_residual(x, noisy) < 0.02
+
+
+def test_prior_coverage_draws_the_slice_and_wider_spreads_cover_more(tmp_path, capsys):
+    pc = _load_benchmark("prior_coverage")
+    curves = pc.prior_curves({"p_noiseless": 1.0}, 24, seed=3)
+    assert curves and all(c.direction == "min" and len(c.x) >= pc.MIN_POINTS and np.all(np.diff(c.x) > 0) for c in curves)
+    # full-length lone loss runs (BASE_SLICE): every curve has the prior's n_points, none is flat
+    assert {len(c.x) for c in curves} == {64} and all(np.ptp(c.y) > 0 for c in curves)
+    coverage = {}
+    for spread in (0.5, 2.0):
+        out = tmp_path / f"s{spread}.json"
+        assert pc.main(["--prior", "p_noiseless=1.0", "--tasks", "24", "--seed", "3", "--fractions", "0.4",
+                        "--spread", str(spread), "--json", str(out)]) == 0
+        record = json.loads(out.read_text())
+        assert record["model"]["calibration"]["spread"] == spread and record["overrides"] == {"p_noiseless": 1.0}
+        (row,) = record["results"]
+        assert row["n_curves"] == len(curves) and math.isfinite(row["nll"])
+        coverage[spread] = row["coverage90"]
+    assert 0.0 <= coverage[0.5] < coverage[2.0] <= 1.0
+    assert "| 0.4 |" in capsys.readouterr().out
