@@ -4,9 +4,9 @@
     python benchmarks/prior_coverage.py --prior p_noiseless=1.0 --spread 1.0 --json noiseless.json
     python benchmarks/prior_coverage.py --model runs/probe --prior 'family_weights=[1,0,0,0,0,0]' 'schedule_weights=[1,0,0,0]'
 
-Curves come from the shipped model's synthetic prior (``CurvePrior`` with its ``prior_overrides``) restricted to
-single-run loss tasks of full length without spikes, divergences or double descent, with ``--prior`` overrides on
-top (JSON values); each is observed to the fraction f and scored exactly like ``realcurves.py`` (NLL, final error
+Curves come from the shipped model's synthetic prior (``CurvePrior`` with its ``prior_overrides``, drawn as
+``early_phase.py`` draws its prior loss runs) restricted to single-run loss tasks of full length without spikes,
+divergences or double descent, with ``--prior`` overrides on top (JSON values); each is observed to the fraction f and scored exactly like ``realcurves.py`` (NLL, final error
 and 90% coverage in units of the curve's range), given to the model without a config. On its own prior a
 Bayes-optimal predictor covers 90% on any slice the observed points identify, so coverage far above 0.9 on, say,
 noiseless curves (``p_noiseless=1.0``) says the network is under-confident there whatever the real curves do.
@@ -22,14 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from curvecast import priors
-from curvecast.pfn.checkpoint import read_config
-from curvecast.predictor import default_model_path
 
 HERE = Path(__file__).resolve().parent
-MIN_POINTS = 20
 #: The slice every run is drawn from, before ``--prior``: lone loss runs logged to their end, no rare events.
 BASE_SLICE = {
     "p_single_run": 1.0,
@@ -54,21 +48,20 @@ def _load_sibling(module_name: str, filename: str):
     return module
 
 
-rc = _load_sibling("realcurves_benchmark", "realcurves.py")
+ep = _load_sibling("early_phase_benchmark", "early_phase.py")
+rc = ep.rc
+MIN_POINTS = ep.MIN_POINTS
 
 
 def prior_curves(overrides: dict, n_tasks: int, seed: int) -> list:
-    """Single-run loss curves of the shipped prior's slice (``BASE_SLICE`` + ``overrides``) as ``realcurves.RealCurve``s,
-    the ones ``realcurves.py`` would score (at least ``MIN_POINTS`` points, distinct x)."""
-    fields = {**read_config(default_model_path())["training"]["train"]["prior_overrides"], **BASE_SLICE, **overrides}
-    batch = priors.named("default", **fields).sample(n_tasks, generator=torch.Generator().manual_seed(seed))
+    """Single-run loss curves of the shipped prior's slice (``BASE_SLICE`` + ``overrides``, drawn by
+    ``early_phase.prior_losses``) as ``realcurves.RealCurve``s, the ones ``realcurves.py`` would score (at least
+    ``MIN_POINTS`` points, distinct x, not flat)."""
     curves = []
-    for t in range(n_tasks):
-        mask = batch.point_mask[t, 0]
-        x, y = batch.x[t, 0][mask].double().numpy(), batch.y[t, 0][mask].double().numpy()
-        if len(x) < MIN_POINTS or np.ptp(y) <= 0 or len(np.unique(x)) != len(x):
+    for i, (x, y) in enumerate(ep.prior_losses({**BASE_SLICE, **overrides}, n_tasks, seed)):
+        if np.ptp(y) <= 0 or len(np.unique(x)) != len(x):
             continue
-        curve = rc.RealCurve(source="prior", curve_id=str(t), config="{}", x=x, y=y, metric_name="loss", direction="min")
+        curve = rc.RealCurve(source="prior", curve_id=str(i), config="{}", x=x, y=y, metric_name="loss", direction="min")
         if rc.usable(curve):
             curves.append(curve)
     return curves
