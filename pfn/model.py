@@ -25,7 +25,7 @@ from curvecast.validation import check_field_types
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.encoding import N_HPARAM_FEATURES, N_SCHEDULE_FEATURES, N_STATIC_FEATURES, PFNInput
 
-__all__ = ["ModelConfig", "PFN"]
+__all__ = ["ModelConfig", "PFN", "run_roughness"]
 
 _Z_CLIP = 100.0
 
@@ -51,6 +51,9 @@ class ModelConfig:
     #: (``-b_h d^2`` per head ``h``, ``b_h`` learned from 0): a kernel the model can sharpen to let runs close
     #: in hyperparameter space inform each other more. Models saved before it existed do not.
     hparam_attention: bool = True
+    #: Whether the model reads how rough each run's observed points are (:func:`run_roughness`: the geometric
+    #: mean of their second differences in normalized units). Off by default: the shipped models predate it.
+    read_roughness: bool = False
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -66,6 +69,40 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def run_roughness(z: Tensor, ctx: Tensor, run_id: Tensor, max_runs: int) -> Tensor:
+    """Per token, how rough its run's observed points are: ``B x L x 2``.
+
+    Channel 0 is ``log10(geometric mean of |z[i-1] - 2 z[i] + z[i+1]| + 1e-6) / 3`` over the second differences
+    of consecutive context tokens of the run (tokens hold a run's points in x order), channel 1 is 1 where the
+    run has at least one such triple (else both are 0). On a log scale the noise of a smooth curve shows
+    across decades (sd 1e-4 to 1e-2 of its spread) where ``z`` itself barely moves, and a few large second
+    differences (an early transient's curvature, a spike) do not dominate it.
+
+    Args:
+        z: ``B x L`` normalized values (0 at non-context tokens).
+        ctx: ``B x L`` bool, the context tokens.
+        run_id: ``B x L`` long run ids.
+        max_runs: the run-id vocabulary size (ids are clamped into it).
+    """
+    b, n = z.shape
+    out = torch.zeros(b, n, 2, dtype=z.dtype, device=z.device)
+    if n < 3:
+        return out
+    ids = run_id.clamp(0, max_runs - 1)
+    linked = ctx[:, 1:] & ctx[:, :-1] & (ids[:, 1:] == ids[:, :-1])  # B x L-1: token i and i+1, same run, both seen
+    triple = linked[:, 1:] & linked[:, :-1]  # B x L-2, centred on token i+1
+    d2 = z[:, 2:] - 2.0 * z[:, 1:-1] + z[:, :-2]
+    log_d2 = torch.where(triple, torch.log10(d2.abs() + 1e-6), torch.zeros_like(d2))
+    centre = ids[:, 1:-1]
+    total = torch.zeros(b, max_runs, dtype=z.dtype, device=z.device).scatter_add_(1, centre, log_d2)
+    count = torch.zeros(b, max_runs, dtype=z.dtype, device=z.device).scatter_add_(1, centre, triple.to(z.dtype))
+    mean = torch.where(count > 0, total / count.clamp_min(1.0), torch.zeros_like(total)) / 3.0  # B x max_runs
+    has = (count > 0).to(z.dtype)
+    out[..., 0] = mean.gather(1, ids)
+    out[..., 1] = has.gather(1, ids)
+    return out
 
 
 class Block(nn.Module):
@@ -168,6 +205,10 @@ class PFN(nn.Module):
             self.schedule_encoder = nn.Sequential(nn.Linear(N_SCHEDULE_FEATURES, d), nn.GELU(), nn.Linear(d, d))
             nn.init.zeros_(self.schedule_encoder[2].weight)  # "no effect" at first, as for hparam_encoder
             nn.init.zeros_(self.schedule_encoder[2].bias)
+        if config.read_roughness:
+            self.roughness_encoder = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
+            nn.init.zeros_(self.roughness_encoder[2].weight)  # "no effect" at first, as for hparam_encoder
+            nn.init.zeros_(self.roughness_encoder[2].bias)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_out = nn.LayerNorm(d)
         self.head = nn.Linear(d, config.n_bars)
@@ -184,6 +225,8 @@ class PFN(nn.Module):
             h = h + self.hparam_encoder(inp.hparams)  # B x L x D
         if self.config.read_schedule:
             h = h + self.schedule_encoder(inp.schedule)  # B x L x D
+        if self.config.read_roughness:
+            h = h + self.roughness_encoder(run_roughness(z, ctx, inp.run_id, self.config.max_runs))  # B x L x D
         key_mask = ctx[:, None, None, :]  # B x 1 x 1 x L
         # Centred slot values are 2 theta - 1 (0 where unused), so half of them are coordinates whose distances
         # are those of theta over the slots in use.

@@ -453,3 +453,29 @@ def test_prior_coverage_draws_the_slice_and_wider_spreads_cover_more(tmp_path, c
         coverage[spread] = row["coverage90"]
     assert 0.0 <= coverage[0.5] < coverage[2.0] <= 1.0
     assert "| 0.4 |" in capsys.readouterr().out
+
+
+def test_prior_pit_groups_coverage_by_band_width():
+    pit = _load_benchmark("prior_pit")
+    inside = np.array([[1, 1], [0, 1], [0, 0], [1, 1], [0, 1]], dtype=bool)  # tokens x (50%, 90%)
+    span = np.array([2, 5, 7, 30, 30])
+    rows = pit.coverage_by_span(inside, span, [0, 6, 12, 25, 50])
+    assert [r["span"] for r in rows] == [[0, 6], [6, 12], [25, 50]]  # 12-25 holds no token: left out
+    assert [r["n"] for r in rows] == [2, 1, 2]
+    assert rows[0]["coverage"] == [0.5, 1.0] and rows[1]["coverage"] == [0.0, 0.0] and rows[2]["coverage"] == [0.5, 1.0]
+    record = {"tasks": 3, "seed": 0, "levels": [0.5, 0.9], "tokens": 5, "results": [{"model": "a/m", "nll": 3.0, "nll_capped": -0.25, "coverage": [0.4, 0.8], "by_span": rows}]}
+    text = pit.table(record)
+    assert "| 0–6 | 2 | 0.500 / 1.000 |" in text and "0.400 / 0.800 (capped NLL -0.2500)" in text
+
+
+def test_prior_pit_scores_models_on_the_same_tokens_reproducibly():
+    pit = _load_benchmark("prior_pit")
+    shipped = str(ROOT / "curvecast" / "models" / "default")
+    record = pit.score([shipped, shipped], tasks=6, seed=3, batch=4)
+    again = pit.score([shipped], tasks=6, seed=3, batch=4)
+    first, second = record["results"]
+    assert record["tokens"] > 0 and sum(g["n"] for g in first["by_span"]) == record["tokens"]
+    assert first["nll"] == second["nll"] == again["results"][0]["nll"] and math.isfinite(first["nll"])
+    assert first["nll_capped"] <= first["nll"]
+    assert first["coverage"] == again["results"][0]["coverage"]
+    assert 0.0 <= first["coverage"][0] <= first["coverage"][1] <= 1.0  # the 50% band lies inside the 90% band

@@ -265,3 +265,34 @@ def test_cli_check_prior_against_a_curve_table(tmp_path, capsys):
     semicolons.write_text("\n".join(r.replace(",", ";") for r in rows) + "\n")
     assert main(["check-prior", "--prior", "simple", "--against", str(semicolons), "--prior-tasks", "64", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["groups"] == report
+
+
+def test_finetune_onto_a_finer_bar_grid_starts_from_the_same_predictions(tmp_path):
+    from curvecast.pfn import PFN
+    from curvecast.pfn.checkpoint import load_model
+    from curvecast.training.loop import build_prior, make_batch
+    from curvecast.training.warm_start import warm_start
+
+    source = tmp_path / "source"
+    train(SMALL.replace(out_dir=str(source)))
+    coarse, _ = load_model(source)
+    finer_config = ModelConfig(**{**SMALL.model.to_dict(), "n_bars": 2 + 3 * (SMALL.model.n_bars - 2)})  # each interior bar split 3 ways
+    fine = PFN(finer_config, torch.linspace(-1.0, 1.0, finer_config.n_bars + 1))
+    record = warm_start(fine, str(source))
+    assert record["refined_bars"] == {"from": 32, "to": 92}
+    borders, refined = coarse.bar_distribution.borders, fine.bar_distribution.borders
+    assert torch.equal(refined[:2], borders[:2]) and torch.equal(refined[-2:], borders[-2:])
+    assert torch.allclose(refined[1:-2:3], borders[1:-2])  # old interior borders kept, two new ones between each pair
+    assert torch.allclose(refined[2], borders[1] + (borders[2] - borders[1]) / 3)
+    inp, target, mask = make_batch(build_prior(SMALL), SMALL, torch.Generator().manual_seed(0), torch.device("cpu"), 4)
+    coarse.eval(), fine.eval()
+    with torch.no_grad():
+        lc, lf = coarse(inp), fine(inp)
+        y = target.clamp(-1e4, 1e4)
+        assert torch.allclose(coarse.bar_distribution.log_prob(lc, y)[mask], fine.bar_distribution.log_prob(lf, y)[mask], atol=1e-4)
+        assert torch.allclose(coarse.bar_distribution.cdf(lc, y)[mask], fine.bar_distribution.cdf(lf, y)[mask], atol=1e-5)
+        q = torch.tensor([0.05, 0.5, 0.95])
+        assert torch.allclose(coarse.bar_distribution.icdf(lc, q)[mask], fine.bar_distribution.icdf(lf, q)[mask], atol=1e-4)
+    uneven = PFN(ModelConfig(**{**SMALL.model.to_dict(), "n_bars": 50}), torch.linspace(-1.0, 1.0, 51))
+    with pytest.raises(CheckpointError, match=r"2 \+ m"):
+        warm_start(uneven, str(source))

@@ -1,6 +1,7 @@
 """PFN model: attention semantics, checkpoints, joint sampling."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -257,3 +258,36 @@ def test_checkpoints_without_the_hparam_kernel_load_without_it(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     old, _ = load_model(tmp_path)
     assert not old.config.hparam_attention and not hasattr(old.blocks[0], "hparam_bandwidth")
+
+
+def test_run_roughness_at_hand_computed_values():
+    from curvecast.pfn.model import run_roughness
+
+    z = torch.tensor([[0.0, 1.0, 4.0, 9.0, 5.0, 5.0, 5.0, 0.0, 7.0]])
+    ctx = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 0, 1]], dtype=torch.bool)
+    run_id = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 1, 2]])
+    r = run_roughness(z, ctx, run_id, max_runs=4)
+    quadratic = math.log10(2.0 + 1e-6) / 3  # second differences 2 and 2
+    flat = math.log10(1e-6) / 3  # second difference 0
+    torch.testing.assert_close(r[0, :4, 0], torch.full((4,), quadratic))
+    torch.testing.assert_close(r[0, 4:8, 0], torch.full((4,), flat))  # the query token 7 gets its run's value
+    assert r[0, :8, 1].tolist() == [1.0] * 8
+    assert r[0, 8].tolist() == [0.0, 0.0]  # a run of one point has no second difference
+    # A triple that crosses runs counts for neither: run 0's roughness ignores the jump from 9 to 5.
+    mixed = run_roughness(torch.tensor([[0.0, 1.0, 2.0, 50.0]]), torch.ones(1, 4, dtype=torch.bool), torch.tensor([[0, 0, 0, 1]]), max_runs=2)
+    torch.testing.assert_close(mixed[0, 0, 0], torch.tensor(math.log10(1e-6) / 3))
+
+
+def test_roughness_encoder_starts_as_no_effect_and_is_off_in_older_configs(tmp_path):
+    rough_config = ModelConfig(**{**CFG.to_dict(), "read_roughness": True})
+    base = make_model()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        rough = PFN(rough_config, base.bar_distribution.borders).eval()
+    missing, unexpected = rough.load_state_dict(base.state_dict(), strict=False)
+    assert all(k.startswith("roughness_encoder") for k in missing) and missing and not unexpected
+    inp, _ = make_input()
+    with torch.no_grad():
+        torch.testing.assert_close(rough(inp), base(inp))
+    save_model(tmp_path, base)
+    assert not load_model(tmp_path)[0].config.read_roughness

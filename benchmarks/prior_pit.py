@@ -1,0 +1,118 @@
+"""Is a model calibrated on the prior it was trained on? PIT coverage on training-format tasks, by band width.
+
+    python benchmarks/prior_pit.py                                        # the shipped model
+    python benchmarks/prior_pit.py --models curvecast/models/default runs/finetune --json pit.json
+
+Tasks are drawn exactly as training draws them (``curvecast.training.loop.make_batch``: the shipped model's
+synthetic prior and split policy, every kind of task: sweeps, ladders, tables, single curves, with and
+without configs), and every query token is scored: its NLL in normalized units and whether its value falls
+inside the central 50% and 90% intervals. A model that had learned its prior's posterior would cover 50% and
+90% on average, and on any group of tokens chosen by what the model itself predicts, such as the width of its
+90% band. Tokens are grouped by that width in bars of the first model's grid (``--span-edges``), so the table
+says whether sharp predictions are calibrated, and every model is scored on the same tokens.
+
+``realcurves.py`` and ``prior_coverage.py`` score single curves through the public API; this script scores the
+network itself on its training distribution, the baseline every real-curve number is measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from curvecast.pfn.checkpoint import load_model
+from curvecast.training.config import finetune
+from curvecast.training.loop import build_prior, make_batch
+
+#: Edges of the band-width groups, in bars of the first model's grid.
+SPAN_EDGES = (0, 6, 12, 25, 50, 100_000)
+LEVELS = (0.5, 0.9)
+#: Each token's NLL is also reported capped here (as ``realcurves.py`` caps points): the prior's rare far
+#: targets (divergences) otherwise dominate the mean.
+NLL_CAP = 10.0
+
+
+def coverage_by_span(inside: np.ndarray, span: np.ndarray, edges: Sequence[int]) -> list[dict]:
+    """Per group ``edges[i] <= span < edges[i+1]``: its token count and the mean of each column of ``inside``
+    (``tokens x levels``, booleans); groups without tokens are left out."""
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        chosen = (span >= lo) & (span < hi)
+        if chosen.any():
+            rows.append({"span": [int(lo), int(hi)], "n": int(chosen.sum()), "coverage": inside[chosen].mean(axis=0).tolist()})
+    return rows
+
+
+@torch.no_grad()
+def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32, edges: Sequence[int] = SPAN_EDGES) -> dict:
+    """NLL and central-interval coverage of each model on the same ``tasks`` training-format tasks."""
+    config = finetune("default")
+    prior = build_prior(config)
+    models = [load_model(path)[0].eval() for path in model_paths]
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.tensor([(1 - level) / 2 for level in LEVELS] + [(1 + level) / 2 for level in LEVELS])
+    nll: list[list[np.ndarray]] = [[] for _ in models]
+    inside: list[list[np.ndarray]] = [[] for _ in models]
+    spans: list[np.ndarray] = []
+    for start in range(0, tasks, batch):
+        inp, target, mask = make_batch(prior, config, generator, torch.device("cpu"), min(batch, tasks - start))
+        y = target.clamp(-1e4, 1e4)[mask]  # tokens
+        for i, model in enumerate(models):
+            bar = model.bar_distribution
+            logits = model(inp)[mask]  # tokens x n_bars
+            nll[i].append((-bar.log_prob(logits, y)).numpy())
+            bounds = bar.icdf(logits, q)  # tokens x 2 levels
+            lo, hi = bounds[:, : len(LEVELS)], bounds[:, len(LEVELS) :]
+            inside[i].append(((y[:, None] > lo) & (y[:, None] < hi)).numpy())
+            if i == 0:
+                outer = torch.stack([lo[:, -1], hi[:, -1]], dim=-1).contiguous()
+                spans.append((torch.searchsorted(bar.borders, outer[:, 1]) - torch.searchsorted(bar.borders, outer[:, 0])).numpy())
+    span = np.concatenate(spans)
+    results = []
+    for path, n, c in zip(model_paths, nll, inside, strict=True):
+        n, c = np.concatenate(n), np.concatenate(c)
+        results.append({"model": str(path), "nll": float(n.mean()), "nll_capped": float(np.minimum(n, NLL_CAP).mean()), "coverage": c.mean(axis=0).tolist(), "by_span": coverage_by_span(c, span, edges)})
+    return {"tasks": tasks, "seed": seed, "levels": list(LEVELS), "tokens": int(span.size), "span_edges": list(edges), "results": results}
+
+
+def table(record: dict) -> str:
+    levels = " / ".join(f"{level:.0%}" for level in record["levels"])
+    lines = [f"{record['tokens']} query tokens of {record['tasks']} training-format tasks (seed {record['seed']}); coverage {levels}", ""]
+    head = "| 90% band width, bars of the first model | tokens | " + " | ".join(Path(r["model"]).name for r in record["results"]) + " |"
+    lines += [head, "|" + "---|" * (2 + len(record["results"]))]
+    first = record["results"][0]["by_span"]
+    for g, group in enumerate(first):
+        cells = []
+        for result in record["results"]:
+            cells.append(" / ".join(f"{c:.3f}" for c in result["by_span"][g]["coverage"]))
+        lines.append(f"| {group['span'][0]}–{group['span'][1]} | {group['n']} | " + " | ".join(cells) + " |")
+    lines.append("| all | {} | ".format(record["tokens"]) + " | ".join(" / ".join(f"{c:.3f}" for c in r["coverage"]) + f" (capped NLL {r['nll_capped']:.4f})" for r in record["results"]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["curvecast/models/default"], help="model folders; the first one's bars group the tokens")
+    parser.add_argument("--tasks", type=int, default=256, help="training-format tasks drawn")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--span-edges", type=int, nargs="+", default=list(SPAN_EDGES), help="group edges, in bars")
+    parser.add_argument("--json", type=Path, help="write the numbers here")
+    args = parser.parse_args(argv)
+    if args.tasks < 1:
+        parser.error("--tasks must be at least 1")
+    if len(args.span_edges) < 2 or any(b <= a for a, b in zip(args.span_edges[:-1], args.span_edges[1:], strict=True)):
+        parser.error("--span-edges needs two or more increasing values")
+    record = score(args.models, tasks=args.tasks, seed=args.seed, edges=args.span_edges)
+    print(table(record))
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
