@@ -1,7 +1,7 @@
 """Is a model calibrated on the prior it was trained on? PIT coverage on training-format tasks, by band width.
 
     python benchmarks/prior_pit.py                                        # the shipped model
-    python benchmarks/prior_pit.py --models curvecast/models/default runs/finetune --json pit.json
+    python benchmarks/prior_pit.py --models curvecast/models/default runs/finetune --json pit.json --plot pit.png
 
 Tasks are drawn exactly as training draws them (``curvecast.training.loop.make_batch``: the shipped model's
 synthetic prior and split policy, every kind of task: sweeps, ladders, tables, single curves, with and
@@ -31,7 +31,9 @@ from curvecast.training.loop import build_prior, make_batch
 
 #: Edges of the band-width groups, in bars of the first model's grid.
 SPAN_EDGES = (0, 6, 12, 25, 50, 100_000)
-LEVELS = (0.5, 0.9)
+#: Central-interval levels scored (the reliability figure's x axis); the table prints ``TABLE_LEVELS``.
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+TABLE_LEVELS = (0.5, 0.9)
 #: Each token's NLL is also reported capped here (as ``realcurves.py`` caps points): the prior's rare far
 #: targets (divergences) otherwise dominate the mean.
 NLL_CAP = 10.0
@@ -66,7 +68,7 @@ def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32,
             bar = model.bar_distribution
             logits = model(inp)[mask]  # tokens x n_bars
             nll[i].append((-bar.log_prob(logits, y)).numpy())
-            bounds = bar.icdf(logits, q)  # tokens x 2 levels
+            bounds = bar.icdf(logits, q)  # tokens x 2 len(LEVELS): lower ends, then upper ends
             lo, hi = bounds[:, : len(LEVELS)], bounds[:, len(LEVELS) :]
             inside[i].append(((y[:, None] > lo) & (y[:, None] < hi)).numpy())
             if i == 0:
@@ -80,8 +82,14 @@ def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32,
     return {"tasks": tasks, "seed": seed, "levels": list(LEVELS), "tokens": int(span.size), "span_edges": list(edges), "results": results}
 
 
+def span_label(span: Sequence[int]) -> str:
+    """``"12–25"``, or ``"50+"`` for the open last group."""
+    return f"{span[0]}+" if span[1] >= SPAN_EDGES[-1] else f"{span[0]}–{span[1]}"
+
+
 def table(record: dict) -> str:
-    levels = " / ".join(f"{level:.0%}" for level in record["levels"])
+    shown = [i for i, level in enumerate(record["levels"]) if level in TABLE_LEVELS]
+    levels = " / ".join(f"{record['levels'][i]:.0%}" for i in shown)
     lines = [f"{record['tokens']} query tokens of {record['tasks']} training-format tasks (seed {record['seed']}); coverage {levels}", ""]
     head = "| 90% band width, bars of the first model | tokens | " + " | ".join(Path(r["model"]).name for r in record["results"]) + " |"
     lines += [head, "|" + "---|" * (2 + len(record["results"]))]
@@ -89,10 +97,33 @@ def table(record: dict) -> str:
     for g, group in enumerate(first):
         cells = []
         for result in record["results"]:
-            cells.append(" / ".join(f"{c:.3f}" for c in result["by_span"][g]["coverage"]))
-        lines.append(f"| {group['span'][0]}–{group['span'][1]} | {group['n']} | " + " | ".join(cells) + " |")
-    lines.append("| all | {} | ".format(record["tokens"]) + " | ".join(" / ".join(f"{c:.3f}" for c in r["coverage"]) + f" (capped NLL {r['nll_capped']:.4f})" for r in record["results"]) + " |")
+            cells.append(" / ".join(f"{result['by_span'][g]['coverage'][i]:.3f}" for i in shown))
+        lines.append(f"| {span_label(group['span'])} | {group['n']} | " + " | ".join(cells) + " |")
+    lines.append("| all | {} | ".format(record["tokens"]) + " | ".join(" / ".join(f"{r['coverage'][i]:.3f}" for i in shown) + f" (capped NLL {r['nll_capped']:.4f})" for r in record["results"]) + " |")
     return "\n".join(lines)
+
+
+def plot(record: dict, path: Path) -> None:
+    """Reliability figure: observed against nominal central-interval coverage, one panel per model, one line
+    per band-width group (a calibrated model lies on the diagonal; above it, too wide)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = record["results"]
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.0), squeeze=False, sharey=True)
+    for ax, result in zip(axes[0], results, strict=True):
+        ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
+        for group in result["by_span"]:
+            ax.plot(record["levels"], group["coverage"], marker="o", ms=3, label=f"{span_label(group['span'])} bars ({group['n']})")
+        ax.plot(record["levels"], result["coverage"], color="k", lw=2, label="all tokens")
+        ax.set(title=Path(result["model"]).name, xlabel="nominal central interval", xlim=(0, 1), ylim=(0, 1))
+    axes[0][0].set_ylabel("share of targets inside")
+    axes[0][0].legend(fontsize=7, title="90% band width", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--span-edges", type=int, nargs="+", default=list(SPAN_EDGES), help="group edges, in bars")
     parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument("--plot", type=Path, help="write the reliability figure here (PNG)")
     args = parser.parse_args(argv)
     if args.tasks < 1:
         parser.error("--tasks must be at least 1")
@@ -111,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(record))
     if args.json:
         args.json.write_text(json.dumps(record, indent=2) + "\n")
+    if args.plot:
+        plot(record, args.plot)
     return 0
 
 

@@ -468,7 +468,7 @@ def test_prior_pit_groups_coverage_by_band_width():
     assert "| 0–6 | 2 | 0.500 / 1.000 |" in text and "0.400 / 0.800 (capped NLL -0.2500)" in text
 
 
-def test_prior_pit_scores_models_on_the_same_tokens_reproducibly():
+def test_prior_pit_scores_models_on_the_same_tokens_reproducibly(tmp_path):
     pit = _load_benchmark("prior_pit")
     shipped = str(ROOT / "curvecast" / "models" / "default")
     record = pit.score([shipped, shipped], tasks=6, seed=3, batch=4)
@@ -478,4 +478,7 @@ def test_prior_pit_scores_models_on_the_same_tokens_reproducibly():
     assert first["nll"] == second["nll"] == again["results"][0]["nll"] and math.isfinite(first["nll"])
     assert first["nll_capped"] <= first["nll"]
     assert first["coverage"] == again["results"][0]["coverage"]
-    assert 0.0 <= first["coverage"][0] <= first["coverage"][1] <= 1.0  # the 50% band lies inside the 90% band
+    assert record["levels"] == list(pit.LEVELS) and len(first["coverage"]) == len(pit.LEVELS)
+    pit.plot(record, tmp_path / "pit.png")
+    assert (tmp_path / "pit.png").stat().st_size > 1000
+    assert np.all(np.diff(first["coverage"]) >= 0) and 0.0 <= first["coverage"][0] and first["coverage"][-1] <= 1.0  # nested bands
