@@ -8,6 +8,11 @@
 #      holds the SHA-256 to check against).
 #
 #   bash benchmarks/gpu_recipe.sh OUT_DIR [SLOT_SECONDS] [SPLIT_BYTES]
+#   CONFIG=benchmarks/configs/gpu_roughness.json bash benchmarks/gpu_recipe.sh OUT_DIR   # a TrainConfig JSON instead
+#
+# PRESET (default: default) names the preset that is timed and trained; CONFIG, a JSON file of TrainConfig fields
+# (it may name a "preset"), replaces it for training, so a variant of the recipe (read_roughness, another prior)
+# runs in the same slot. DEVICE defaults to cuda.
 #
 # Run from the repository root, with curvecast installed. Measured on one H100 (2026-11-27): 4.8 steps/s in
 # the throughput benchmark, 7.5 steps/s in training (batch 256); see BENCHMARKS.md, "The GPU recipe".
@@ -17,6 +22,13 @@ SLOT=${2:-560}
 SPLIT=${3:-}
 DEVICE=${DEVICE:-cuda}
 PRESET=${PRESET:-default}
+CONFIG=${CONFIG:-}
+if [ -n "$CONFIG" ]; then
+    CONFIG=$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")  # training runs from /tmp
+    SPEC=(--config "$CONFIG")
+else
+    SPEC=(--preset "$PRESET")
+fi
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -29,7 +41,7 @@ LIMIT=$(python3 -c "print(int(min(480, $SLOT - $SECONDS - 40)))")
 STEPS=$(python3 -c "print(max(10, int($RATE * ($LIMIT - 30) * 0.88)))")
 echo "training $STEPS steps, time limit ${LIMIT}s"
 # Run from elsewhere: the repository root's curvecast/ folder would shadow the installed package.
-(cd /tmp && python3 -m curvecast train --preset "$PRESET" --device "$DEVICE" --time-limit "$LIMIT" --steps "$STEPS" --out "$OUT/run" --no-progress) > "$OUT/train.log" 2>&1
+(cd /tmp && python3 -m curvecast train "${SPEC[@]}" --device "$DEVICE" --time-limit "$LIMIT" --steps "$STEPS" --out "$OUT/run" --no-progress) > "$OUT/train.log" 2>&1
 echo "train (exit $?) after ${SECONDS}s"; tail -c 2000 "$OUT/train.log"
 rm -f "$OUT"/run/state*.safetensors
 if [ -n "$SPLIT" ]; then
