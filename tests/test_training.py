@@ -319,3 +319,15 @@ def test_lr_multipliers_scale_their_parameters_only():
     assert all(g["weight_decay"] == 0.0 for g in groups if any(p.ndim < 2 for p in g["params"]))
     with pytest.raises(InvalidConfigError, match="lr_multipliers"):
         TrainConfig(lr_multipliers={"hparam_encoder": 0.0})
+
+
+def test_recipe_variant_configs_load_and_name_their_changes():
+    from pathlib import Path
+
+    from curvecast.training import load_config
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.json")):
+        config = load_config(path)  # a bad field or value raises here
+        assert config.model.n_bars >= 256, path
+    rough = load_config(Path(__file__).resolve().parents[1] / "benchmarks" / "configs" / "gpu_roughness.json")
+    assert rough.model.read_roughness and rough.model.n_bars == 1000 and rough.device != "cpu"
