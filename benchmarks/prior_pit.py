@@ -6,9 +6,9 @@
 Tasks are drawn exactly as training draws them (``curvecast.training.loop.make_batch``: the shipped model's
 synthetic prior and split policy, every kind of task: sweeps, ladders, tables, single curves, with and
 without configs), and every query token is scored: its NLL in normalized units and whether its value falls
-inside the central 50% and 90% intervals. A model that had learned its prior's posterior would cover 50% and
-90% on average, and on any group of tokens chosen by what the model itself predicts, such as the width of its
-90% band. Tokens are grouped by that width in bars of the first model's grid (``--span-edges``), so the table
+inside the central 10%, 20%, ..., 90% intervals (the table prints 50% and 90%, ``--plot`` draws them all). A
+model that had learned its prior's posterior would cover each level on average, and on any group of tokens
+chosen by what the model itself predicts, such as the width of its 90% band. Tokens are grouped by that width in bars of the first model's grid (``--span-edges``), so the table
 says whether sharp predictions are calibrated, and every model is scored on the same tokens.
 
 ``realcurves.py`` and ``prior_coverage.py`` score single curves through the public API; this script scores the
@@ -83,7 +83,8 @@ def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32,
 
 
 def span_label(span: Sequence[int]) -> str:
-    """``"12–25"``, or ``"50+"`` for the open last group."""
+    """``"12–25"``, or ``"50+"`` for a group whose upper edge is the default's unbounded one (more bars than
+    any grid has); a smaller last edge is a real bound, since wider bands fall outside every group."""
     return f"{span[0]}+" if span[1] >= SPAN_EDGES[-1] else f"{span[0]}–{span[1]}"
 
 
