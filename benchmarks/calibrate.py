@@ -3,6 +3,7 @@
     python benchmarks/calibrate.py --model runs/cpu                       # print the table, suggest a temperature
     python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
     python benchmarks/calibrate.py --spread --by-direction --json spread.json   # a spread for losses, one for accuracies
+    python benchmarks/calibrate.py --few-points --write   # after --spread: own factor for curves of few observed points
     python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
     python benchmarks/calibrate.py --runs --by-observed --write   # one for runs not started, one for runs observed a while
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
@@ -32,6 +33,12 @@ the most (source, fraction) cells whose 90% coverage lies in [0.85, 0.95], ties 
 (sharpness subject to calibration, Gneiting et al. 2007). With ``--by-direction`` the same rule runs twice, over
 the cells of losses (direction ``min``) and of accuracies (``max``) apart, and ``spread`` becomes
 ``{"min": a, "max": b}``: bounded, noisy benchmark accuracies and smooth losses need different widening.
+
+With ``--few-points`` (after ``--spread``) it chooses ``spread_few_points``: whether single curves with fewer than
+``below`` observed points (a candidate of ``--few-below``) take their own factor from ``--grid``, the other curves
+keeping the calibrated ``spread``. Forecasts from three to five points are too narrow at the factor that suits
+longer prefixes, on every validation source (BENCHMARKS.md). The rule: the most cells in band, then the lowest
+mean capped NLL, and "off" on ties. Writing a new ``spread`` drops an earlier ``spread_few_points``.
 
 With ``--runs`` it chooses ``temperature_runs``, the temperature of predictions conditioned on other runs,
 on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its groups the benchmark predicts the
@@ -64,11 +71,11 @@ most cells with 90% coverage in [0.85, 0.95], as for the spread, but ties go to 
 longer grid is not a sharper forecast, so "smallest" has no meaning there).
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
-``--spread`` (over ``SPREAD_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
+``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
 ``temperature_runs``), ``--max-runs`` and ``--runs`` again (at those read limits), each reading the choices before it.
-About 7.5 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
+About 8 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
-adds 72 s, measured on the shipped model).
+adds 72 s, measured on the shipped model; ``--few-points`` 20 s).
 """
 
 from __future__ import annotations
@@ -172,6 +179,10 @@ def store_calibration(model_path: str | Path, entries: dict, drop: Sequence[str]
 SPREAD_REPLACES_TEMPERATURE = {"temperature": 1.0, "temperature_how": "1 (raw logits): the spread factor calibrates single-curve predictions"}
 
 
+#: What a newly written spread removes: the temperature's scores, and a few-points factor chosen beside the old spread.
+SPREAD_DROPS = ("temperature_validation", "spread_few_points", "spread_few_points_how", "spread_few_points_validation")
+
+
 def write_choice(model_path: str | Path, key: str, value, how: str, validation: dict, *, extra: dict | None = None, drop: Sequence[str] = ()) -> None:
     """``--write``: store ``calibration.{key}`` with how it was chosen (``{key}_how``) and its validation scores
     (``{key}_validation``), plus ``extra`` entries and without the keys in ``drop``; say so on stderr."""
@@ -209,16 +220,79 @@ def evaluate_spreads(model: curvecast.Predictor, tasks: Sequence, grid: Sequence
     preds = model.predict_many([rc.curvecast_curve(t) for t in tasks])
     out = {}
     for factor in grid:
-        metrics = []
-        for task, p in zip(tasks, preds):
-            m = p.median
-            q = p.quantile([0.05, 0.95])
-            logpdf = p.logpdf((task.y_query - m) / factor + m) - np.log(factor)
-            pred = rc.Prediction(logpdf=logpdf, median=m, q05=m + factor * (q[0] - m), q95=m + factor * (q[1] - m))
-            metrics.append(rc.curve_metrics(task, pred))
-        summary = rc.aggregate(metrics)
+        summary = rc.aggregate([scaled_metrics(task, p, factor) for task, p in zip(tasks, preds, strict=True)])
         out[factor] = {"nll_capped": summary["nll_capped"], "nll": summary["nll"], "coverage90": summary["coverage90"], "n": summary["n_curves"]}
     return out
+
+
+def scaled_metrics(task, prediction, factor: float) -> dict[str, float]:
+    """``rc.curve_metrics`` of ``prediction`` (made at spread 1) scaled about its median by ``factor``."""
+    m = prediction.median
+    q = prediction.quantile([0.05, 0.95])
+    logpdf = prediction.logpdf((task.y_query - m) / factor + m) - np.log(factor)
+    return rc.curve_metrics(task, rc.Prediction(logpdf=logpdf, median=m, q05=m + factor * (q[0] - m), q95=m + factor * (q[1] - m)))
+
+
+#: Candidate thresholds of ``--few-points``: single curves with fewer observed points than this get their own factor.
+FEW_POINTS_BELOW = (4, 5, 6, 8)
+
+
+def few_points_rule(cells: dict, below_grid: Sequence[int], factors: Sequence[float]) -> tuple[tuple[int, float] | None, dict]:
+    """The ``--few-points`` choice over ``cells`` ((source, fraction) -> per curve ``(n_observed, calibrated factor,
+    {factor: rc.curve_metrics})``): returns the best rule ``(below, factor)`` or ``None`` (off), and every
+    candidate's (cells in band, mean capped NLL). Most cells in band, then the lower capped NLL (to 4 decimals),
+    then off."""
+    def score(rule):
+        summaries = [rc.aggregate([metrics[rule[1] if rule and n < rule[0] else base] for n, base, metrics in rows]) for rows in cells.values()]
+        in_band = sum(rc.COVERAGE_TARGET[0] <= s["coverage90"] <= rc.COVERAGE_TARGET[1] for s in summaries)
+        return in_band, float(np.mean([s["nll_capped"] for s in summaries]))
+
+    candidates = [None] + [(below, factor) for below in below_grid for factor in factors]
+    scores = {rule: score(rule) for rule in candidates}
+    best = min(candidates, key=lambda rule: (-scores[rule][0], round(scores[rule][1], 4), rule is not None))
+    return best, scores
+
+
+def choose_few_points(args: argparse.Namespace) -> int:
+    """``--few-points``: on the validation split, whether single curves with fewer than ``below`` observed points
+    should take their own spread factor (``calibration.spread_few_points``), the other curves keeping the
+    model's calibrated ``spread``. Of every ``(below, factor)`` pair and "off", the most cells in band, then the
+    lowest mean capped NLL; "off" wins ties."""
+    calibrated = curvecast.load(args.model, spread_few_points=False)
+    model = curvecast.load(args.model, temperature=1.0, spread=1.0)
+    cells = {}
+    for source, curves in rc.load_curves(args.data).items():
+        chosen = validation_curves(curves, args.max_curves, args.seed)
+        for fraction in rc.FRACTIONS:
+            tasks = rc.make_tasks(chosen, fraction)
+            if not tasks:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                preds = model.predict_many([rc.curvecast_curve(t) for t in tasks], progress=False)
+            factors = sorted(set(args.grid) | {calibrated.spread_for(d) for d in DIRECTIONS})
+            cells[(source, fraction)] = [
+                (task.n_obs, calibrated.spread_for(task.direction), {f: scaled_metrics(task, p, f) for f in factors}) for task, p in zip(tasks, preds, strict=True)
+            ]
+    if not cells:
+        print("no validation tasks: every source is scored whole by the benchmark", file=sys.stderr)
+        return 1
+
+    best, scores = few_points_rule(cells, args.few_below, args.grid)
+    for rule in scores:
+        label = "off" if rule is None else f"below {rule[0]}: {rule[1]:g}"
+        print(f"spread_few_points {label:<14} cells in [0.85, 0.95]: {scores[rule][0]}  mean capped nll {scores[rule][1]:.4f}" + ("   <- chosen" if rule == best else ""))
+    if args.write:
+        value = None if best is None else {"below": best[0], "spread": best[1]}
+        how = (
+            "benchmarks/calibrate.py --few-points: single curves with fewer than `below` observed points take `spread`, the rest "
+            "the calibrated spread; of every (below, factor) pair and off, the most cells with 90% coverage in [0.85, 0.95], then "
+            f"the lowest mean capped NLL, off on ties; below in {list(args.few_below)}, factors {args.grid}, on validation curves the "
+            f"real-curve benchmark does not score ({sorted({s for s, _ in cells})}, up to {args.max_curves} per source, seed {args.seed})"
+        )
+        validation = {("off" if r is None else f"{r[0]}:{r[1]:g}"): {"cells_in_band": v[0], "capped_nll": v[1]} for r, v in scores.items()}
+        write_choice(model.path, "spread_few_points", value, how, validation)
+    return 0
 
 
 def summarize_grid(table: Sequence[dict], key: str, grid: Sequence) -> tuple[dict, dict, dict]:
@@ -250,6 +324,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
                                                                 "--seed", str(args.seed), "--write"]
     steps = (
         ["--spread", "--grid", *map(str, SPREAD_GRID)],
+        ["--few-points", "--grid", *map(str, SPREAD_GRID)],
         ["--cooldowns", "--cooldown-ends", *map(str, args.cooldown_ends)],
         ["--runs"],
         ["--context-runs", "--context-grid", *map(str, args.context_grid)],
@@ -277,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --spread: one factor for losses (direction min) and one for accuracies (max), each by the same rule over its own cells")
     parser.add_argument("--by-observed", action="store_true",
                         help="with --runs: one temperature for held-out runs not started (fraction 0) and one for runs observed for a while")
+    parser.add_argument("--few-points", action="store_true",
+                        help="choose spread_few_points: whether single curves with few observed points take their own spread factor (after --spread)")
+    parser.add_argument("--few-below", type=int, nargs="+", default=list(FEW_POINTS_BELOW), help="with --few-points: the candidate point counts")
     parser.add_argument("--cooldowns", action="store_true", help="choose wsd_cooldowns, the cooldown lengths mixed over for wsd runs of unknown cooldown")
     parser.add_argument("--cooldown-ends", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="with --cooldowns: the candidate grids 0.1..END")
     parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
@@ -286,13 +364,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-runs", action="store_true", help="choose max_runs, the most runs (table rows included) read per multi-run prediction")
     parser.add_argument("--max-runs-grid", type=int, nargs="+", default=[32, 40, 48], help="with --max-runs: the candidate values")
     parser.add_argument("--all", action="store_true",
-                        help="a newly trained model: --spread, --cooldowns, --runs, --context-runs, --max-runs, --runs in turn, each written")
+                        help="a newly trained model: --spread, --few-points, --cooldowns, --runs, --context-runs, --max-runs, --runs in turn, each written")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.cooldowns + args.context_runs + args.max_runs + args.all > 1:
-        parser.error("--all, --runs, --spread, --cooldowns, --context-runs and --max-runs are exclusive")
+    if args.runs + args.spread + args.few_points + args.cooldowns + args.context_runs + args.max_runs + args.all > 1:
+        parser.error("--all, --runs, --spread, --few-points, --cooldowns, --context-runs and --max-runs are exclusive")
     if args.by_direction and not args.spread:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
@@ -301,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             parser.error("--all writes each choice into the model's config.json; --json goes with one choice at a time")
         return calibrate_all(args)
+    if args.few_points:
+        return choose_few_points(args)
     if args.cooldowns:
         return choose_cooldowns(args)
     if args.context_runs:
@@ -365,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_choice(
             model.path, key, best, f"benchmarks/calibrate.py{flag}: {rule} over the grid {args.grid} on {split}",
             {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band},
-            extra=SPREAD_REPLACES_TEMPERATURE if args.spread else None, drop=["temperature_validation"] if args.spread else [],
+            extra=SPREAD_REPLACES_TEMPERATURE if args.spread else None, drop=SPREAD_DROPS if args.spread else [],
         )
     return 0
 
@@ -409,7 +489,7 @@ def write_spread_by_direction(args: argparse.Namespace, model: curvecast.Predict
             f"with 90% coverage in [0.85, 0.95], then the smallest factor, over the grid {args.grid} on that direction's "
             f"validation curves the real-curve benchmark does not score ({sources}, up to {args.max_curves} per source, seed {args.seed})"
         )
-        write_choice(model.path, "spread", chosen, how, validation, extra=SPREAD_REPLACES_TEMPERATURE, drop=["temperature_validation"])
+        write_choice(model.path, "spread", chosen, how, validation, extra=SPREAD_REPLACES_TEMPERATURE, drop=SPREAD_DROPS)
     return 0
 
 

@@ -96,6 +96,21 @@ def _check_spread(spread: Any) -> float | dict[str, float]:
     return factors["min"] if factors["min"] == factors["max"] else factors
 
 
+def _check_few_points(value: Any) -> dict[str, float] | None:
+    """``spread_few_points`` as ``{"below": int, "spread": float}``, or ``None`` (off; ``False`` also means off)."""
+    if value is None or value is False:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"below", "spread"}:
+        raise InvalidConfigError(
+            "spread_few_points needs exactly the keys 'below' (single curves with fewer observed points than this) and "
+            f"'spread' (their factor), e.g. {{'below': 6, 'spread': 1.4}}, or None / False for off; got {value!r}"
+        )
+    below = value["below"]
+    if isinstance(below, bool) or not isinstance(below, int) or below < 2:
+        raise InvalidConfigError(f"spread_few_points['below'] must be an int of at least 2 (a count of observed points), got {below!r}")
+    return {"below": int(below), "spread": _check_factor("spread_few_points['spread']", value["spread"])}
+
+
 #: Keys of a ``temperature_runs`` given per kind of predicted run.
 RUN_KINDS = ("observed", "unobserved")
 
@@ -120,6 +135,7 @@ def load(
     temperature: float | None = None,
     temperature_runs: float | Mapping[str, float] | None = None,
     spread: float | Mapping[str, float] | None = None,
+    spread_few_points: Mapping[str, float] | Literal[False] | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
     max_runs: int | None = None,
@@ -143,6 +159,11 @@ def load(
             a mapping ``{"min": a, "max": b}`` gives losses (``direction="min"``) and accuracies
             (``"max"``) their own factors. ``None`` takes the checkpoint's ``calibration.spread``, or 1.
             ``temperature=1, spread=1`` is the raw network.
+        spread_few_points: ``{"below": n, "spread": s}``: single curves with fewer than ``n`` observed points
+            take the factor ``s`` instead of ``spread`` (forecasts from a handful of points are too narrow at the
+            factor that suits longer prefixes; measured on real curves, see BENCHMARKS.md). ``False`` turns it
+            off. ``None`` takes the checkpoint's ``calibration.spread_few_points`` when ``spread`` is ``None``
+            too, and is off when ``spread`` is given (an explicit spread then applies to every curve).
         wsd_cooldowns: cooldown lengths (fractions of the run, each in ``(0, 1)``) under which a run with
             ``schedule="wsd"`` and ``total_steps`` but no ``cooldown_steps`` is predicted: the forecast is
             their mixture, weighted by how well each predicts the second half of the observed points from the
@@ -173,6 +194,7 @@ def load(
         temperature=temperature,
         temperature_runs=temperature_runs,
         spread=spread,
+        spread_few_points=spread_few_points,
         wsd_cooldowns=wsd_cooldowns,
         context_runs=context_runs,
         max_runs=max_runs,
@@ -222,6 +244,8 @@ class Predictor:
             factor per kind of predicted run, ``{"observed": a, "unobserved": b}``; :meth:`runs_temperature`).
         spread: single-curve predictive distributions are then scaled about their medians by this factor (a
             float), or by one factor per direction (``{"min": a, "max": b}``; :meth:`spread_for`).
+        spread_few_points: ``{"below": n, "spread": s}`` or ``None``: single curves with fewer than ``n``
+            observed points are scaled by ``s`` instead (:meth:`spread_for`).
         wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
     """
 
@@ -234,6 +258,7 @@ class Predictor:
         temperature: float | None = None,
         temperature_runs: float | Mapping[str, float] | None = None,
         spread: float | Mapping[str, float] | None = None,
+        spread_few_points: Mapping[str, float] | Literal[False] | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
         max_runs: int | None = None,
@@ -259,8 +284,11 @@ class Predictor:
             temperature_runs = temperature if temperature is not None else calibration.get("temperature_runs", calibration.get("temperature", 1.0))
         if temperature is None:
             temperature = calibration.get("temperature", 1.0)
+        if spread_few_points is None and spread is None:
+            spread_few_points = calibration.get("spread_few_points")
         if spread is None:
             spread = calibration.get("spread", 1.0)
+        self.spread_few_points: dict[str, float] | None = _check_few_points(spread_few_points)
         self.temperature = _check_factor("temperature", temperature)
         self.temperature_runs: float | dict[str, float] = _check_runs_temperature(temperature_runs)
         self.spread: float | dict[str, float] = _check_spread(spread)
@@ -283,9 +311,13 @@ class Predictor:
             return self.temperature_runs
         return self.temperature_runs["observed" if observed else "unobserved"]
 
-    def spread_for(self, direction: Direction) -> float:
-        """The spread factor of single-curve predictions of a ``direction`` (``"min"`` or ``"max"``) metric."""
+    def spread_for(self, direction: Direction, n_observed: int | None = None) -> float:
+        """The spread factor of single-curve predictions of a ``direction`` (``"min"`` or ``"max"``) metric, from
+        ``n_observed`` observed points (``None``: as many as :attr:`spread_few_points` needs to stay out of it)."""
         check_direction(direction)
+        few = self.spread_few_points
+        if few is not None and n_observed is not None and n_observed < few["below"]:
+            return few["spread"]
         return self.spread if isinstance(self.spread, float) else self.spread[direction]
 
     @property
@@ -715,7 +747,9 @@ class Predictor:
                 q_index[i] = torch.from_numpy(q).to(dev)[torch.arange(n_query, device=dev).clamp_max(q.size - 1)]
         q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B' x M x K
         bar = self.model.bar_distribution
-        spreads = torch.tensor([self.spread_for("min" if t.sign > 0 else "max") if len(t.runs) == 1 else 1.0 for t in variants], device=dev)
+        spreads = torch.tensor(
+            [self.spread_for("min" if t.sign > 0 else "max", int(t.context[0].size)) if len(t.runs) == 1 else 1.0 for t in variants], device=dev
+        )
         if bool((spreads != 1.0).any()):  # only the query rows are read from here on
             q_logits = bar.stretch(q_logits, spreads[:, None].expand(q_logits.shape[:-1]))
         if len(variants) > b:  # mixtures over cooldown hypotheses (the variants share their tokens and normalization)

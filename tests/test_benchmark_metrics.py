@@ -334,11 +334,12 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    steps = [next(a for a in argv if a in ("--spread", "--cooldowns", "--runs", "--context-runs", "--max-runs")) for argv in calls]
-    assert steps == ["--spread", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--runs"]
+    steps = [next(a for a in argv if a in ("--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs")) for argv in calls]
+    assert steps == ["--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--runs"]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
-    assert calls[0][calls[0].index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
-    assert calls[3][-2:] == ["2", "3"] and calls[4][-3:] == ["32", "40", "48"]
+    for step in calls[:2]:
+        assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
+    assert calls[4][-2:] == ["2", "3"] and calls[5][-3:] == ["32", "40", "48"]
     # A step that fails stops the chain with its exit code.
     calls.clear()
     monkeypatch.setattr(cal, "main", lambda argv: real_main(argv) if "--all" in argv else (calls.append(argv) or 1))
@@ -482,3 +483,25 @@ def test_prior_pit_scores_models_on_the_same_tokens_reproducibly(tmp_path):
     pit.plot(record, tmp_path / "pit.png")
     assert (tmp_path / "pit.png").stat().st_size > 1000
     assert np.all(np.diff(first["coverage"]) >= 0) and 0.0 <= first["coverage"][0] and first["coverage"][-1] <= 1.0  # nested bands
+
+
+def test_calibrate_few_points_rule_widens_only_short_prefixes_when_it_helps():
+    cal = _load_benchmark("calibrate")
+
+    def metrics(coverage, nll):
+        return {"nll": nll, "nll_capped": nll, "final_err": 0.0, "final_bias": 0.0, "coverage": coverage, "n_nonfinite": 0}
+
+    # Two cells at the calibrated factor 1.2: short prefixes (3 points) are under-covered there, long ones are fine.
+    short = {1.2: metrics(0.70, 1.0), 1.8: metrics(0.90, 0.5)}
+    long = {1.2: metrics(0.90, 0.0), 1.8: metrics(0.99, 0.3)}
+    cells = {("a", 0.2): [(3, 1.2, short), (3, 1.2, short), (10, 1.2, long)], ("b", 0.4): [(10, 1.2, long), (12, 1.2, long)]}
+    best, scores = cal.few_points_rule(cells, [4, 11], [1.2, 1.8])
+    # below 4: cell a covers (0.9 + 0.9 + 0.9) / 3 = 0.9 and cell b stays 0.9
+    assert best == (4, 1.8)
+    assert scores[None] == (1, pytest.approx((np.mean([1.0, 1.0, 0.0]) + 0.0) / 2))
+    assert scores[(4, 1.8)] == (2, pytest.approx((np.mean([0.5, 0.5, 0.0]) + 0.0) / 2))
+    # below 11 also widens the 10-point curves: both cells still in band (0.93, 0.945), but a higher NLL than below 4
+    assert scores[(11, 1.8)] == (2, pytest.approx((np.mean([0.5, 0.5, 0.3]) + np.mean([0.3, 0.0])) / 2))
+    # nothing gained: off wins the tie
+    flat = {("a", 0.2): [(3, 1.2, long), (10, 1.2, long)]}
+    assert cal.few_points_rule(flat, [4], [1.2])[0] is None

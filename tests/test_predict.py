@@ -383,3 +383,29 @@ def test_a_cooldown_hypothesis_never_reaches_into_the_warmup():
     np.testing.assert_allclose(cut.median, half.median, rtol=1e-6)
     other = curvecast.load(wsd_cooldowns=[0.3]).predict(x, y, X_QUERY, config=run)
     assert np.abs(other.median - half.median).max() > 1e-4  # the hypotheses differ below the cut
+
+
+def test_spread_few_points_applies_its_factor_to_short_prefixes_only():
+    import numpy as np
+
+    import curvecast
+
+    rule = {"below": 4, "spread": 2.0}
+    model = curvecast.load(temperature=1.0, spread=1.0, spread_few_points=rule)
+    assert model.spread_for("min", 3) == 2.0 and model.spread_for("min", 4) == 1.0 and model.spread_for("max") == 1.0
+    x = np.arange(1.0, 21.0)
+    y = 2.0 + 3.0 * x**-0.5
+    short, long = model.predict_many([curvecast.Curve(x[:3], y[:3], [30.0, 60.0]), curvecast.Curve(x, y, [30.0, 60.0])])
+    wide = curvecast.load(temperature=1.0, spread=2.0).predict(x[:3], y[:3], [30.0, 60.0])
+    raw = curvecast.load(temperature=1.0, spread=1.0).predict(x, y, [30.0, 60.0])
+    np.testing.assert_allclose(short.interval(0.9), wide.interval(0.9), rtol=1e-4)  # batched with a longer curve: padding moves digits
+    np.testing.assert_allclose(long.interval(0.9), raw.interval(0.9), rtol=1e-4)
+    (lo1, hi1), (lo2, hi2) = curvecast.load(temperature=1.0, spread=1.0).predict(x[:3], y[:3], [30.0, 60.0]).interval(0.5), short.interval(0.5)
+    np.testing.assert_allclose((hi2 - lo2) / (hi1 - lo1), 2.0, rtol=0.03)
+    # the shipped calibration holds a rule; an explicit spread applies to every curve, False turns the rule off
+    assert curvecast.load().spread_few_points is not None
+    assert curvecast.load(spread=1.3).spread_few_points is None
+    assert curvecast.load(spread_few_points=False).spread_few_points is None
+    for bad, match in (({"below": 4}, "exactly the keys"), ({"below": 1, "spread": 1.5}, "at least 2"), ({"below": 4, "spread": 0.0}, "spread_few_points")):
+        with pytest.raises(curvecast.errors.InvalidConfigError, match=match):
+            curvecast.load(spread_few_points=bad)
