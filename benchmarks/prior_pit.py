@@ -9,7 +9,9 @@ without configs), and every query token is scored: its NLL in normalized units a
 inside the central 10%, 20%, ..., 90% intervals (the table prints 50% and 90%, ``--plot`` draws them all). A
 model that had learned its prior's posterior would cover each level on average, and on any group of tokens
 chosen by what the model itself predicts, such as the width of its 90% band. Tokens are grouped by that width in bars of the first model's grid (``--span-edges``), so the table
-says whether sharp predictions are calibrated, and every model is scored on the same tokens.
+says whether sharp predictions are calibrated, and every model is scored on the same tokens. A second table
+groups the query tokens of single-run tasks by how many observed points their run has (``POINT_EDGES``): are
+forecasts from a handful of points calibrated on the prior, as they are not on real curves (BENCHMARKS.md)?
 
 ``realcurves.py`` and ``prior_coverage.py`` score single curves through the public API; this script scores the
 network itself on its training distribution, the baseline every real-curve number is measured against.
@@ -31,6 +33,8 @@ from curvecast.training.loop import build_prior, make_batch
 
 #: Edges of the band-width groups, in bars of the first model's grid.
 SPAN_EDGES = (0, 6, 12, 25, 50, 100_000)
+#: Edges of the groups by how many observed points the token's own run has (0: a run not started).
+POINT_EDGES = (0, 1, 3, 4, 6, 11, 10**9)
 #: Central-interval levels scored (the reliability figure's x axis); the table prints ``TABLE_LEVELS``.
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TABLE_LEVELS = (0.5, 0.9)
@@ -50,6 +54,19 @@ def coverage_by_span(inside: np.ndarray, span: np.ndarray, edges: Sequence[int])
     return rows
 
 
+def run_points(run_id: torch.Tensor, is_context: torch.Tensor, max_runs: int) -> torch.Tensor:
+    """``B x L``: how many observed (context) tokens each token's run has in its task."""
+    ids = run_id.clamp(0, max_runs - 1)
+    counts = torch.zeros(run_id.shape[0], max_runs, dtype=torch.long).scatter_add_(1, ids, is_context.long())
+    return counts.gather(1, ids)
+
+
+def single_run(run_id: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``B``: whether every valid token of a task belongs to one run."""
+    first = run_id[:, :1]
+    return ((run_id == first) | ~valid).all(dim=1)
+
+
 @torch.no_grad()
 def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32, edges: Sequence[int] = SPAN_EDGES) -> dict:
     """NLL and central-interval coverage of each model on the same ``tasks`` training-format tasks."""
@@ -61,9 +78,13 @@ def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32,
     nll: list[list[np.ndarray]] = [[] for _ in models]
     inside: list[list[np.ndarray]] = [[] for _ in models]
     spans: list[np.ndarray] = []
+    points: list[np.ndarray] = []
+    alone: list[np.ndarray] = []
     for start in range(0, tasks, batch):
         inp, target, mask = make_batch(prior, config, generator, torch.device("cpu"), min(batch, tasks - start))
         y = target.clamp(-1e4, 1e4)[mask]  # tokens
+        points.append(run_points(inp.run_id, inp.is_context, models[0].config.max_runs)[mask].numpy())
+        alone.append(single_run(inp.run_id, inp.valid)[:, None].expand_as(mask)[mask].numpy())
         for i, model in enumerate(models):
             bar = model.bar_distribution
             logits = model(inp)[mask]  # tokens x n_bars
@@ -74,12 +95,16 @@ def score(model_paths: Sequence[str], *, tasks: int, seed: int, batch: int = 32,
             if i == 0:
                 outer = torch.stack([lo[:, -1], hi[:, -1]], dim=-1).contiguous()
                 spans.append((torch.searchsorted(bar.borders, outer[:, 1]) - torch.searchsorted(bar.borders, outer[:, 0])).numpy())
-    span = np.concatenate(spans)
+    span, point, one = np.concatenate(spans), np.concatenate(points), np.concatenate(alone)
     results = []
     for path, n, c in zip(model_paths, nll, inside, strict=True):
         n, c = np.concatenate(n), np.concatenate(c)
-        results.append({"model": str(path), "nll": float(n.mean()), "nll_capped": float(np.minimum(n, NLL_CAP).mean()), "coverage": c.mean(axis=0).tolist(), "by_span": coverage_by_span(c, span, edges)})
-    return {"tasks": tasks, "seed": seed, "levels": list(LEVELS), "tokens": int(span.size), "span_edges": list(edges), "results": results}
+        results.append({
+            "model": str(path), "nll": float(n.mean()), "nll_capped": float(np.minimum(n, NLL_CAP).mean()), "coverage": c.mean(axis=0).tolist(),
+            "by_span": coverage_by_span(c, span, edges),
+            "by_points_single_run": coverage_by_span(c[one], point[one], POINT_EDGES),
+        })
+    return {"tasks": tasks, "seed": seed, "levels": list(LEVELS), "tokens": int(span.size), "span_edges": list(edges), "point_edges": list(POINT_EDGES), "results": results}
 
 
 def span_label(span: Sequence[int]) -> str:
@@ -101,6 +126,15 @@ def table(record: dict) -> str:
             cells.append(" / ".join(f"{result['by_span'][g]['coverage'][i]:.3f}" for i in shown))
         lines.append(f"| {span_label(group['span'])} | {group['n']} | " + " | ".join(cells) + " |")
     lines.append("| all | {} | ".format(record["tokens"]) + " | ".join(" / ".join(f"{r['coverage'][i]:.3f}" for i in shown) + f" (capped NLL {r['nll_capped']:.4f})" for r in record["results"]) + " |")
+    if "by_points_single_run" not in record["results"][0]:
+        return "\n".join(lines)
+    lines += ["", f"Single-run tasks only, by the run's observed points; coverage {levels}", "", "| observed points | tokens | " + " | ".join(Path(r["model"]).name for r in record["results"]) + " |",
+              "|" + "---|" * (2 + len(record["results"]))]
+    for g, group in enumerate(record["results"][0]["by_points_single_run"]):
+        lo, hi = group["span"]
+        label = f"{lo}+" if hi >= POINT_EDGES[-1] else (str(lo) if hi == lo + 1 else f"{lo}–{hi - 1}")
+        cells = [" / ".join(f"{r['by_points_single_run'][g]['coverage'][i]:.3f}" for i in shown) for r in record["results"]]
+        lines.append(f"| {label} | {group['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

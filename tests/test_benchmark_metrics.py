@@ -469,6 +469,22 @@ def test_prior_pit_groups_coverage_by_band_width():
     assert "| 0–6 | 2 | 0.500 / 1.000 |" in text and "0.400 / 0.800 (capped NLL -0.2500)" in text
 
 
+def test_prior_pit_counts_each_runs_observed_points():
+    pit = _load_benchmark("prior_pit")
+    import torch
+
+    run_id = torch.tensor([[0, 0, 0, 1, 1, 0], [0, 0, 0, 0, 0, 0]])
+    is_context = torch.tensor([[1, 1, 0, 1, 0, 0], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    valid = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    assert pit.run_points(run_id, is_context, 4).tolist() == [[2, 2, 2, 1, 1, 2], [3, 3, 3, 3, 3, 3]]
+    assert pit.single_run(run_id, valid).tolist() == [False, True]
+    group = {"span": [3, 4], "n": 7, "coverage": [0.25, 0.75]}
+    record = {"tasks": 1, "seed": 0, "levels": [0.5, 0.9], "tokens": 7, "results": [{"model": "a/m", "nll": 0.0, "nll_capped": 0.0, "coverage": [0.5, 0.9],
+              "by_span": [{"span": [0, 6], "n": 7, "coverage": [0.5, 0.9]}], "by_points_single_run": [group, {"span": [11, 10**9], "n": 1, "coverage": [1.0, 1.0]}]}]}
+    text = pit.table(record)
+    assert "| 3 | 7 | 0.250 / 0.750 |" in text and "| 11+ | 1 | 1.000 / 1.000 |" in text
+
+
 def test_prior_pit_scores_models_on_the_same_tokens_reproducibly(tmp_path):
     pit = _load_benchmark("prior_pit")
     shipped = str(ROOT / "curvecast" / "models" / "default")
@@ -476,6 +492,7 @@ def test_prior_pit_scores_models_on_the_same_tokens_reproducibly(tmp_path):
     again = pit.score([shipped], tasks=6, seed=3, batch=4)
     first, second = record["results"]
     assert record["tokens"] > 0 and sum(g["n"] for g in first["by_span"]) == record["tokens"]
+    assert sum(g["n"] for g in first["by_points_single_run"]) <= record["tokens"]
     assert first["nll"] == second["nll"] == again["results"][0]["nll"] and math.isfinite(first["nll"])
     assert first["nll_capped"] <= first["nll"]
     assert first["coverage"] == again["results"][0]["coverage"]
