@@ -277,6 +277,26 @@ def test_split_anchors_lie_after_the_cut_and_normalization_ignores_them():
         SplitPolicy(p_anchors=1.5)
 
 
+def test_split_short_prefix_observes_two_to_max_points_and_is_off_by_default():
+    from curvecast.training.split import SplitPolicy, sample_split
+
+    prior = priors.named("default", max_runs=3, n_points=32)
+    batch = prior.sample(256, generator=torch.Generator().manual_seed(5))
+    plain = SplitPolicy(p_thin=0.0, p_anchors=0.0, p_full=0.0, p_unobserved=0.0)
+    short = sample_split(batch, torch.Generator().manual_seed(6), SplitPolicy(p_thin=0.0, p_anchors=0.0, p_full=0.0, p_unobserved=0.0, p_short_prefix=1.0, short_prefix_max=4), max_runs=4)
+    observed = short.is_context.sum(-1)[batch.run_mask & (batch.run_lengths > 4)]
+    assert observed.min() >= 2 and observed.max() <= 4 and set(observed.tolist()) == {2, 3, 4}
+    # p_short_prefix = 0 draws nothing extra: the split is the earlier one, bit for bit
+    a = sample_split(batch, torch.Generator().manual_seed(6), plain, max_runs=4)
+    b = sample_split(batch, torch.Generator().manual_seed(6), SplitPolicy(p_thin=0.0, p_anchors=0.0, p_full=0.0, p_unobserved=0.0, p_short_prefix=0.0), max_runs=4)
+    assert torch.equal(a.is_context, b.is_context) and torch.equal(a.run_id, b.run_id)
+    assert sample_split(batch, torch.Generator().manual_seed(6), plain, max_runs=4).is_context.sum(-1).float().mean() > observed.float().mean()
+    with pytest.raises(InvalidConfigError, match="p_short_prefix"):
+        SplitPolicy(p_short_prefix=-0.1)
+    with pytest.raises(InvalidConfigError, match="short_prefix_max"):
+        SplitPolicy(short_prefix_max=1)
+
+
 def test_warm_start_copies_weights_grows_run_ids_and_refuses_other_shapes(tmp_path):
     from curvecast.errors import CheckpointError
     from curvecast.pfn import PFN

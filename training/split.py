@@ -5,7 +5,8 @@ to a random cut (extrapolate their rest), some observed fully (other finished ru
 at all (predict a run that has not started from its config alone); in some tasks the largest runs (by
 model size or compute) are the ones held out, observed not at all or for a short prefix, while the rest
 are finished: "how will a 4x larger model do?"; sometimes context points are dropped
-at random (irregular logging); and sometimes a few later points of a partly observed run join the context
+at random (irregular logging); optionally (``p_short_prefix``) a run is observed for only its first few points, as
+real curves logged sparsely are early in a run; and sometimes a few later points of a partly observed run join the context
 as "anchors". Anchors teach the model what joint sampling asks of it: to predict given the observed prefix
 plus some already-sampled future points. Normalization always comes from the prefix alone, as it does when
 sampling (the anchors' z is computed with the prefix's statistics).
@@ -40,16 +41,20 @@ class SplitPolicy:
     anchor_keep: float = 0.3  # each later point is an anchor with probability U(0, anchor_keep)
     p_holdout_largest: float = 0.0  # per multi-run task: hold out its 1-3 largest runs, finish the others
     holdout_max_cut: float = 0.3  # a held-out run is unobserved, or observed up to U(min_cut, this)
+    p_short_prefix: float = 0.0  # per partly observed run: observe only its first 2..short_prefix_max points instead
+    short_prefix_max: int = 5
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        for name in ("p_thin", "thin_keep", "p_anchors", "anchor_keep", "p_holdout_largest", "holdout_max_cut"):
+        for name in ("p_thin", "thin_keep", "p_anchors", "anchor_keep", "p_holdout_largest", "holdout_max_cut", "p_short_prefix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidConfigError(f"SplitPolicy.{name} is a probability; use a value in [0, 1], got {getattr(self, name)}")
         if not (0 <= self.p_full and 0 <= self.p_unobserved and self.p_full + self.p_unobserved <= 1):
             raise InvalidConfigError("SplitPolicy needs p_full, p_unobserved >= 0 with p_full + p_unobserved <= 1")
         if not 0.0 <= self.min_cut <= self.max_cut <= 1.0:
             raise InvalidConfigError("SplitPolicy needs 0 <= min_cut <= max_cut <= 1")
+        if self.short_prefix_max < 2:
+            raise InvalidConfigError(f"SplitPolicy.short_prefix_max is a count of observed points; use 2 or more, got {self.short_prefix_max}")
 
 
 class Split(NamedTuple):
@@ -84,6 +89,10 @@ def sample_split(batch: TaskBatch, generator: torch.Generator, policy: SplitPoli
     unobserved = multi & (u >= policy.p_full) & (u < policy.p_full + policy.p_unobserved)
     cut_frac = policy.min_cut + (policy.max_cut - policy.min_cut) * torch.rand(t, r, generator=generator, device=dev)
     n_ctx = (cut_frac * lengths).round().long().clamp_min(1)
+    if policy.p_short_prefix > 0:  # drawn only when on, so the default split is the earlier one bit for bit
+        short = torch.rand(t, r, generator=generator, device=dev) < policy.p_short_prefix
+        n_short = torch.randint(2, policy.short_prefix_max + 1, (t, r), generator=generator, device=dev)
+        n_ctx = torch.where(short, n_short, n_ctx)
     n_ctx = torch.minimum(n_ctx, (lengths - 1).clamp_min(1))
     n_ctx = torch.where(full, lengths, torch.where(unobserved | (lengths == 0), torch.zeros_like(n_ctx), n_ctx))
     if policy.p_holdout_largest > 0:
