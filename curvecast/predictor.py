@@ -160,7 +160,7 @@ def load(
             (``"max"``) their own factors. ``None`` takes the checkpoint's ``calibration.spread``, or 1.
             ``temperature=1, spread=1`` is the raw network.
         spread_few_points: ``{"below": n, "spread": s}``: single curves with fewer than ``n`` observed points
-            take the factor ``s`` instead of ``spread`` (forecasts from a handful of points are too narrow at the
+            (as read: a run longer than the model's context is thinned first) take the factor ``s`` instead of ``spread`` (forecasts from a handful of points are too narrow at the
             factor that suits longer prefixes; measured on real curves, see BENCHMARKS.md). ``False`` turns it
             off. ``None`` takes the checkpoint's ``calibration.spread_few_points`` when ``spread`` is ``None``
             too, and is off when ``spread`` is given (an explicit spread then applies to every curve).
