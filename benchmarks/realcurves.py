@@ -29,6 +29,12 @@ Protocol, per source (the ``source`` column):
   - ``coverage90``: per curve the fraction of held-out points inside ``[q05, q95]``, mean over curves;
   - ``n_curves``.
 
+With ``--bootstrap B``, each cell's curves are resampled with replacement ``B`` times (paired: one resample
+serves all three methods, as they predicted the same curves), and the curvecast row gets ``bootstrap``: the
+share of resamples in which each target holds (``p_nll``, ``p_final_err``, ``p_coverage``) and the 5%/95%
+quantiles of its ``coverage90``. A target met in half the resamples is a coin flip of the curve sample, not a
+property of the model; one met in 0.99 of them would survive another draw of the source's curves.
+
 A method is a function from a list of :class:`Task` (observed points, query x, and the true y at the
 queries, which it may only use to evaluate its predictive log density) to one :class:`Prediction` per task:
 ``logpdf`` of the true y, ``median``, ``q05`` and ``q95`` at every query. Metrics are computed in one place,
@@ -552,6 +558,31 @@ def curvecast_method(
 # -------------------------------------------------------------------------------------------- running
 
 
+def bootstrap_targets(per_curve: dict[str, Sequence[dict[str, float]]], n_resamples: int, seed: int) -> dict[str, float]:
+    """How robust one cell's targets are to its sample of curves (see the module docstring).
+
+    Args:
+        per_curve: for each of :data:`METHODS`, the :func:`curve_metrics` of the same ``n`` curves, in one order.
+        n_resamples: resamples of the ``n`` curves with replacement, each shared by the three methods.
+        seed: seed of the resampling generator.
+    """
+    n = len(per_curve["curvecast"])
+    if any(len(v) != n for v in per_curve.values()):
+        raise ValueError("bootstrap_targets needs every method's metrics on the same curves")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, size=(n_resamples, n))  # n_resamples x n
+    columns = {m: {k: np.array([c[k] for c in per_curve[m]]) for k in ("nll", "final_err", "coverage")} for m in METHODS}
+    nll = {m: columns[m]["nll"][index].mean(-1) for m in METHODS}
+    err = {m: np.median(columns[m]["final_err"][index], axis=-1) for m in METHODS}
+    coverage = columns["curvecast"]["coverage"][index].mean(-1)
+    met_nll = nll["curvecast"] < np.minimum(nll["last_value"], nll["power_law"])
+    met_err = err["curvecast"] <= np.minimum(err["last_value"], err["power_law"])
+    met_cov = (COVERAGE_TARGET[0] <= coverage) & (coverage <= COVERAGE_TARGET[1])
+    low, high = np.quantile(coverage, [0.05, 0.95])
+    return {"n_resamples": n_resamples, "p_nll": float(met_nll.mean()), "p_final_err": float(met_err.mean()),
+            "p_coverage": float(met_cov.mean()), "coverage90_q05": float(low), "coverage90_q95": float(high)}
+
+
 def run_benchmark(
     curves_by_source: dict[str, list[RealCurve]],
     methods: dict[str, Method],
@@ -559,15 +590,19 @@ def run_benchmark(
     seed: int,
     fractions: Sequence[float] = FRACTIONS,
     by_direction: bool = False,
+    bootstrap: int = 0,
 ) -> list[dict]:
     """One row per (source, fraction, method) with the metrics of :func:`aggregate` and ``n_fallbacks``; with
     ``by_direction``, also ``by_direction``: the same metrics over the losses (``min``) and the accuracies
-    (``max``) of the cell apart, since one source can hold both (Gemstones, Pythia) and they fail differently."""
+    (``max``) of the cell apart, since one source can hold both (Gemstones, Pythia) and they fail differently.
+    With ``bootstrap`` resamples (and all three methods), the curvecast row also gets ``bootstrap``
+    (:func:`bootstrap_targets`, seeded by ``seed``)."""
     rows = []
     for source, all_curves in curves_by_source.items():
         curves = select_curves(all_curves, max_curves, seed)
         for fraction in fractions:
             tasks = make_tasks(curves, fraction)
+            cell: dict[str, list[dict]] = {}
             for name, method in methods.items():
                 start = time.perf_counter()
                 preds = method(tasks) if tasks else []
@@ -578,6 +613,7 @@ def run_benchmark(
                             raise ValueError(f"{name}: {key} has shape {np.shape(getattr(pred, key))}, "
                                              f"expected {task.y_query.shape} ({task.curve.curve_id})")
                 per_curve = [curve_metrics(t, p) for t, p in zip(tasks, preds)]
+                cell[name] = per_curve
                 summary = aggregate(per_curve)
                 row = {
                     "source": source,
@@ -600,6 +636,9 @@ def run_benchmark(
                     f"  ({seconds:.1f}s)",
                     file=sys.stderr,
                 )
+            if bootstrap > 0 and tasks and all(m in cell for m in METHODS):
+                mine = next(r for r in rows[-len(methods):] if r["method"] == "curvecast")
+                mine["bootstrap"] = bootstrap_targets(cell, bootstrap, seed)
     return rows
 
 
@@ -730,6 +769,35 @@ def markdown_report(rows: Sequence[dict], command: str, methods: Sequence[str], 
             lines.append(f"| {source} | " + " | ".join(f"{sum(r[k] for r in mine)}/{len(mine)}" for k in TARGET_KEYS) + " |")
         lines.append("| all | " + " | ".join(f"{sum(r[k] for r in records)}/{len(records)}" for k in TARGET_KEYS) + " |")
 
+    robust = [(key, by_method["curvecast"]["bootstrap"]) for key, by_method in grouped(rows).items()
+              if "bootstrap" in by_method.get("curvecast", {})]
+    if robust:
+        n_resamples = robust[0][1]["n_resamples"]
+        lines += [
+            "",
+            (
+                f"How robust each target is to the sample of curves: the share of {n_resamples} paired resamples of "
+                "a cell's curves (with replacement, the same resample for every method) in which curvecast meets it, "
+                "and the 5–95% range of its coverage90 over them (`--bootstrap`)."
+            ),
+            "",
+            "| source | f | nll | final_err | coverage90 | coverage90 5–95% |",
+            "|---|---|---|---|---|---|",
+        ]
+        for (source, fraction), b in robust:
+            lines.append(
+                f"| {source} | {fraction:.1f} | {b['p_nll']:.2f} | {b['p_final_err']:.2f} | {b['p_coverage']:.2f} | "
+                f"{b['coverage90_q05']:.3f}–{b['coverage90_q95']:.3f} |"
+            )
+        summary = ", ".join(
+            f"{label} {sum(b[key] >= 0.95 for _, b in robust)} firm / {sum(0.05 < b[key] < 0.95 for _, b in robust)} "
+            f"uncertain / {sum(b[key] <= 0.05 for _, b in robust)} firmly missed"
+            for label, key in (("nll", "p_nll"), ("final_err", "p_final_err"), ("coverage90", "p_coverage"))
+        )
+        expected = " / ".join(f"{sum(b[key] for _, b in robust):.1f}" for key in ("p_nll", "p_final_err", "p_coverage"))
+        lines += ["", f"Cells met in at least 95% of resamples (firm), in at most 5% (firmly missed), or between: {summary}. "
+                      f"Expected targets met over resamples (nll / err / cov): {expected} of {len(robust)}."]
+
     pl_rows = [r for r in rows if r["method"] == "power_law"]
     if any(r["n_fallbacks"] for r in pl_rows):
         total = sum(r["n_fallbacks"] for r in pl_rows)
@@ -784,6 +852,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="tell curvecast the LR schedule family of a source's runs that record total_steps (e.g. modded_nanogpt=wsd)")
     parser.add_argument("--by-direction", action="store_true",
                         help="also report every cell's losses (direction min) and accuracies (max) apart")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                        help="resample each cell's curves B times (paired across methods) and report how often each target holds")
     parser.add_argument("--raw", action="store_true", help="score the network without its calibration (temperature 1, spread 1)")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers and metadata here")
     parser.add_argument("--markdown", type=Path, default=None, help="write a markdown section here")
@@ -792,6 +862,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--max-curves must be at least 1")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.bootstrap < 0:
+        parser.error("--bootstrap is a number of resamples: 0 (off) or more")
     for item in args.schedule:
         source, _, name = item.partition("=")
         if not source or name not in ("constant", "cosine", "linear", "wsd"):
@@ -827,7 +899,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
     methods = {m: methods[m] for m in METHODS if m in methods}  # fixed column order
 
-    rows = run_benchmark(curves, methods, args.max_curves, args.seed, args.fractions, by_direction=args.by_direction)
+    rows = run_benchmark(curves, methods, args.max_curves, args.seed, args.fractions, by_direction=args.by_direction,
+                         bootstrap=args.bootstrap)
     wall = time.perf_counter() - wall_start
 
     import torch

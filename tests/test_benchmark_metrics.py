@@ -235,6 +235,58 @@ def test_targets_and_markdown():
     assert "| a | 1/2 | 1/2 | 1/2 |" in md
 
 
+def _metrics(nll, err, cov):
+    return {"nll": nll, "final_err": err, "coverage": cov}
+
+
+def test_bootstrap_targets_certain_and_coin_flip_cells():
+    # curvecast wins every curve on NLL and error, and covers 0.9 of each: every resample meets all three.
+    firm = {
+        "last_value": [_metrics(1.0, 0.3, 0.5)] * 8,
+        "power_law": [_metrics(2.0, 0.2, 0.5)] * 8,
+        "curvecast": [_metrics(0.5, 0.1, 0.9)] * 8,
+    }
+    b = rc.bootstrap_targets(firm, 200, seed=0)
+    assert (b["p_nll"], b["p_final_err"], b["p_coverage"]) == (1.0, 1.0, 1.0)
+    assert b["coverage90_q05"] == pytest.approx(0.9) and b["coverage90_q95"] == pytest.approx(0.9)
+    # Half of the curves covered fully, half not at all: a resample's coverage is a binomial share, in band
+    # [0.85, 0.95] only by chance; with 2 curves, never (0, 0.5 or 1).
+    split = {m: [_metrics(0.0, 0.0, c) for c in (1.0, 0.0)] for m in ("last_value", "power_law", "curvecast")}
+    b = rc.bootstrap_targets(split, 500, seed=1)
+    assert b["p_coverage"] == 0.0
+    assert b["p_nll"] == 0.0  # a tie is not below both baselines
+    assert b["p_final_err"] == 1.0  # a tie is no worse than the better baseline
+    # curvecast beats the power law on curve 0 and loses on curve 1 by as much: the NLL target holds in a
+    # resample exactly when it draws curve 0 more often than curve 1.
+    one = {
+        "last_value": [_metrics(9.0, 1.0, 0.9), _metrics(9.0, 1.0, 0.9)],
+        "power_law": [_metrics(1.0, 1.0, 0.9), _metrics(0.0, 1.0, 0.9)],
+        "curvecast": [_metrics(0.0, 1.0, 0.9), _metrics(1.0, 1.0, 0.9)],
+    }
+    b = rc.bootstrap_targets(one, 4000, seed=2)
+    # Resample of 2: (0, 0) wins (mean 0 < 1), (1, 1) loses, mixed ties (0.5 vs 0.5): P(win) = 1/4.
+    assert b["p_nll"] == pytest.approx(0.25, abs=0.03)
+    with pytest.raises(ValueError, match="same curves"):
+        rc.bootstrap_targets({**one, "curvecast": one["curvecast"][:1]}, 10, seed=0)
+
+
+def test_markdown_reports_bootstrap_robustness():
+    rows = [
+        _row("a", 0.2, "last_value", 1.0, 0.3, 0.8),
+        _row("a", 0.2, "power_law", 2.0, 0.2, 0.7),
+        {**_row("a", 0.2, "curvecast", 0.5, 0.2, 0.9), "bootstrap": {
+            "n_resamples": 100, "p_nll": 1.0, "p_final_err": 0.5, "p_coverage": 0.0,
+            "coverage90_q05": 0.96, "coverage90_q95": 0.98}},
+    ]
+    meta = {"max_curves": 10, "seed": 0, "power_law_predictive": "gaussian", "model_path": None,
+            "wall_time_s": 1.0, "platform": "test", "cpu_count": 1, "torch_version": "x", "timestamp": "now"}
+    md = rc.markdown_report(rows, "cmd", list(rc.METHODS), meta)
+    assert "| a | 0.2 | 1.00 | 0.50 | 0.00 | 0.960–0.980 |" in md
+    assert "nll 1 firm / 0 uncertain / 0 firmly missed, final_err 0 firm / 1 uncertain / 0 firmly missed, " \
+        "coverage90 0 firm / 0 uncertain / 1 firmly missed" in md
+    assert "Expected targets met over resamples (nll / err / cov): 1.0 / 0.5 / 0.0 of 1." in md
+
+
 def test_json_safe():
     assert rc.json_safe({"a": [1.0, float("nan")], "b": float("inf"), "c": "x"}) == {"a": [1.0, None], "b": None, "c": "x"}
 
