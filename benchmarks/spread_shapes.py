@@ -1,6 +1,6 @@
 """Can a post-hoc spread rule bring more real-curve cells into the 90% coverage band? Shapes of the rule, scored.
 
-    python benchmarks/spread_shapes.py --json benchmarks/results/spread_shapes.json     # about 4 min on 2 idle CPU cores
+    python benchmarks/spread_shapes.py --json benchmarks/results/spread_shapes.json     # about 7.5 min on 2 CPU cores
 
 The shipped model scales each single-curve predictive distribution about its median by one factor (``spread``,
 chosen by ``calibrate.py --spread`` on the validation split). This script asks whether a richer rule, still
@@ -13,7 +13,14 @@ analytically (a distribution scaled about its median by ``s`` has quantiles ``m 
 * ``per side``: one factor for the improvement side of the median (below it for losses, above for accuracies),
   one for the other side (a network that over- or under-rates late gains);
 * groups, one factor each: ``length known`` (the run config gives ``total_steps``) / losses / accuracies;
-  smooth losses / rough losses / accuracies (``roughness`` below / above ``SMOOTH``); smooth / rough curves.
+  smooth losses / rough losses / accuracies (``roughness`` below / above ``SMOOTH``); smooth / rough curves;
+* ``backtest`` (prequential, Dawid 1984): the curve's own first half of observed points predicts its second half
+  (curves with at least ``BACKTEST_MIN_POINTS`` observed), and ``backtest`` = the factor that would have covered
+  90% of those points (the 90% quantile of ``|y - median| / (q - median)``, ``q`` the 5% or 95% quantile on y's
+  side); curves are grouped into terciles of it (cuts from the validation split; shorter curves form their own
+  group), one factor each. If a curve's in-sample misses foretold its out-of-sample ones, calm curves (Gemstones)
+  would get narrower bands and rough ones wider. The report gives the rank correlation of ``backtest`` with the
+  factor each curve's forecast needed (the same quantile over its held-out points).
 
 ``roughness`` = the last-value baseline's point-noise estimate over the observed part
 (``realcurves.local_noise``) / the observed range: it only reads the context, as a rule applied at prediction
@@ -36,6 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 import curvecast
 
@@ -44,6 +52,8 @@ HERE = Path(__file__).resolve().parent
 GRID = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6)
 #: Roughness below which a curve counts as smooth (about a third of the benchmark's loss curves).
 SMOOTH = 0.02
+#: Fewest observed points for the prequential backtest (half of them predict the other half).
+BACKTEST_MIN_POINTS = 6
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -61,12 +71,42 @@ rc = _load_sibling("realcurves_benchmark", "realcurves.py")
 cal = _load_sibling("calibrate_benchmark", "calibrate.py")
 
 
+def needed_factor(y: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.ndarray) -> float:
+    """The smallest spread factor about the median that puts at least 90% of the points ``y`` inside the 90%
+    interval (``q05``, ``q95``) scaled by it: the 90% quantile (inverted CDF) of each point's distance from the
+    median in units of the interval's half on its side (infinite where that half is empty)."""
+    y, median, q05, q95 = (np.asarray(v, dtype=np.float64) for v in (y, median, q05, q95))
+    half = np.where(y > median, q95 - median, median - q05)
+    distance = np.abs(y - median)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(half > 0, distance / half, np.where(distance > 0, np.inf, 0.0))
+    return float(np.quantile(ratio, 0.9, method="inverted_cdf"))
+
+
+def backtest_curves(curves: Sequence[curvecast.Curve]) -> dict[int, curvecast.Curve]:
+    """Per curve with at least ``BACKTEST_MIN_POINTS`` observed points: its first half of them (at least 3) as
+    the observed part and the rest as queries, with the same config."""
+    out = {}
+    for i, c in enumerate(curves):
+        if c.x.size >= BACKTEST_MIN_POINTS:
+            cut = max(3, (c.x.size + 1) // 2)
+            out[i] = curvecast.Curve(c.x[:cut], c.y[:cut], c.x[cut:], direction=c.direction, config=c.config)
+    return out
+
+
 def curve_rows(model: curvecast.Predictor, tasks: Sequence, split: str, source: str, fraction: float) -> list[dict]:
-    """Per curve: what the rules read (direction, roughness, whether the length is known) and, for every pair of
-    factors (improvement side, other side), its 90% coverage and capped mean NLL in range units."""
-    preds = model.predict_many([rc.curvecast_curve(t) for t in tasks], progress=False)
+    """Per curve: what the rules read (direction, roughness, whether the length is known, the prequential
+    ``backtest`` factor or ``None``), the factor its forecast needed, and, for every pair of factors
+    (improvement side, other side), its 90% coverage and capped mean NLL in range units."""
+    curves = [rc.curvecast_curve(t) for t in tasks]
+    backtests = backtest_curves(curves)
+    preds = model.predict_many(curves + list(backtests.values()), progress=False)
+    backtest = {}
+    for (i, c), p in zip(backtests.items(), preds[len(curves) :], strict=True):
+        bq05, bq95 = p.quantile([0.05, 0.95])
+        backtest[i] = needed_factor(curves[i].y[c.x.size :], p.median, bq05, bq95)
     rows = []
-    for task, p in zip(tasks, preds, strict=True):
+    for i, (task, p) in enumerate(zip(tasks, preds[: len(curves)], strict=True)):
         y, m = task.y_query, p.median
         q05, q95 = p.quantile([0.05, 0.95])
         # per factor: each point's log density with the whole distribution scaled by it
@@ -81,6 +121,8 @@ def curve_rows(model: curvecast.Predictor, tasks: Sequence, split: str, source: 
             "direction": task.direction,
             "roughness": rc.local_noise(task.y_obs) / observed_range if observed_range > 0 else float("inf"),
             "length_known": rc.run_config(task.curve, 0.0) is not None,
+            "backtest": backtest.get(i),
+            "needed": needed_factor(y, m, q05, q95),
             "coverage": {},
             "nll_capped": {},
         }
@@ -126,16 +168,45 @@ GROUPINGS: dict[str, Callable[[dict], str]] = {
 }
 
 
+def backtest_grouping(validation: Sequence[dict]) -> Callable[[dict], str]:
+    """Terciles of ``backtest`` over the validation curves that have one; curves without one form their own group."""
+    low, high = np.quantile([r["backtest"] for r in validation if r["backtest"] is not None], [1 / 3, 2 / 3])
+
+    def group_of(r: dict) -> str:
+        b = r["backtest"]
+        if b is None:
+            return "too short"
+        return "calm" if b < low else ("middle" if b < high else "wide")
+
+    return group_of
+
+
+def backtest_correlation(rows: Sequence[dict]) -> dict[str, float]:
+    """Spearman rank correlation of ``backtest`` with the factor each forecast needed, per split and source
+    (and over all of a split's curves), where at least 10 curves have both."""
+    out = {}
+    for split in ("validation", "benchmark"):
+        for source in sorted({r["source"] for r in rows}):
+            pairs = [(r["backtest"], r["needed"]) for r in rows if r["split"] == split and r["source"] == source and r["backtest"] is not None]
+            if len(pairs) >= 10:
+                out[f"{split} {source}"] = float(spearmanr(*zip(*pairs, strict=True))[0])
+        pairs = [(r["backtest"], r["needed"]) for r in rows if r["split"] == split and r["backtest"] is not None]
+        if len(pairs) >= 10:
+            out[f"{split} all"] = float(spearmanr(*zip(*pairs, strict=True))[0])
+    return out
+
+
 def evaluate_rules(rows: Sequence[dict]) -> dict[str, dict]:
     """Each rule's factors (chosen on the validation rows) and its benchmark cells."""
     val = [r for r in rows if r["split"] == "validation"]
     bench = [r for r in rows if r["split"] == "benchmark"]
     out = {}
+    groupings = {**GROUPINGS, "backtest terciles (calm / middle / wide / too short)": backtest_grouping(val)}
     one = choose(val, SYMMETRIC)
     out["one factor"] = {"factors": {"all": one}, "rule": lambda r: one}
     sides = choose(val, list(itertools.product(GRID, GRID)))
     out["per side (improvement, other)"] = {"factors": {"all": sides}, "rule": lambda r: sides}
-    for name, group_of in GROUPINGS.items():
+    for name, group_of in groupings.items():
         chosen = {g: choose([r for r in val if group_of(r) == g], SYMMETRIC) for g in sorted({group_of(r) for r in val})}
         # a group the validation split lacks keeps the one-factor choice
         out[name] = {"factors": chosen, "rule": lambda r, chosen=chosen, group_of=group_of: chosen.get(group_of(r), one)}
@@ -182,7 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.extend(curve_rows(model, rc.make_tasks(chosen, fraction), split, source, fraction))
             print(f"{split} {source}: {len(chosen)} curves", file=sys.stderr, flush=True)
     results = evaluate_rules(rows)
+    correlation = backtest_correlation(rows)
     print(report(results))
+    print("\nRank correlation (Spearman) of the backtest factor with the factor the forecast needed:\n")
+    print("\n".join(f"- {k}: {v:.2f}" for k, v in correlation.items()))
     if args.json:
         serial = {
             name: {
@@ -191,7 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             for name, e in results.items()
         }
-        args.json.write_text(json.dumps({"model": args.model or "default", "grid": GRID, "smooth": SMOOTH, "rules": serial}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"model": args.model or "default", "grid": GRID, "smooth": SMOOTH, "backtest_correlation": correlation, "rules": serial}, indent=2) + "\n"
+        )
     return 0
 
 

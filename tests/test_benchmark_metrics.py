@@ -574,3 +574,31 @@ def test_calibrate_few_points_rule_widens_only_short_prefixes_when_it_helps():
     # nothing gained: off wins the tie
     flat = {("a", 0.2): [(3, 1.2, long), (10, 1.2, long)]}
     assert cal.few_points_rule(flat, [4], [1.2])[0] is None
+
+
+def test_spread_shapes_needed_factor_and_backtest_split_by_hand():
+    shapes = _load_benchmark("spread_shapes")
+    ones = np.ones(5)
+    # median 1, 90% interval (0, 2): distances in half-widths 0.5, 0.2, 0, 0.9, 1.0; covering 90% of 5 points
+    # needs all 5, so 1.0; of ten points 0.1, ..., 1.0 it needs nine, so 0.9
+    assert shapes.needed_factor([1.5, 0.8, 1.0, 1.9, 0.0], ones, 0 * ones, 2 * ones) == pytest.approx(1.0)
+    tens = np.ones(10)
+    assert shapes.needed_factor(1 + np.linspace(0.1, 1.0, 10) * (-1) ** np.arange(10), tens, 0 * tens, 2 * tens) == pytest.approx(0.9)
+    # each side in units of its own half: above, (3 - 1) / 2; below, (1 - 0.5) / 0.5
+    assert shapes.needed_factor([3.0, 0.5], [1.0, 1.0], [0.5, 0.5], [3.0, 3.0]) == pytest.approx(1.0)
+    assert shapes.needed_factor([1.0, 1.5], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0]) == math.inf  # a point off an empty interval
+    import curvecast
+
+    long = curvecast.Curve(np.arange(7.0), np.linspace(3, 2, 7), [10.0])
+    short = curvecast.Curve(np.arange(5.0), np.linspace(3, 2, 5), [10.0])
+    backtests = shapes.backtest_curves([short, long])
+    assert list(backtests) == [1]  # fewer than BACKTEST_MIN_POINTS observed: no backtest
+    np.testing.assert_array_equal(backtests[1].x, np.arange(4.0))
+    np.testing.assert_array_equal(backtests[1].x_query, [4.0, 5.0, 6.0])
+    # rank correlation: monotone pairs give 1, reversed -1; sources with fewer than 10 curves are left out
+    rows = [dict(split="validation", source="a", backtest=float(i), needed=float(i * i)) for i in range(12)]
+    rows += [dict(split="validation", source="b", backtest=float(i), needed=-float(i)) for i in range(12)]
+    rows += [dict(split="benchmark", source="a", backtest=float(i), needed=1.0) for i in range(3)]
+    corr = shapes.backtest_correlation(rows)
+    assert corr["validation a"] == pytest.approx(1.0) and corr["validation b"] == pytest.approx(-1.0)
+    assert "benchmark a" not in corr and "benchmark all" not in corr

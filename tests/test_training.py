@@ -325,6 +325,37 @@ def test_warm_start_copies_weights_grows_run_ids_and_refuses_other_shapes(tmp_pa
         warm_start(grown, str(tmp_path / "missing"))
 
 
+def test_warm_start_into_a_deeper_model_starts_with_the_source_predictions(tmp_path):
+    from curvecast.pfn import PFN
+    from curvecast.pfn.checkpoint import read_config, read_weights
+    from curvecast.training.warm_start import warm_start
+
+    source = tmp_path / "source"
+    train(SIMPLE.replace(out_dir=str(source), steps=4))
+    shallow = PFN(SIMPLE.model, torch.linspace(-3, 3, 49))
+    shallow.load_state_dict(read_weights(source))
+    layers = SIMPLE.model.n_layers
+    deep = PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "n_layers": layers + 2}), torch.linspace(-3, 3, 49))
+    record = warm_start(deep, str(source))
+    assert record["new_blocks"] == [layers, layers + 1]
+    assert all(name.startswith((f"blocks.{layers}.", f"blocks.{layers + 1}.")) for name in record["fresh"])
+    # the new blocks' residual outputs are zero and their other weights are not (so they can learn)
+    new_block = deep.state_dict(prefix="")  # plain tensors, no autograd
+    assert all(float(new_block[f"blocks.{layers}.{part}"].abs().sum()) == 0.0 for part in ("proj.weight", "proj.bias", "mlp.2.weight", "mlp.2.bias"))
+    assert float(new_block[f"blocks.{layers}.qkv.weight"].abs().sum()) > 0.0
+    from curvecast.training.loop import make_batch
+
+    prior = priors.named(read_config(source)["training"]["train"]["prior"], n_points=16)
+    inp, _, _ = make_batch(prior, SIMPLE, torch.Generator().manual_seed(3), torch.device("cpu"), 8)
+    with torch.no_grad():
+        torch.testing.assert_close(deep.eval()(inp), shallow.eval()(inp))
+    # and fine-tuning trains the new blocks: their residual outputs leave zero
+    child = tmp_path / "deep"
+    train(SIMPLE.replace(out_dir=str(child), steps=3, init=str(source), model=deep.config))
+    grown = read_weights(child)
+    assert float(grown[f"blocks.{layers}.proj.weight"].abs().sum()) > 0.0
+
+
 def test_lr_multipliers_scale_their_parameters_only():
     from curvecast.pfn.model import PFN, ModelConfig
     from curvecast.training.loop import _param_groups

@@ -8,6 +8,10 @@ its meaning. A model may ask for a finer grid than the source's: ``n_bars = 2 + 
 ``K`` bars splits each interior bar into ``m`` equal bars (the two tails stay), and the head's rows are copied
 with ``log m`` taken off each split bar's logit, so the refined model starts with exactly the source's
 predictive distribution and fine-tuning can sharpen it below the old bar width (see :func:`refine_bars`).
+A model may also be deeper than the source (``model.n_layers``): each transformer block the source lacks starts
+with its two residual outputs (attention projection, second MLP layer) at zero, so it passes its input through
+unchanged and the deeper model starts with exactly the source's predictions (zero-initialised residual branches,
+as in Goyal et al. 2017 and Fixup), while fine-tuning grows the new blocks' contribution.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from curvecast.pfn.model import PFN
 __all__ = ["warm_start", "resolve_init", "refine_bars"]
 
 _GROWABLE = ("run_embedding.weight",)
+#: A new block's residual outputs: zero, so the block starts as the identity.
+_RESIDUAL_OUTPUTS = ("proj.weight", "proj.bias", "mlp.2.weight", "mlp.2.bias")
 
 
 def resolve_init(init: str) -> Path:
@@ -79,8 +85,14 @@ def warm_start(model: PFN, init: str) -> dict[str, Any]:
     unused = sorted(set(source) - set(target))
     if unused:
         raise CheckpointError(f"cannot start from '{path}': this model has no place for its tensors {unused[:5]}; use the source's architecture")
+    new_blocks = sorted(i for i in range(len(model.blocks)) if f"blocks.{i}.qkv.weight" not in source)
+    for i in new_blocks:
+        for suffix in _RESIDUAL_OUTPUTS:
+            target[f"blocks.{i}.{suffix}"].zero_()
     model.bar_distribution.borders.copy_(source["bar_distribution.borders"])
     record = {"from": str(path), "copied": len(copied), "grown": grown, "fresh": fresh}
+    if new_blocks:
+        record["new_blocks"] = new_blocks
     if refined_from is not None:
         record["refined_bars"] = {"from": refined_from, "to": model.config.n_bars}
     return record
