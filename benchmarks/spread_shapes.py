@@ -46,6 +46,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import curvecast
+from curvecast.predictor import prequential_cut
 
 HERE = Path(__file__).resolve().parent
 #: Spread factors each rule chooses from.
@@ -84,12 +85,13 @@ def needed_factor(y: np.ndarray, median: np.ndarray, q05: np.ndarray, q95: np.nd
 
 
 def backtest_curves(curves: Sequence[curvecast.Curve]) -> dict[int, curvecast.Curve]:
-    """Per curve with at least ``BACKTEST_MIN_POINTS`` observed points: its first half of them (at least 3) as
-    the observed part and the rest as queries, with the same config."""
+    """Per curve with at least ``BACKTEST_MIN_POINTS`` observed points: its first half of them (at least 3,
+    :func:`curvecast.predictor.prequential_cut`, as the predictor's own backtest) as the observed part and the
+    rest as queries, with the same config."""
     out = {}
     for i, c in enumerate(curves):
         if c.x.size >= BACKTEST_MIN_POINTS:
-            cut = max(3, (c.x.size + 1) // 2)
+            cut = prequential_cut(c.x.size)
             out[i] = curvecast.Curve(c.x[:cut], c.y[:cut], c.x[cut:], direction=c.direction, config=c.config)
     return out
 

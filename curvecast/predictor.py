@@ -30,7 +30,7 @@ from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap,
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, config_index
 from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
 
-__all__ = ["Predictor", "load", "default_model_path", "prior_limits"]
+__all__ = ["Predictor", "load", "default_model_path", "prior_limits", "prequential_cut"]
 
 _FALLBACK_CONTEXT = 64
 #: Padded tokens per forward pass of predict_many (curves x longest curve), about 130 MB of logits on CPU.
@@ -44,6 +44,12 @@ DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0
 _BACKTEST_LOGPDF_FLOOR = -20.0
 _I_SCHEDULE, _I_TOTAL, _I_COOLDOWN, _I_WARMUP = (config_index(name) for name in ("schedule", "total_steps", "cooldown_steps", "warmup_steps"))
 _WSD = SCHEDULES.index("wsd")
+
+
+def prequential_cut(n_points: int) -> int:
+    """How many of ``n_points`` observed points a prequential backtest reads (the first half, at least 3);
+    the rest are the points it predicts. Shared by the ``wsd`` cooldown weights and ``benchmarks/spread_shapes.py``."""
+    return max(3, (n_points + 1) // 2)
 
 
 @dataclass(frozen=True)
@@ -645,7 +651,7 @@ class Predictor:
             if len(variants) == 1 or len(task.runs) != 1 or task.context[0].size < 4:
                 continue
             read = task.context[0]
-            cut = max(3, (read.size + 1) // 2)
+            cut = prequential_cut(read.size)
             backtests += [replace(v, context=[read[:cut]], queries=[v.runs[0].x[read[cut:]]]) for v in variants]
             held_out.append((i, task.runs[0].y[read[cut:]]))
         if not backtests:
