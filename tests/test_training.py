@@ -328,6 +328,7 @@ def test_warm_start_copies_weights_grows_run_ids_and_refuses_other_shapes(tmp_pa
 def test_warm_start_into_a_deeper_model_starts_with_the_source_predictions(tmp_path):
     from curvecast.pfn import PFN
     from curvecast.pfn.checkpoint import read_config, read_weights
+    from curvecast.training.loop import make_batch
     from curvecast.training.warm_start import warm_start
 
     source = tmp_path / "source"
@@ -340,11 +341,9 @@ def test_warm_start_into_a_deeper_model_starts_with_the_source_predictions(tmp_p
     assert record["new_blocks"] == [layers, layers + 1]
     assert all(name.startswith((f"blocks.{layers}.", f"blocks.{layers + 1}.")) for name in record["fresh"])
     # the new blocks' residual outputs are zero and their other weights are not (so they can learn)
-    new_block = deep.state_dict(prefix="")  # plain tensors, no autograd
+    new_block = deep.state_dict()
     assert all(float(new_block[f"blocks.{layers}.{part}"].abs().sum()) == 0.0 for part in ("proj.weight", "proj.bias", "mlp.2.weight", "mlp.2.bias"))
     assert float(new_block[f"blocks.{layers}.qkv.weight"].abs().sum()) > 0.0
-    from curvecast.training.loop import make_batch
-
     prior = priors.named(read_config(source)["training"]["train"]["prior"], n_points=16)
     inp, _, _ = make_batch(prior, SIMPLE, torch.Generator().manual_seed(3), torch.device("cpu"), 8)
     with torch.no_grad():
