@@ -1,6 +1,6 @@
 """Can a post-hoc spread rule bring more real-curve cells into the 90% coverage band? Shapes of the rule, scored.
 
-    python benchmarks/spread_shapes.py --json benchmarks/results/spread_shapes.json     # about 7.5 min on 2 CPU cores
+    python benchmarks/spread_shapes.py --json benchmarks/results/spread_shapes.json     # 7.5 min on 2 CPU cores shared with a training run
 
 The shipped model scales each single-curve predictive distribution about its median by one factor (``spread``,
 chosen by ``calibrate.py --spread`` on the validation split). This script asks whether a richer rule, still
