@@ -63,6 +63,12 @@ reads, on the same hold-outs and by the same rule, ties to the smaller value; ca
 trained on: on Porian's isoFLOP hold-outs the fine-tuned default model's capped NLL improves from -0.31 to -0.40
 when it reads 48 (BENCHMARKS.md).
 
+With ``--replicate-from`` it chooses ``replicate_from``: context curves with exactly the setting of the run being
+predicted (its other seeds) are read from this fraction of their last x on. On the same hold-outs as ``--runs``
+(only seed records have such replicates: modded-nanogpt's three other seeds per record), for every value in
+``--replicate-grid``, the lowest mean capped NLL, ties to the smaller value (0 reads them whole). The seeds' early
+phase says nothing about where a seed ends beside the others, but it sets the y scale the network reads in.
+
 With ``--cooldowns`` it chooses ``wsd_cooldowns``, the cooldown lengths a ``wsd`` run of unknown cooldown is
 predicted under (their mixture, :func:`curvecast.load`): the grids ``0.1, 0.2, ..., hi`` for ``hi`` in
 ``--cooldown-ends``, scored on the validation curves of the sources whose runs record ``total_steps`` and whose
@@ -72,7 +78,7 @@ longer grid is not a sharper forecast, so "smallest" has no meaning there).
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
-``temperature_runs``), ``--max-runs`` and ``--runs`` again (at those read limits), each reading the choices before it.
+``temperature_runs``), ``--max-runs``, ``--replicate-from`` and ``--runs`` again (at those read limits), each reading the choices before it.
 About 8 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
 adds 72 s, measured on the shipped model; ``--few-points`` 20 s).
@@ -329,6 +335,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--runs"],
         ["--context-runs", "--context-grid", *map(str, args.context_grid)],
         ["--max-runs", "--max-runs-grid", *map(str, args.max_runs_grid)],
+        ["--replicate-from", "--replicate-grid", *map(str, args.replicate_grid)],
         ["--runs"],
     )
     for step in steps:
@@ -363,14 +370,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--context-grid", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 12], help="with --context-runs: the candidate values")
     parser.add_argument("--max-runs", action="store_true", help="choose max_runs, the most runs (table rows included) read per multi-run prediction")
     parser.add_argument("--max-runs-grid", type=int, nargs="+", default=[32, 40, 48], help="with --max-runs: the candidate values")
+    parser.add_argument("--replicate-from", action="store_true",
+                        help="choose replicate_from, the share of a seed replicate's x range skipped when it is read as context")
+    parser.add_argument("--replicate-grid", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5],
+                        help="with --replicate-from: the candidate values, each in [0, 1)")
     parser.add_argument("--all", action="store_true",
-                        help="a newly trained model: --spread, --few-points, --cooldowns, --runs, --context-runs, --max-runs, --runs in turn, each written")
+                        help="a newly trained model: --spread, --few-points, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs "
+                        "in turn, each written")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.cooldowns + args.context_runs + args.max_runs + args.all > 1:
-        parser.error("--all, --runs, --spread, --few-points, --cooldowns, --context-runs and --max-runs are exclusive")
+    if args.runs + args.spread + args.few_points + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.all > 1:
+        parser.error("--all, --runs, --spread, --few-points, --cooldowns, --context-runs, --max-runs and --replicate-from are exclusive")
     if args.by_direction and not args.spread:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
@@ -387,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return choose_context_runs(args)
     if args.max_runs:
         return choose_max_runs(args)
+    if args.replicate_from:
+        return choose_replicate_from(args)
     model = curvecast.load(args.model, temperature=1.0, spread=1.0)
     tasks = {}
     if args.runs:
@@ -599,7 +613,20 @@ def choose_max_runs(args: argparse.Namespace) -> int:
     return choose_read_limit(args, model, "max_runs", grid, apply, ties_to_larger=False)
 
 
-def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key: str, grid: Sequence[int], apply, *, ties_to_larger: bool) -> int:
+def choose_replicate_from(args: argparse.Namespace) -> int:
+    """``--replicate-from``: the same for ``replicate_from``, ties to the smaller value (0 reads seeds whole)."""
+    grid = sorted(set(args.replicate_grid))
+    if grid[0] < 0 or grid[-1] >= 1:
+        print(f"--replicate-grid values must lie in [0, 1), got {grid}", file=sys.stderr)
+        return 2
+
+    def apply(model: curvecast.Predictor, value: float) -> None:
+        model.replicate_from = float(value)
+
+    return choose_read_limit(args, curvecast.load(args.model), "replicate_from", grid, apply, ties_to_larger=False)
+
+
+def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key: str, grid: Sequence[float], apply, *, ties_to_larger: bool) -> int:
     """Score each ``grid`` value of the read limit ``key`` (set on ``model`` by ``apply``) on the multi-run
     validation hold-outs at the model's ``temperature_runs``, print the table, pick the lowest mean capped NLL
     (ties by ``ties_to_larger``) and with ``--write`` store it in the model's calibration."""
@@ -614,11 +641,11 @@ def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key:
                 warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
                 scores = evaluate_runs(sc, model, source, cell, BENCHMARK_SEED)
             table.append({key: value, "source": source, "fraction": fraction, **scores})
-            print(f"{key}={value:<3d} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+            print(f"{key}={value!s:<4} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
     score, coverage, _ = summarize_grid(table, key, grid)
     best = min(grid, key=lambda v: (round(score[v], 4), -v if ties_to_larger else v))
     for v in grid:
-        print(f"{key}={v:<3d} mean capped nll {score[v]:.4f}  mean cov90 {coverage[v]:.3f}" + ("   <- chosen" if v == best else ""))
+        print(f"{key}={v!s:<4} mean capped nll {score[v]:.4f}  mean cov90 {coverage[v]:.3f}" + ("   <- chosen" if v == best else ""))
     write_table(args.json, table, best, score=score, coverage=coverage)
     if args.write:
         how = (

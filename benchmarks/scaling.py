@@ -1261,11 +1261,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--context-runs", type=int, default=None, metavar="N",
                         help="read the context curves of the N nearest settings (default: the model's calibration.context_runs)")
+    parser.add_argument("--replicate-from", type=float, default=None, metavar="F",
+                        help="read context curves of the held-out run's own setting (seeds) from F of their last x on "
+                        "(default: the model's, curvecast.predictor.DEFAULT_REPLICATE_FROM; 0 reads them whole)")
     args = parser.parse_args(argv)
     if args.max_groups is not None and args.max_groups < 1:
         parser.error("--max-groups must be at least 1")
     if args.context_runs is not None and args.context_runs < 1:
         parser.error("--context-runs must be at least 1")
+    if args.replicate_from is not None and not 0 <= args.replicate_from < 1:
+        parser.error("--replicate-from must be in [0, 1)")
     return args
 
 
@@ -1291,12 +1296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, model_meta = None, {"model": args.model, "model_path": None}
     if {"multi", "single"} & set(methods):
         try:
-            model = curvecast.load(args.model, device="cpu", context_runs=args.context_runs)
+            model = curvecast.load(args.model, device="cpu", context_runs=args.context_runs, replicate_from=args.replicate_from)
         except CurvecastError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs,
-                      "context_runs": model.context_runs}
+                      "context_runs": model.context_runs, "replicate_from": model.replicate_from}
 
     rows: list[dict] = []
     optima: list[dict] = []

@@ -39,6 +39,12 @@ _TOKEN_BUDGET = 131_072
 #: predicted under; its forecast is their mixture. From the short cooldowns of Hagele et al. (2024) to the
 #: 40-70% of modded-nanogpt's records: an unknown cooldown is a range, not the single 20% the encoding assumes.
 DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: Context curves that replicate a predicted run's setting (other seeds) are read from this fraction of their
+#: last observed x on. Their early phase says nothing about the seed-to-seed scatter of the end, yet it sets the
+#: y scale the network reads in (q10-q90 of the points read): without it that scale is about 8 times smaller on
+#: modded-nanogpt's seeds, so their scatter spans that many more of the output grid's bars. Chosen on validation
+#: seeds of modded-nanogpt (0.2-0.3 alike; BENCHMARKS.md, "Seed replicates read late").
+DEFAULT_REPLICATE_FROM = 0.2
 #: A held-out point's log density in the cooldown backtest is floored here, so that one point outside a
 #: hypothesis' bounds lowers its weight without zeroing it.
 _BACKTEST_LOGPDF_FLOOR = -20.0
@@ -145,6 +151,7 @@ def load(
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
     max_runs: int | None = None,
+    replicate_from: float | None = None,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -183,6 +190,10 @@ def load(
         max_runs: most runs (scaling-table rows included) read in one pass, at most the architecture's
             ``ModelConfig.max_runs``. ``None`` takes the checkpoint's ``calibration.max_runs``, else the most
             runs of a training task.
+        replicate_from: context curves with exactly the setting (config and free hyperparameters, at least one
+            of them given) of a run being predicted, i.e. its other seeds, are read from this fraction of their
+            last observed x on, in ``[0, 1)``; ``0`` reads them whole. ``None`` takes the checkpoint's
+            ``calibration.replicate_from``, else :data:`DEFAULT_REPLICATE_FROM`.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -204,6 +215,7 @@ def load(
         wsd_cooldowns=wsd_cooldowns,
         context_runs=context_runs,
         max_runs=max_runs,
+        replicate_from=replicate_from,
     )
 
 
@@ -253,6 +265,8 @@ class Predictor:
         spread_few_points: ``{"below": n, "spread": s}`` or ``None``: single curves with fewer than ``n``
             observed points are scaled by ``s`` instead (:meth:`spread_for`).
         wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
+        replicate_from: context curves replicating a predicted run's setting (its other seeds) are read from
+            this fraction of their last observed x on (:data:`DEFAULT_REPLICATE_FROM`).
     """
 
     def __init__(
@@ -268,6 +282,7 @@ class Predictor:
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
         max_runs: int | None = None,
+        replicate_from: float | None = None,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -309,6 +324,13 @@ class Predictor:
         if isinstance(context_runs, bool) or not isinstance(context_runs, int) or context_runs < 1:
             raise InvalidConfigError(f"context_runs must be a positive int (the most context curves read per pass), got {context_runs!r}")
         self.context_runs = min(int(context_runs), self.max_curve_runs)
+        if replicate_from is None:
+            replicate_from = calibration.get("replicate_from", DEFAULT_REPLICATE_FROM)
+        if isinstance(replicate_from, bool) or not isinstance(replicate_from, (int, float)) or not 0 <= replicate_from < 1:
+            raise InvalidConfigError(
+                f"replicate_from is the fraction of a seed replicate's x range skipped, in [0, 1) (e.g. 0.25; 0 reads it whole), got {replicate_from!r}"
+            )
+        self.replicate_from = float(replicate_from)
 
     def runs_temperature(self, *, observed: bool) -> float:
         """The logit temperature of a run predicted from other runs: one with observed points (``observed``)
@@ -548,6 +570,24 @@ class Predictor:
             )
         return sorted(targets + keep)
 
+    def _replicates_late(self, runs: list[CleanRun], slots: HparamSlots, queries: list[np.ndarray], kept: list[int]) -> list[CleanRun]:
+        """The runs ``kept``, each context curve that replicates a predicted run's setting cut to its points from
+        :attr:`replicate_from` of its last x on (at least its last two). A setting told by nothing (no config
+        key, no free hyperparameter) is not taken for a replicate: such runs may differ in what was not said."""
+
+        def setting(i: int) -> bytes:
+            return np.concatenate([runs[i].config, slots.values[i]]).tobytes()
+
+        targets = {setting(i) for i in kept if queries[i].size and (np.isfinite(runs[i].config).any() or slots.mask[i].any())}
+        chosen = []
+        for i in kept:
+            run = runs[i]
+            if self.replicate_from > 0 and not queries[i].size and run.x.size > 2 and setting(i) in targets:
+                start = min(int(np.searchsorted(run.x, self.replicate_from * run.x[-1])), run.x.size - 2)
+                run = replace(run, x=run.x[start:], y=run.y[start:])
+            chosen.append(run)
+        return chosen
+
     def _budget_points(self, runs: list[CleanRun], *, warn: bool = True) -> list[np.ndarray]:
         """Indices of the points read of each run: all, unless the runs hold more than :attr:`max_task_points`
         (or a run more than :attr:`max_context`); then every run keeps up to the same share, thinned evenly."""
@@ -585,7 +625,7 @@ class Predictor:
         all_y = np.concatenate([r.y for r in runs])
         resolved = resolve_bounds(bounds, all_y, sign)
         kept = self._choose_runs(runs, slots, queries, warn=warn)
-        chosen = [runs[i] for i in kept]
+        chosen = self._replicates_late(runs, slots, queries, kept)
         check_enough_context(chosen)
         task = _Task(
             runs=chosen,

@@ -386,12 +386,13 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    steps = [next(a for a in argv if a in ("--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs")) for argv in calls]
-    assert steps == ["--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--runs"]
+    kinds = ("--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from")
+    steps = [next(a for a in argv if a in kinds) for argv in calls]
+    assert steps == ["--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs"]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
-    assert calls[4][-2:] == ["2", "3"] and calls[5][-3:] == ["32", "40", "48"]
+    assert calls[4][-2:] == ["2", "3"] and calls[5][-3:] == ["32", "40", "48"] and calls[6][-2:] == ["0.4", "0.5"]
     # A step that fails stops the chain with its exit code.
     calls.clear()
     monkeypatch.setattr(cal, "main", lambda argv: real_main(argv) if "--all" in argv else (calls.append(argv) or 1))
@@ -406,6 +407,14 @@ def test_calibrate_max_runs_refuses_a_grid_beyond_the_architecture(capsys):
     assert "from 1 to the architecture's 48" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cal.main(["--max-runs", "--context-runs"])
+
+
+def test_calibrate_replicate_from_refuses_a_grid_outside_zero_to_one(capsys):
+    cal = _load_benchmark("calibrate")
+    assert cal.main(["--replicate-from", "--replicate-grid", "0.2", "1.0"]) == 2
+    assert "in [0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cal.main(["--replicate-from", "--runs"])
 
 
 def test_calibrate_summarize_grid_by_hand(tmp_path):

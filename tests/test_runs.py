@@ -300,3 +300,49 @@ def test_no_warnings_on_clean_multi_run_input(model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.predict_runs(runs, [3500.0])
+
+
+# --- seed replicates read late ------------------------------------------------------------------------
+
+
+def _seeds(config: dict | None, n_seeds: int = 4) -> list[Run]:
+    return [Run(*power_curve(seed=k, noise=0.02), config, name=f"seed{k}") for k in range(n_seeds)]
+
+
+def test_seed_replicates_are_read_from_replicate_from_of_their_x_on():
+    """Context curves of the target's own setting are read from 0.25 of their last x on: the prediction is the
+    one given those curves cut by hand and read whole, and reads 4 x 23 points (x = 700..3000 of 100..3000)."""
+    runs = _seeds({"n_params": 1e7})
+    late, whole = curvecast.load(replicate_from=0.25), curvecast.load(replicate_from=0.0)
+    assert late.replicate_from == 0.25 and whole.replicate_from == 0.0
+    pred = late.predict([], [], [3000.0, 4000.0], config={"n_params": 1e7}, runs=runs)
+    cut = [Run(r.x[r.x >= 750.0], r.y[r.x >= 750.0], r.config, name=r.name) for r in runs]
+    by_hand = whole.predict([], [], [3000.0, 4000.0], config={"n_params": 1e7}, runs=cut)
+    assert pred.n_context == 4 * 23 == by_hand.n_context
+    np.testing.assert_allclose(pred.median, by_hand.median, rtol=1e-6)
+    np.testing.assert_allclose(pred.quantile([0.05, 0.95]), by_hand.quantile([0.05, 0.95]), rtol=1e-6)
+    read_whole = whole.predict([], [], [3000.0, 4000.0], config={"n_params": 1e7}, runs=runs)
+    assert read_whole.n_context == 4 * 30 and abs(read_whole.median[0] - pred.median[0]) > 1e-5
+
+
+def test_only_replicates_of_a_stated_setting_are_cut():
+    """Runs of other settings, and runs whose setting is told by nothing, are read whole."""
+    late, whole = curvecast.load(replicate_from=0.25), curvecast.load(replicate_from=0.0)
+    ladder = _ladder([1e6, 3e6])
+    unsaid = _seeds(None)
+    for runs, config in ((ladder, {"n_params": 1e7}), (unsaid, None)):
+        a = late.predict([], [], [3000.0], config=config, runs=runs)
+        b = whole.predict([], [], [3000.0], config=config, runs=runs)
+        assert a.n_context == b.n_context == sum(r.x.size for r in runs)
+        np.testing.assert_allclose(a.median, b.median, rtol=1e-6)
+    # a target with points of its own keeps them all; its replicates are cut
+    x, y = power_curve(seed=9, noise=0.02)
+    seen = late.predict(x[:6], y[:6], [3000.0], config={"lr": 1e-3}, runs=_seeds({"lr": 1e-3}))
+    assert seen.n_context == 6 + 4 * 23
+
+
+def test_replicate_from_is_calibrated_and_checked(model):
+    assert model.replicate_from == model.config["calibration"]["replicate_from"]
+    for bad in (-0.1, 1.0, 1.5, True, "0.2", [0.2]):
+        with pytest.raises(InvalidConfigError, match="replicate_from"):
+            curvecast.load(replicate_from=bad)

@@ -443,10 +443,12 @@ def test_main_on_synthetic_files(tmp_path, capsys, monkeypatch):
     assert "does not exist" in capsys.readouterr().err
     # --context-runs overrides the model's calibrated choice and is recorded; a non-positive value is refused.
     code = sc.main(["--data", str(tmp_path), "--sources", "gemstones", "--methods", "multi", "--context-runs", "2",
-                    "--json", str(out_json)])
-    assert code == 0 and json.loads(out_json.read_text())["meta"]["context_runs"] == 2
-    with pytest.raises(SystemExit):
-        sc.parse_args(["--context-runs", "0"])
+                    "--replicate-from", "0.5", "--json", str(out_json)])
+    meta = json.loads(out_json.read_text())["meta"]
+    assert code == 0 and meta["context_runs"] == 2 and meta["replicate_from"] == 0.5
+    for bad in (["--context-runs", "0"], ["--replicate-from", "1"], ["--replicate-from", "-0.1"]):
+        with pytest.raises(SystemExit):
+            sc.parse_args(bad)
 
 
 def test_reused_rows_checks_the_file_before_anything_runs(tmp_path):
