@@ -79,9 +79,10 @@ longer grid is not a sharper forecast, so "smallest" has no meaning there).
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
 ``temperature_runs``), ``--max-runs``, ``--replicate-from`` and ``--runs`` again (at those read limits), each reading the choices before it.
-About 8 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
+About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
-adds 72 s, measured on the shipped model; ``--few-points`` 20 s).
+adds 72 s, measured on the shipped model; ``--few-points`` 20 s; ``--replicate-from`` about 3 minutes, with another job
+on the same cores).
 """
 
 from __future__ import annotations
