@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import curvecast
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -611,3 +613,33 @@ def test_spread_shapes_needed_factor_and_backtest_split_by_hand():
     corr = shapes.backtest_correlation(rows)
     assert corr["validation a"] == pytest.approx(1.0) and corr["validation b"] == pytest.approx(-1.0)
     assert "benchmark a" not in corr and "benchmark all" not in corr
+
+
+def test_replicate_seeds_groups_and_scores_by_hand(tmp_path, capsys):
+    """Groups need 4 usable runs (6+ distinct x >= 0, y not flat); a held-out run is scored in units of its range."""
+    rs = _load_benchmark("replicate_seeds")
+    rows = []
+    for run in range(5):
+        for k in range(8):
+            y = 0.9 - 0.5 * 0.7**k + 0.002 * run
+            rows.append({"curve_id": f"sub/r{run}", "config": '{"benchmark": "b"}', "metric_name": "acc", "x": float(k), "y": y, "direction": "max"})
+    for k in range(8):  # a flat run is not usable; the group keeps its other 5
+        rows.append({"curve_id": "sub/flat", "config": '{"benchmark": "b"}', "metric_name": "acc", "x": float(k), "y": 0.5, "direction": "max"})
+    for run in range(3):  # too few runs
+        for k in range(8):
+            rows.append({"curve_id": f"other/r{run}", "config": '{"benchmark": "c"}', "metric_name": "acc", "x": float(k), "y": 0.1 * k, "direction": "max"})
+    frame = pd.DataFrame(rows)
+    groups = rs.replicate_groups(frame)
+    assert len(groups) == 1 and [r[0] for r in groups[0]] == [f"sub/r{i}" for i in range(5)]
+    target, context = groups[0][0], groups[0][1:4]
+    scored = rs.score(curvecast.load(), target, context, 0.0)
+    scale = target[2].max() - target[2].min()
+    assert scored["err"] < 0.5 and 0 < scored["width"] < 2 and scored["covered"] in (0.0, 1.0)
+    assert np.isfinite(scored["nll"]) and scale == pytest.approx(0.5 * (1 - 0.7**7))
+    frame.to_parquet(tmp_path / "mlperf_training.parquet")
+    out = tmp_path / "r.json"
+    assert rs.main(["--data", str(tmp_path), "--values", "0", "0.2", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert {(r["replicate_from"], r["fraction"]) for r in results} == {(0.0, 0.0), (0.0, 0.2), (0.2, 0.0), (0.2, 0.2)}
+    assert all(r["n"] == 1 for r in results)
+    assert rs.main(["--data", str(tmp_path / "nope")]) == 2 and "not found" in capsys.readouterr().err
