@@ -328,7 +328,7 @@ class Predictor:
             replicate_from = calibration.get("replicate_from", DEFAULT_REPLICATE_FROM)
         if isinstance(replicate_from, bool) or not isinstance(replicate_from, (int, float)) or not 0 <= replicate_from < 1:
             raise InvalidConfigError(
-                f"replicate_from is the fraction of a seed replicate's x range skipped, in [0, 1) (e.g. 0.25; 0 reads it whole), got {replicate_from!r}"
+                f"replicate_from is the fraction of a seed replicate's x range skipped, in [0, 1) (e.g. 0.2; 0 reads it whole), got {replicate_from!r}"
             )
         self.replicate_from = float(replicate_from)
 
