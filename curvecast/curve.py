@@ -47,6 +47,7 @@ __all__ = [
     "config_vector",
     "check_config_against_x",
     "split_config",
+    "REPLICATE_LABELS",
     "check_queries",
     "resolve_bounds",
 ]
@@ -56,6 +57,10 @@ Bounds = Union[Literal["auto"], None, tuple[Union[float, None], Union[float, Non
 
 #: Keys a run ``config`` may hold.
 CONFIG_KEYS: tuple[str, ...] = CONFIG_FIELDS
+#: Config keys that say which replicate a run is, not how it was set up: they are not read (not free
+#: hyperparameters), so runs that differ only in them are replicates of one setting (read as seeds are:
+#: all kept together, from ``replicate_from`` of their length on when they replicate the run predicted).
+REPLICATE_LABELS: tuple[str, ...] = ("seed", "random_seed")
 #: Fewest distinct observed points a prediction needs.
 MIN_OBSERVED = 3
 
@@ -198,7 +203,8 @@ def check_config_against_x(config: np.ndarray, x: np.ndarray) -> np.ndarray:
 def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> tuple[np.ndarray, dict[str, Any]]:
     """A run's config as its fixed-field vector (:func:`config_vector`) and a dict of its free hyperparameters.
 
-    Free hyperparameters must be finite numbers, strings or bools; a name close to a fixed key warns.
+    Free hyperparameters must be finite numbers, strings or bools; a name close to a fixed key warns. Keys of
+    :data:`REPLICATE_LABELS` (``seed``) name the replicate, not the setting, and are left out of both.
     """
     if config is None:
         return config_vector(None), {}
@@ -206,7 +212,7 @@ def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> 
         raise InvalidConfigError(f"{where} must be a dict of run settings (keys such as {list(CONFIG_KEYS[:4])}), got {type(config).__name__}")
     free = {}
     for key, value in config.items():
-        if key in CONFIG_KEYS:
+        if key in CONFIG_KEYS or key in REPLICATE_LABELS:
             continue
         if not isinstance(key, str):
             raise InvalidConfigError(f"{where} keys must be strings, got {key!r}")

@@ -9,7 +9,9 @@ each tested:
   the group has at least :data:`~curvecast.curve.MIN_OBSERVED` observed points in all.
 - Config keys with a fixed meaning (:data:`~curvecast.curve.CONFIG_KEYS`) describe the run as usual; a run
   that does not give one leaves it unknown. **Any other key is a free hyperparameter** (numeric, or
-  categorical: strings and bools). Every run of the group must give the same free keys.
+  categorical: strings and bools), except ``seed`` and ``random_seed``
+  (:data:`~curvecast.curve.REPLICATE_LABELS`): they say which replicate a run is, so they are not read, and runs
+  that differ only in them are replicates of one setting. Every run of the group must give the same free keys.
 - Free hyperparameters are scaled to the group: a numeric one to ``[0, 1]`` over the runs' values (on a log
   scale when all are positive and they span a factor of 10 or more), a bool to 0/1, a categorical one with
   two levels to 0/1 and with more levels to one 0/1 slot per level. A key whose value is the same in every run

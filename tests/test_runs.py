@@ -346,3 +346,19 @@ def test_replicate_from_is_calibrated_and_checked(model):
     for bad in (-0.1, 1.0, 1.5, True, "0.2", [0.2]):
         with pytest.raises(InvalidConfigError, match="replicate_from"):
             curvecast.load(replicate_from=bad)
+
+
+def test_seed_keys_label_replicates_and_are_not_read():
+    """`seed` names the replicate, not the setting: runs that differ only in it are one setting's seeds (all read,
+    late), exactly as if the key were absent; other free keys still are read."""
+    labelled = [Run(r.x, r.y, {"n_params": 1e7, "seed": k}, name=r.name) for k, r in enumerate(_seeds(None))]
+    plain = [Run(r.x, r.y, {"n_params": 1e7}, name=r.name) for r in labelled]
+    slots = clean_runs(labelled, direction="min")[1]
+    assert slots.slots == () and not slots.mask.any()
+    model = curvecast.load(context_runs=1)
+    a = model.predict([], [], [3000.0], config={"n_params": 1e7, "random_seed": 9}, runs=labelled)
+    b = model.predict([], [], [3000.0], config={"n_params": 1e7}, runs=plain)
+    assert a.n_context == b.n_context == 4 * 25  # x = 600..3000 of 100..3000: read from 0.2 of their length on
+    np.testing.assert_allclose(a.quantile([0.05, 0.5, 0.95]), b.quantile([0.05, 0.5, 0.95]), rtol=1e-6)
+    with_dropout = clean_runs([Run([1, 2, 3], [3, 2, 1.5], {"seed": 1, "dropout": 0.1}), Run([1, 2, 3], [3, 2.1, 1.6], {"seed": 2, "dropout": 0.2})], direction="min")[1]
+    assert with_dropout.slots == (("dropout", None),)
