@@ -58,6 +58,11 @@ def prequential_cut(n_points: int) -> int:
     return max(3, (n_points + 1) // 2)
 
 
+def _setting(runs: list[CleanRun], slots: HparamSlots, i: int) -> bytes:
+    """Run ``i``'s setting as a hashable key: its config vector and free-hyperparameter slots (replicates share it)."""
+    return np.concatenate([runs[i].config, slots.values[i]]).tobytes()
+
+
 @dataclass(frozen=True)
 class _Task:
     """One token sequence: its runs, which of each run's points the model reads, and each run's queries."""
@@ -548,7 +553,7 @@ class Predictor:
         for j in np.argsort(distance, kind="stable"):
             i = others[j]
             is_curve = runs[i].x.size > 1
-            setting = np.concatenate([configs[i], slots.values[i]]).tobytes()
+            setting = _setting(runs, slots, i)
             if is_curve and setting not in settings and len(settings) >= chosen_settings:
                 continue
             if len(targets) + len(keep) >= self.max_runs or (is_curve and curves >= self.max_curve_runs):
@@ -574,15 +579,11 @@ class Predictor:
         """The runs ``kept``, each context curve that replicates a predicted run's setting cut to its points from
         :attr:`replicate_from` of its last x on (at least its last two). A setting told by nothing (no config
         key, no free hyperparameter) is not taken for a replicate: such runs may differ in what was not said."""
-
-        def setting(i: int) -> bytes:
-            return np.concatenate([runs[i].config, slots.values[i]]).tobytes()
-
-        targets = {setting(i) for i in kept if queries[i].size and (np.isfinite(runs[i].config).any() or slots.mask[i].any())}
+        targets = {_setting(runs, slots, i) for i in kept if queries[i].size and (np.isfinite(runs[i].config).any() or slots.mask[i].any())}
         chosen = []
         for i in kept:
             run = runs[i]
-            if self.replicate_from > 0 and not queries[i].size and run.x.size > 2 and setting(i) in targets:
+            if self.replicate_from > 0 and not queries[i].size and run.x.size > 2 and _setting(runs, slots, i) in targets:
                 start = min(int(np.searchsorted(run.x, self.replicate_from * run.x[-1])), run.x.size - 2)
                 run = replace(run, x=run.x[start:], y=run.y[start:])
             chosen.append(run)
