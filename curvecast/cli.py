@@ -180,6 +180,11 @@ def _predict(args: argparse.Namespace) -> int:
         raise InvalidConfigError(f"--target {args.target!r} names no run; the runs are {names}")
     direction = args.direction or next((r.direction for r in data if r.direction), None) or "min"
     single = len(data) == 1
+    if args.isoflop is not None and not single:
+        raise InvalidConfigError(
+            f"--isoflop reads one isoFLOP profile, got {len(data)} runs; for profiles at several budgets, write them as one "
+            "table (n_params, n_tokens, loss) and run `curvecast scaling TABLE.csv`"
+        )
     if single:
         targets = names
     elif args.target is not None:
@@ -203,7 +208,8 @@ def _predict(args: argparse.Namespace) -> int:
         for r in data:
             config = dict(r.config)
             if r.name in targets:
-                given = {"total_steps": args.total_steps, "schedule": args.schedule, "cooldown_steps": args.cooldown_steps, "warmup_steps": args.warmup_steps}
+                given = {"total_steps": args.total_steps, "schedule": args.schedule, "cooldown_steps": args.cooldown_steps,
+                         "warmup_steps": args.warmup_steps, "isoflop": args.isoflop}
                 config.update({k: v for k, v in given.items() if v is not None})
             runs.append(curvecast.Run(r.x, r.y, config or None, name=r.name))
         if single:
@@ -257,6 +263,10 @@ def _plot_forecast(args: argparse.Namespace, data: list, targets: list[str], pre
             if r.name != targets[0] and r.x:
                 ax.plot(r.x, r.y, color="0.6", lw=0.8, label="other runs" if "other runs" not in ax.get_legend_handles_labels()[1] else None)
         preds[0].plot(ax, n_samples=args.plot_samples)
+        if args.isoflop is not None:  # model sizes: always on a log axis, however narrow the span
+            ax.set_xscale("log")
+            ax.set_xlabel("model size N (parameters)")
+            ax.set_ylabel("final loss")
         title = Path(args.file[0]).name if len(data) == 1 else f"run {targets[0]}"
     else:
         for i, (name, pred) in enumerate(zip(targets, preds)):
@@ -434,6 +444,8 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--plot-samples", type=int, default=0, metavar="N", help="draw N sampled trajectories on the fan chart")
     pd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pd.add_argument("--log-x", action="store_true", help="space the query points evenly in log x")
+    pd.add_argument("--isoflop", type=float, metavar="C", help="the file is an isoFLOP profile at C FLOPs: x = model size, y = final losses; "
+                    "its points are read as a table of finished runs (D = C / 6N); use with --log-x")
     pd.add_argument("--total-steps", type=float, metavar="X", help="the forecast runs' planned length, in units of x (sharpens the forecast near the end)")
     pd.add_argument("--schedule", choices=["constant", "cosine", "linear", "wsd"], help="the forecast runs' LR schedule (with --total-steps: a decay ahead moves the forecast)")
     pd.add_argument("--cooldown-steps", type=float, metavar="X", help="length of the final LR decay of a wsd schedule, in units of x (unknown: the forecast mixes cooldowns of 10%%..90%% of --total-steps)")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from curvecast.curve import Bounds, Curve, Direction, as_curve, check_direction, check_queries, clean_curve, resolve_bounds
+from curvecast.curve import Bounds, Curve, Direction, as_curve, check_direction, check_queries, clean_curve, clean_points, resolve_bounds
 from curvecast.errors import CheckpointNotFoundError, CurvecastError, CurvecastWarning, InvalidConfigError, InvalidCurveError
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.checkpoint import load_model
@@ -29,6 +29,7 @@ from curvecast.pfn.normalization import Normalization
 from curvecast.prediction import JointSampler, Prediction, RunPredictions, ZMap, means, quantiles
 from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, config_index
 from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
+from curvecast.scaling import ISOFLOP_KEY, isoflop_profile
 
 __all__ = ["Predictor", "load", "default_model_path", "prior_limits", "prequential_cut"]
 
@@ -244,6 +245,10 @@ def prior_limits(record: Mapping[str, Any]) -> dict[str, int]:
     return {key: int(params[key]) for key in _LIMIT_KEYS if isinstance(params.get(key), (int, float)) and not isinstance(params.get(key), bool)}
 
 
+def _is_isoflop(config: Any) -> bool:
+    return isinstance(config, Mapping) and ISOFLOP_KEY in config
+
+
 class Predictor:
     """A trained PFN ready to extrapolate curves (made by :func:`load`).
 
@@ -382,7 +387,10 @@ class Predictor:
             config: what is known about the run: any of ``n_params``, ``n_tokens``, ``batch_size``,
                 ``lr``, ``warmup_steps``, ``total_steps``, ``cooldown_steps`` (the last three in units of
                 x) and ``schedule`` (``"constant"``, ``"cosine"``, ``"linear"``, ``"wsd"``); any other key
-                is a free hyperparameter (it matters when ``runs`` give other values of it).
+                is a free hyperparameter (it matters when ``runs`` give other values of it). A config
+                ``{"isoflop": C}`` (and optionally ``flops_per_param_token``) marks an isoFLOP profile: x are
+                model sizes, y the final losses of runs trained with ``C`` FLOPs, predicted as a table of runs
+                (:func:`curvecast.scaling.isoflop_profile`).
             runs: other runs of the same setup (:class:`~curvecast.Run`: finished, partial or with only a
                 config); the prediction is conditioned on them in one forward pass. Of the runs with curves,
                 those of the :attr:`context_runs` settings nearest to this run are read (see :func:`load`).
@@ -393,6 +401,13 @@ class Predictor:
             :mod:`curvecast.curve`, those for ``runs`` in :mod:`curvecast.run`; bad input raises a
             :class:`~curvecast.errors.CurvecastError`.
         """
+        if _is_isoflop(config):
+            if runs is not None:
+                raise InvalidConfigError(
+                    f"config[{ISOFLOP_KEY!r}] marks an isoFLOP profile, which is predicted alone; for several profiles or other "
+                    "runs, pass all the finished runs as one table to curvecast.scaling.fit(n_params, n_tokens, loss)"
+                )
+            return self._predict_isoflop(x, y, x_query, direction=direction, config=config, bounds=bounds)  # type: ignore[arg-type]
         if runs is None:
             curve = clean_curve(x, y, x_query, direction=direction, config=config, bounds=bounds)
             run = CleanRun(x=curve.x, y=curve.y, config=curve.config)
@@ -475,14 +490,20 @@ class Predictor:
                 f"got {type(curves).__name__}; for one curve use predict()"
             )
         tasks: list[_Task] = []
+        where: list[int] = []  # the item each task belongs to
+        isoflop: dict[int, Prediction] = {}  # items that are isoFLOP profiles, predicted as tables
         for i, item in enumerate(curves):
             try:
                 c: Curve = as_curve(item, direction=direction, config=config, bounds=bounds)
+                if _is_isoflop(c.config):
+                    isoflop[i] = self._predict_isoflop(c.x, c.y, c.x_query, direction=c.direction, config=c.config, bounds=c.bounds)  # type: ignore[arg-type]
+                    continue
                 curve = clean_curve(c.x, c.y, c.x_query, direction=c.direction, config=c.config, bounds=c.bounds)
             except CurvecastError as exc:  # name the culprit in a long list
                 raise type(exc)(f"curve {i}: {exc}") from None
             run = CleanRun(x=curve.x, y=curve.y, config=curve.config)
             tasks.append(self._single_run_task(run, curve.x_query, curve.sign, curve.bounds, warn=False))
+            where.append(i)
         thinned = sum(t.context[0].size < t.runs[0].x.size for t in tasks)
         if thinned:
             warnings.warn(
@@ -504,11 +525,37 @@ class Predictor:
             else:
                 batches.append([i])
                 passes = width
-        out: list[Prediction | None] = [None] * len(tasks)
+        out: list[Prediction | None] = [None] * (len(tasks) + len(isoflop))
+        for i, pred in isoflop.items():
+            out[i] = pred
         for chunk in tqdm(batches, desc="predict", unit="batch", disable=not progress or len(batches) < 2):
             for i, preds in zip(chunk, self._predict_tasks([tasks[i] for i in chunk])):
-                out[i] = preds[0]
+                out[where[i]] = preds[0]
         return out  # type: ignore[return-value]
+
+    def _predict_isoflop(self, x: Any, y: Any, x_query: Any, *, direction: Any, config: Mapping[str, Any], bounds: Any) -> Prediction:
+        """An isoFLOP profile (``config[ISOFLOP_KEY]`` = its FLOP budget, x = model sizes) read as a table of
+        finished runs: :func:`curvecast.scaling.isoflop_profile`."""
+        extra = sorted(set(config) - {ISOFLOP_KEY, "flops_per_param_token"})
+        if extra:
+            raise InvalidConfigError(
+                f"config[{ISOFLOP_KEY!r}] marks an isoFLOP profile (x = model size), whose config takes only {ISOFLOP_KEY!r} and "
+                f"'flops_per_param_token'; it also holds {extra}. Drop them, or pass the runs with their settings as a table "
+                "to curvecast.scaling.fit"
+            )
+        if check_direction(direction) != 1:
+            raise InvalidConfigError("an isoFLOP profile is a loss at each model size; predict it with direction='min'")
+        if not (bounds is None or (isinstance(bounds, str) and bounds == "auto")):
+            raise InvalidConfigError("an isoFLOP profile's losses take no bounds; leave bounds at 'auto' or pass None")
+        sizes, losses = clean_points(x, y, min_points=3)
+        return isoflop_profile(
+            sizes,
+            losses,
+            check_queries(x_query),
+            flops=config[ISOFLOP_KEY],
+            flops_per_param_token=config.get("flops_per_param_token", 6.0),
+            model=self,
+        )
 
     # -- building token sequences -------------------------------------------------------------------
 

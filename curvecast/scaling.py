@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from curvecast.predictor import Predictor
 
-__all__ = ["fit", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES"]
+__all__ = ["fit", "isoflop_profile", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
 
 #: New points predicted per forward pass (and the size of the optimum's joint grid).
 GROUP = 8
@@ -58,6 +58,9 @@ _LEVELS = (0.05, 0.5, 0.95)
 MIN_PROFILES = 4
 #: Rows whose budgets ``k N D`` differ by less than this relative amount form one isoFLOP profile.
 BUDGET_TOLERANCE = 0.01
+#: The config key that marks a single curve as an isoFLOP profile (x = model size, value = the FLOP budget):
+#: ``predict(N, loss, N_query, config={ISOFLOP_KEY: C})`` routes it to :func:`isoflop_profile`.
+ISOFLOP_KEY = "isoflop"
 
 
 def _column(name: str, values: Any, n: int | None = None, *, positive: bool = True) -> np.ndarray:
@@ -113,6 +116,53 @@ def fit(
 
         model = load()
     return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model)
+
+
+def isoflop_profile(
+    n_params: Any,
+    loss: Any,
+    n_params_query: Any,
+    *,
+    flops: float,
+    flops_per_param_token: float = 6.0,
+    model: Predictor | None = None,
+) -> Prediction:
+    """The rest of an isoFLOP profile: final losses at model sizes not trained yet, at one FLOP budget.
+
+    Every point of an isoFLOP profile is a finished run of ``N`` parameters trained on ``D = flops / (k N)``
+    tokens (``k`` = ``flops_per_param_token``), so the profile is a table of runs (:func:`fit`), not a learning
+    curve: read as a curve, its rise past the compute-optimal size looks like an upturn the model has no
+    reason to expect. Measured on the Porian et al. isoFLOP profiles (BENCHMARKS.md, "isoFLOP profiles read
+    as tables"), reading them as tables lowers the median final error below the last observed value's.
+
+    Args:
+        n_params: ``n >= 3`` model sizes of the finished runs (> 0).
+        loss: their ``n`` final losses.
+        n_params_query: ``m`` model sizes to predict (> 0).
+        flops: the profile's FLOP budget ``C`` (> 0).
+        flops_per_param_token: ``k`` in ``C = k N D`` (6 for dense transformers, Kaplan et al. 2020).
+        model: the predictor to use (default: the shipped model).
+
+    Returns:
+        A :class:`~curvecast.Prediction` of the final loss at ``n_params_query`` (its ``x`` is ``n_params_query``).
+    """
+    flops = _positive_scalar("flops", flops)
+    k = _positive_scalar("flops_per_param_token", flops_per_param_token)
+    n_params = _column("n_params", n_params)
+    query = _column("n_params_query", n_params_query)
+    if n_params.size < 3:
+        raise InvalidCurveError(f"an isoFLOP profile needs at least 3 observed model sizes to be read as a table, got {n_params.size}")
+    if query.size == 0:
+        raise InvalidCurveError("nothing to predict: pass at least one model size in n_params_query")
+    law = fit(n_params, flops / (k * n_params), loss, model=model)
+    points = [law._config(float(n), flops / (k * float(n)), None, None) for n in query]
+    return law._predict_points(points, flops / (k * query), shown_x=query, shown_observed_x=n_params)
+
+
+def _positive_scalar(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or value <= 0:
+        raise InvalidConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -241,8 +291,12 @@ class ScalingLaw:
         keep = np.sort(np.argsort(distance, kind="stable")[:room])
         return [rows[i] for i in keep]
 
-    def _predict_points(self, points: list[np.ndarray], x: np.ndarray) -> Prediction:
-        """One :class:`Prediction` of the final loss at run configs ``points`` (every group reads the same rows)."""
+    def _predict_points(
+        self, points: list[np.ndarray], x: np.ndarray, *, shown_x: np.ndarray | None = None, shown_observed_x: np.ndarray | None = None
+    ) -> Prediction:
+        """One :class:`Prediction` of the final loss at run configs ``points`` (every group reads the same rows).
+        ``x`` holds the points' token counts, the x the network reads; ``shown_x`` and ``shown_observed_x``
+        replace it and the table's token counts as the Prediction's axis (an isoFLOP profile's is N)."""
         rows = self._context_rows(points)
         parts = []
         for start in range(0, len(points), GROUP):
@@ -259,13 +313,13 @@ class ScalingLaw:
             positions = torch.cat([pos for pos in part._positions if pos is not None])
             groups.append(replace(part._joint, query_index=positions))
         return Prediction(
-            x=x.astype(np.float64).copy(),
+            x=(x if shown_x is None else shown_x).astype(np.float64).copy(),
             logits=torch.cat([p._logits for p in preds]),
             zmap=zmap,
             bar=preds[0]._bar,
             mean=np.concatenate([p.mean for p in preds]),
             median=np.concatenate([p.median for p in preds]),
-            observed_x=self.n_tokens,
+            observed_x=self.n_tokens if shown_observed_x is None else shown_observed_x,
             observed_y=self.loss,
             bounds=(-math.inf, math.inf),
             n_context=preds[0].n_context,

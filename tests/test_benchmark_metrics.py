@@ -237,6 +237,30 @@ def test_targets_and_markdown():
     assert "| a | 1/2 | 1/2 | 1/2 |" in md
 
 
+def test_nll_target_needs_the_mean_and_the_median_below_both_baselines():
+    lv, pl = _row("a", 0.2, "last_value", 1.0, 0.3, 0.8), _row("a", 0.2, "power_law", 2.0, 0.2, 0.7)
+    both = _row("a", 0.2, "curvecast", 0.5, 0.2, 0.9)
+    assert rc.targets({"last_value": lv, "power_law": pl, "curvecast": both})["nll"]
+    # a better mean carried by the baselines' heavy tails, with the typical curve worse: not met
+    heavy_tails = {**both, "nll_median": 1.5}
+    assert not rc.targets({"last_value": lv, "power_law": pl, "curvecast": heavy_tails})["nll"]
+    # and a better median with a worse mean: not met either
+    assert not rc.targets({"last_value": lv, "power_law": pl, "curvecast": {**both, "nll": 1.2}})["nll"]
+
+
+def test_bootstrap_nll_target_reads_the_resampled_median():
+    # curvecast wins 3 of 4 curves by a little and loses one by a lot: the mean loses, the median wins, so
+    # the target holds in no resample whose mean it loses.
+    cells = {
+        "last_value": [_metrics(1.0, 1.0, 0.9)] * 4,
+        "power_law": [_metrics(1.0, 1.0, 0.9)] * 4,
+        "curvecast": [_metrics(0.9, 1.0, 0.9)] * 3 + [_metrics(9.0, 1.0, 0.9)],
+    }
+    b = rc.bootstrap_targets(cells, 2000, seed=3)
+    # The target holds exactly when the resample draws no copy of the bad curve: (3/4)^4 = 0.316.
+    assert b["p_nll"] == pytest.approx(0.75**4, abs=0.03)
+
+
 def _metrics(nll, err, cov):
     return {"nll": nll, "final_err": err, "coverage": cov}
 
@@ -643,3 +667,16 @@ def test_replicate_seeds_groups_and_scores_by_hand(tmp_path, capsys):
     assert {(r["replicate_from"], r["fraction"]) for r in results} == {(0.0, 0.0), (0.0, 0.2), (0.2, 0.0), (0.2, 0.2)}
     assert all(r["n"] == 1 for r in results)
     assert rs.main(["--data", str(tmp_path / "nope")]) == 2 and "not found" in capsys.readouterr().err
+
+
+def test_isoflop_sources_are_told_their_budget_and_nothing_else():
+    profile = rc.RealCurve("iso", "p", "loss", "min", '{"C": 4e17, "total_steps": 100, "dataset": "rw"}', np.array([1e6, 2e6, 4e6, 8e6]),
+                           np.array([4.0, 3.8, 3.9, 4.2]))
+    assert rc.run_config(profile, 0.0, isoflop={"iso": "C"}) == {"isoflop": 4e17}
+    assert rc.run_config(profile, 0.0, isoflop={"other": "C"}) == {"total_steps": 100.0}  # not named: read as a curve
+    assert rc.run_config(profile, 0.0, isoflop={"iso": "budget"}) is None  # the key is missing: nothing told
+    # the benchmark's curvecast input carries it, and predict reads the profile as a table of its points
+    curve = rc.curvecast_curve(rc.Task(profile, 3), isoflop={"iso": "C"})
+    assert curve.config == {"isoflop": 4e17}
+    with pytest.raises(SystemExit):
+        rc.parse_args(["--isoflop", "porian2024_isoflop"])

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from curvecast.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +90,27 @@ def test_predict_json_plot_and_headerless_csv_with_nan(tmp_path, capsys):
     assert len(data["x"]) == 10 and data["direction"] == "min" and 0.0 <= data["p_final_better_than_best_observed"] <= 1.0
     assert "warning: dropped 1 observed point" in captured.err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_isoflop_reads_the_profile_as_a_table(tmp_path, capsys):
+    import curvecast
+
+    sizes = np.geomspace(2e7, 2e9, 9)
+    loss = 1.7 + 400.0 / sizes**0.34 + 410.0 / (4e17 / (6 * sizes)) ** 0.28
+    csv = tmp_path / "profile.csv"
+    csv.write_text("n_params,loss\n" + "".join(f"{float(n)!r},{float(v)!r}\n" for n, v in zip(sizes[:5], loss[:5])))
+    png = tmp_path / "profile.png"
+    assert main(["predict", str(csv), "--isoflop", "4e17", "--until", "2e9", "--points", "3", "--log-x", "--json", "--plot", str(png)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = curvecast.scaling.isoflop_profile(sizes[:5], loss[:5], data["x"], flops=4e17)
+    np.testing.assert_allclose(data["median"], expected.median, rtol=1e-5)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["predict", str(csv), "--isoflop", "4e17", "--until", "2e9", "--total-steps", "5"]) == 2
+    assert "takes only 'isoflop'" in capsys.readouterr().err
+    other = tmp_path / "other.csv"
+    other.write_text(csv.read_text())
+    assert main(["predict", str(csv), str(other), "--isoflop", "4e17", "--until", "2e9"]) == 2
+    assert "curvecast scaling" in capsys.readouterr().err
 
 
 def test_predict_reads_json_with_direction(tmp_path, capsys):

@@ -217,3 +217,68 @@ def test_scaling_cli_bad_tables_are_one_error_line(tmp_path, capsys, header, row
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert __import__("re").search(match, err), err
+
+
+# -- isoFLOP profiles read as tables --------------------------------------------------------------
+
+
+def _profile(c=4e17, n_sizes=9):
+    sizes = _true_optimum(c) * np.geomspace(0.1, 10.0, n_sizes)
+    return sizes, chinchilla(sizes, c / (6 * sizes))
+
+
+def test_isoflop_profile_is_the_table_of_its_points():
+    sizes, loss = _profile()
+    seen, rest = slice(0, 4), slice(4, None)
+    pred = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17)
+    # The same profile written out as a table (D = C / 6N), by hand, predicted at the same (N, D) points.
+    by_hand = curvecast.scaling.fit(sizes[seen], 4e17 / (6 * sizes[seen]), loss[seen]).predict(sizes[rest], 4e17 / (6 * sizes[rest]))
+    np.testing.assert_allclose(pred.median, by_hand.median, rtol=1e-6)
+    np.testing.assert_allclose(pred.logpdf(loss[rest]), by_hand.logpdf(loss[rest]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pred.x, sizes[rest])  # reported against model size, not tokens
+    np.testing.assert_array_equal(pred.observed_x, sizes[seen])
+    # k = 3 instead of 6 doubles every D: a different table, so a different prediction
+    other = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17, flops_per_param_token=3.0)
+    assert not np.allclose(other.median, pred.median)
+
+
+def test_predict_routes_an_isoflop_config_to_the_table_reading():
+    model = curvecast.load()
+    sizes, loss = _profile()
+    direct = curvecast.scaling.isoflop_profile(sizes[:4], loss[:4], sizes[4:], flops=4e17, model=model)
+    via_predict = model.predict(sizes[:4], loss[:4], sizes[4:], config={"isoflop": 4e17})
+    np.testing.assert_allclose(via_predict.median, direct.median, rtol=1e-6)
+    # predict_many keeps the order of mixed items: a learning curve, an isoFLOP profile, a learning curve
+    steps = np.arange(1.0, 21.0)
+    curve = (steps, 3.0 + 2.0 / np.sqrt(steps), [40.0])
+    many = model.predict_many([curve, {"x": sizes[:4], "y": loss[:4], "x_query": sizes[4:], "config": {"isoflop": 4e17}}, curve])
+    np.testing.assert_allclose(many[1].median, direct.median, rtol=1e-6)
+    np.testing.assert_allclose(many[0].median, many[2].median)
+    np.testing.assert_allclose(many[0].median, model.predict(*curve).median, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"config": {"isoflop": -1.0}}, InvalidConfigError, "flops must be a finite number > 0"),
+        ({"config": {"isoflop": "1e18"}}, InvalidConfigError, "flops must be a finite number > 0"),
+        ({"config": {"isoflop": 4e17, "lr": 1e-3}}, InvalidConfigError, "takes only 'isoflop'"),
+        ({"config": {"isoflop": 4e17}, "direction": "max"}, InvalidConfigError, "direction='min'"),
+        ({"config": {"isoflop": 4e17}, "bounds": (0.0, 10.0)}, InvalidConfigError, "no bounds"),
+        ({"config": {"isoflop": 4e17}, "runs": [curvecast.Run([1.0], [3.0])]}, InvalidConfigError, "curvecast.scaling.fit"),
+    ],
+)
+def test_predict_rejects_bad_isoflop_input(kwargs, error, match):
+    sizes, loss = _profile()
+    with pytest.raises(error, match=match):
+        curvecast.load().predict(sizes[:4], loss[:4], sizes[4:], **kwargs)
+
+
+def test_isoflop_profile_rejects_too_few_sizes_and_zero_sizes():
+    sizes, loss = _profile()
+    with pytest.raises(InvalidCurveError, match="at least 3 observed model sizes"):
+        curvecast.scaling.isoflop_profile(sizes[:2], loss[:2], sizes[4:], flops=4e17)
+    with pytest.raises(InvalidCurveError, match="n_params_query\\[0\\] is 0"):
+        curvecast.scaling.isoflop_profile(sizes[:4], loss[:4], [0.0], flops=4e17)
+    with pytest.raises(InvalidConfigError, match="flops_per_param_token"):
+        curvecast.scaling.isoflop_profile(sizes[:4], loss[:4], sizes[4:], flops=4e17, flops_per_param_token=0)
