@@ -7,6 +7,7 @@
 # 2. Predict several runs at once and draw their trajectories jointly (`predict_runs`).
 # 3. A table of isoFLOP runs (Porian et al. 2024): the compute-optimal size for a budget twice the largest
 #    in the table (`curvecast.scaling`).
+# 4. One isoFLOP profile, part swept: the losses of the larger sizes (`config={"isoflop": C}`).
 
 # %%
 import csv
@@ -88,4 +89,24 @@ print(f"C = 2.56e19 ({best.method}): N_opt {best.n_params:.3g} (90% [{lo:.3g}, {
 print("the held-out 2.56e19 budget's best run: N = 6.1e8, loss 3.097")
 ax = law.plot([2.56e19])
 ax.figure.savefig(out_dir / "isoflop.png")
+
+# %% [markdown]
+# ## 4. One isoFLOP profile, part swept: read it as the table it is
+# The losses of a size sweep at one budget are finished runs (D = C / 6N each), not a learning curve: past the
+# compute-optimal size they rise. `config={"isoflop": C}` says so (BENCHMARKS.md: on Porian's 177 profiles the
+# median final error falls below the last observed value's only when they are read this way).
+
+# %%
+sizes, losses = [], []
+with open(examples / "porian_isoflop_profile.csv") as f:
+    for row in csv.DictReader(line for line in f if not line.startswith("#")):
+        sizes.append(float(row["n_params"]))
+        losses.append(float(row["loss"]))
+larger = [4.55e8, 6.12e8, 9.02e8]  # ended at 3.338, 3.408, 3.621
+as_table = model.predict(sizes, losses, larger, config={"isoflop": 6.4e18})
+as_curve = model.predict(sizes, losses, larger)
+for name, pred in (("as a table", as_table), ("as a curve", as_curve)):
+    lo, hi = pred.interval(0.9)
+    print(f"{name}: N = 9.02e8 forecast {pred.median[-1]:.3f} (90% [{lo[-1]:.3f}, {hi[-1]:.3f}]); it ended at 3.621")
+assert as_table.median[-1] > as_curve.median[-1]  # the table reading expects the rise
 print("wrote", out_dir / "sweep.png", "and", out_dir / "isoflop.png")
