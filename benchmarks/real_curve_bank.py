@@ -11,7 +11,8 @@ source (seeded). ``PRIOR`` takes LCDB, MLPerf, modded-nanogpt and Pythia; ``PRIO
 so that every LLM source stays unseen; ``PRIOR_BALANCED`` LCDB, MLPerf and Pythia's downstream accuracies, one
 third of the bank's share each (modded-nanogpt's near-identical seeds left out, so it stays unseen);
 ``PRIOR_ISOFLOP`` is ``PRIOR_BALANCED`` with ``ISOFLOP_WEIGHT`` of the synthetic share given to
-:class:`curvecast.priors.IsoFlopProfilePrior` (isoFLOP profiles as curves, x = model size). Results in BENCHMARKS.md
+:class:`curvecast.priors.IsoFlopProfilePrior` (isoFLOP profiles as curves, x = model size); ``PRIOR_LATE_STARTS`` is ``PRIOR_BALANCED`` with half of the bank's
+curves replayed from a later point on (``CurveBank.p_late_start``: logs that start well into a run). Results in BENCHMARKS.md
 ("Real curves in the training mix", "isoFLOP profiles in the training mix").
 """
 
@@ -34,6 +35,8 @@ BANK_WEIGHT = 0.2
 BANK_SEED = 7
 #: Share of training tasks drawn from :class:`curvecast.priors.IsoFlopProfilePrior` in ``PRIOR_ISOFLOP``.
 ISOFLOP_WEIGHT = 0.04
+#: Share of bank curves replayed from a later point on in ``PRIOR_LATE_STARTS``.
+LATE_START_SHARE = 0.5
 
 
 def _calibrate_module():
@@ -63,19 +66,20 @@ def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str,
     return out
 
 
-def mixture(sources: tuple[str, ...], *, balanced: bool = False, isoflop_weight: float = 0.0) -> priors.Mixture:
+def mixture(sources: tuple[str, ...], *, balanced: bool = False, isoflop_weight: float = 0.0, late_start: float = 0.0) -> priors.Mixture:
     """The shipped synthetic prior (its overrides) mixed with a bank of ``sources``' unscored curves: one bank of
     all of them (each curve equally likely), or with ``balanced`` one bank per source sharing ``BANK_WEIGHT``
     equally (each source equally likely, so a source of 136 curves is not drowned by one of 1,500). A positive
-    ``isoflop_weight`` moves that share of tasks from the synthetic prior to isoFLOP profiles."""
+    ``isoflop_weight`` moves that share of tasks from the synthetic prior to isoFLOP profiles; a positive
+    ``late_start`` replays that share of bank curves from a later point on (``CurveBank.p_late_start``)."""
     shipped = json.loads((HERE.parent / "curvecast" / "models" / "default" / "config.json").read_text())
     synthetic = priors.named("default", **shipped["training"]["train"]["prior_overrides"])
     per_source = bank_curves(sources)
     print("curve bank:", {k: len(v) for k, v in per_source.items()}, file=sys.stderr)
     if balanced:
-        banks = [(priors.CurveBank(v, n_points=synthetic.n_points), BANK_WEIGHT / len(per_source)) for v in per_source.values()]
+        banks = [(priors.CurveBank(v, n_points=synthetic.n_points, p_late_start=late_start), BANK_WEIGHT / len(per_source)) for v in per_source.values()]
     else:
-        banks = [(priors.CurveBank([t for v in per_source.values() for t in v], n_points=synthetic.n_points), BANK_WEIGHT)]
+        banks = [(priors.CurveBank([t for v in per_source.values() for t in v], n_points=synthetic.n_points, p_late_start=late_start), BANK_WEIGHT)]
     isoflop = [(priors.IsoFlopProfilePrior(n_points=synthetic.n_points), isoflop_weight)] if isoflop_weight > 0 else []
     return priors.Mixture([(synthetic, 1.0 - BANK_WEIGHT - isoflop_weight), *banks, *isoflop])
 
@@ -94,3 +98,7 @@ def PRIOR_BALANCED() -> priors.Mixture:
 
 def PRIOR_ISOFLOP() -> priors.Mixture:
     return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True, isoflop_weight=ISOFLOP_WEIGHT)
+
+
+def PRIOR_LATE_STARTS() -> priors.Mixture:
+    return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True, late_start=LATE_START_SHARE)

@@ -32,6 +32,11 @@ class CurveBank:
         min_points: fewest points a curve may have.
         x_scale_decades: x is multiplied by ``10 ** U(-d, d)``.
         y_scale_decades: y is multiplied by ``10 ** U(-d, d)`` and shifted by ``U(-1, 1)`` times its range.
+        p_late_start: share of tasks that replay a curve from a later point on, as logs that start well into a
+            run do (an evaluation every few thousand steps, a resumed run): the first ``U(0, late_start_max)``
+            of its points are dropped (at least ``min_points`` kept) and x keeps its values, so the task starts
+            at ``x > 0``. 0 (the default) replays every curve whole and draws nothing extra.
+        late_start_max: the largest share of a curve's points a late start drops.
     """
 
     def __init__(
@@ -42,6 +47,8 @@ class CurveBank:
         min_points: int = 4,
         x_scale_decades: float = 1.0,
         y_scale_decades: float = 1.0,
+        p_late_start: float = 0.0,
+        late_start_max: float = 0.5,
     ) -> None:
         if isinstance(n_points, bool) or not isinstance(n_points, int) or isinstance(min_points, bool) or not isinstance(min_points, int):
             raise InvalidConfigError(f"CurveBank needs int n_points and min_points, got {n_points!r} and {min_points!r}")
@@ -50,6 +57,10 @@ class CurveBank:
         for name, value in (("x_scale_decades", x_scale_decades), ("y_scale_decades", y_scale_decades)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 6:
                 raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, 6], got {value!r}")
+        for name, value in (("p_late_start", p_late_start), ("late_start_max", late_start_max)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, 1], got {value!r}")
+        self.p_late_start, self.late_start_max = float(p_late_start), float(late_start_max)
         # Imported here: curvecast.curve imports the priors package, so a module-level import would be circular.
         from curvecast.curve import check_direction
 
@@ -101,9 +112,16 @@ class CurveBank:
         u = torch.rand(3, n_tasks, generator=generator, device=gen_device).cpu().double()
         lengths = self._lengths[index]
         x, y = self._x[index], self._y[index]
-        if p < self.n_points:  # thin each curve again, evenly, to p points
-            n_new = lengths.clamp(max=p)
-            pos = torch.arange(p, dtype=torch.float64)[None, :] * (lengths - 1)[:, None] / (n_new - 1).clamp(min=1)[:, None]
+        start = torch.zeros(n_tasks, dtype=torch.long)
+        if self.p_late_start > 0:  # drop a leading share of some curves' points (drawn only when asked for)
+            v = torch.rand(2, n_tasks, generator=generator, device=gen_device).cpu().double()
+            droppable = (lengths - self.min_points).clamp(min=0)
+            start = torch.minimum((v[1] * self.late_start_max * lengths).floor().long(), droppable)
+            start = torch.where(v[0] < self.p_late_start, start, 0)
+        if p < self.n_points or bool((start > 0).any()):  # thin each curve (from its start) again, evenly, to p points
+            span = lengths - start
+            n_new = span.clamp(max=p)
+            pos = start[:, None] + torch.arange(p, dtype=torch.float64)[None, :] * (span - 1)[:, None] / (n_new - 1).clamp(min=1)[:, None]
             pick = torch.minimum(pos.round().long(), (lengths - 1)[:, None])
             pick = torch.where(torch.arange(p)[None, :] < n_new[:, None], pick, (lengths - 1)[:, None])
             x, y, lengths = x.gather(1, pick), y.gather(1, pick), n_new

@@ -4,6 +4,7 @@ import json
 import textwrap
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,6 +111,36 @@ def test_curve_bank_replays_curves_up_to_an_affine_map_and_passes_check_prior():
         torch.testing.assert_close(y, b * sy + (y[0] - b * sy[0]), rtol=1e-4, atol=1e-4 * float(y.abs().max()))
     thin = bank.sample(8, generator=torch.Generator().manual_seed(1), n_points=6)
     assert thin.x.shape[-1] == 6 and (thin.point_mask.sum(-1) == 6).all()
+
+
+def test_curve_bank_late_starts_replay_suffixes_of_the_curves():
+    x = np.arange(1.0, 41.0)
+    curves = [(x, 3.0 + 5.0 * x**-0.5, "min")]
+    bank = CurveBank(curves, n_points=40, x_scale_decades=0.0, y_scale_decades=0.0, p_late_start=1.0, late_start_max=0.5)
+    check_prior(bank, n_tasks=16)
+    batch = bank.sample(200, generator=torch.Generator().manual_seed(0))
+    lengths = batch.point_mask.sum(-1).flatten()
+    starts = 40 - lengths
+    assert starts.min() >= 0 and starts.max() <= 20 and len(set(starts.tolist())) > 10  # up to half dropped
+    for i in range(20):
+        n, first = int(lengths[i]), int(starts[i])
+        xi = batch.x[i, 0, :n].double().numpy()
+        yi = batch.y[i, 0, :n].double().numpy()
+        # no scaling here (0 decades), only the random shift of y by U(-1, 1) times its range
+        np.testing.assert_allclose(xi, x[first:], rtol=1e-6)
+        np.testing.assert_allclose(yi - yi[0], curves[0][1][first:] - curves[0][1][first], rtol=1e-4, atol=1e-5)
+    # thinned to fewer points, a late task still ends at the curve's last point and starts at its own start
+    thin = bank.sample(50, generator=torch.Generator().manual_seed(1), n_points=8)
+    assert (thin.point_mask.sum(-1) == 8).all() and torch.allclose(thin.x[:, 0, -1].double(), torch.tensor(40.0, dtype=torch.float64))
+    assert (thin.x[:, 0, 0] >= 1.0).all() and (thin.x[:, 0, 0] > 1.0).any()
+    # p_late_start = 0 draws nothing extra: the default bank's tasks are those of a bank built without the option
+    plain = CurveBank(curves, n_points=40).sample(32, generator=torch.Generator().manual_seed(2))
+    zero = CurveBank(curves, n_points=40, p_late_start=0.0).sample(32, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(plain.x, zero.x) and torch.equal(plain.y, zero.y) and (plain.point_mask.sum(-1) == 40).all()
+    with pytest.raises(InvalidConfigError, match="p_late_start"):
+        CurveBank(curves, p_late_start=1.5)
+    with pytest.raises(InvalidConfigError, match="late_start_max"):
+        CurveBank(curves, late_start_max=-0.1)
 
 
 @pytest.mark.parametrize(
