@@ -536,7 +536,7 @@ class Predictor:
     def _predict_isoflop(self, x: Any, y: Any, x_query: Any, *, direction: Any, config: Mapping[str, Any], bounds: Any) -> Prediction:
         """An isoFLOP profile (``config[ISOFLOP_KEY]`` = its FLOP budget, x = model sizes) read as a table of
         finished runs: :func:`curvecast.scaling.isoflop_profile`."""
-        extra = sorted(set(config) - {ISOFLOP_KEY, "flops_per_param_token"})
+        extra = sorted(k for k, v in config.items() if k not in (ISOFLOP_KEY, "flops_per_param_token") and v is not None)
         if extra:
             raise InvalidConfigError(
                 f"config[{ISOFLOP_KEY!r}] marks an isoFLOP profile (x = model size), whose config takes only {ISOFLOP_KEY!r} and "
@@ -553,7 +553,7 @@ class Predictor:
             losses,
             check_queries(x_query),
             flops=config[ISOFLOP_KEY],
-            flops_per_param_token=config.get("flops_per_param_token", 6.0),
+            flops_per_param_token=6.0 if config.get("flops_per_param_token") is None else config["flops_per_param_token"],
             model=self,
         )
 

@@ -248,6 +248,9 @@ def test_predict_routes_an_isoflop_config_to_the_table_reading():
     direct = curvecast.scaling.isoflop_profile(sizes[:4], loss[:4], sizes[4:], flops=4e17, model=model)
     via_predict = model.predict(sizes[:4], loss[:4], sizes[4:], config={"isoflop": 4e17})
     np.testing.assert_allclose(via_predict.median, direct.median, rtol=1e-6)
+    # keys set to None are absent, as elsewhere in a config
+    unset = model.predict(sizes[:4], loss[:4], sizes[4:], config={"isoflop": 4e17, "total_steps": None, "flops_per_param_token": None})
+    np.testing.assert_allclose(unset.median, direct.median, rtol=1e-6)
     # predict_many keeps the order of mixed items: a learning curve, an isoFLOP profile, a learning curve
     steps = np.arange(1.0, 21.0)
     curve = (steps, 3.0 + 2.0 / np.sqrt(steps), [40.0])
