@@ -66,14 +66,22 @@ def bank_curves(sources: tuple[str, ...], data: Path | None = None) -> dict[str,
     return out
 
 
-def mixture(sources: tuple[str, ...], *, balanced: bool = False, isoflop_weight: float = 0.0, late_start: float = 0.0) -> priors.Mixture:
+def mixture(
+    sources: tuple[str, ...],
+    *,
+    balanced: bool = False,
+    isoflop_weight: float = 0.0,
+    late_start: float = 0.0,
+    synthetic_overrides: dict | None = None,
+) -> priors.Mixture:
     """The shipped synthetic prior (its overrides) mixed with a bank of ``sources``' unscored curves: one bank of
     all of them (each curve equally likely), or with ``balanced`` one bank per source sharing ``BANK_WEIGHT``
     equally (each source equally likely, so a source of 136 curves is not drowned by one of 1,500). A positive
     ``isoflop_weight`` moves that share of tasks from the synthetic prior to isoFLOP profiles; a positive
-    ``late_start`` replays that share of bank curves from a later point on (``CurveBank.p_late_start``)."""
+    ``late_start`` replays that share of bank curves from a later point on (``CurveBank.p_late_start``);
+    ``synthetic_overrides`` change the synthetic prior's parameters on top of the shipped ones."""
     shipped = json.loads((HERE.parent / "curvecast" / "models" / "default" / "config.json").read_text())
-    synthetic = priors.named("default", **shipped["training"]["train"]["prior_overrides"])
+    synthetic = priors.named("default", **{**shipped["training"]["train"]["prior_overrides"], **(synthetic_overrides or {})})
     per_source = bank_curves(sources)
     print("curve bank:", {k: len(v) for k, v in per_source.items()}, file=sys.stderr)
     if balanced:
@@ -102,3 +110,9 @@ def PRIOR_ISOFLOP() -> priors.Mixture:
 
 def PRIOR_LATE_STARTS() -> priors.Mixture:
     return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True, late_start=LATE_START_SHARE)
+
+
+def PRIOR_FAST_PROGRESS() -> priors.Mixture:
+    """``PRIOR_BALANCED`` with faster early progress in its synthetic part (``tau_end_range`` (30, 1e6), the
+    recipe of ``benchmarks/configs/gpu_progress.json``; BENCHMARKS.md, "How firm the target counts are")."""
+    return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True, synthetic_overrides={"tau_end_range": (30.0, 1e6)})
