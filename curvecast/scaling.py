@@ -160,8 +160,10 @@ def isoflop_profile(
 
 
 def _positive_scalar(name: str, value: Any) -> float:
+    """A budget or ``flops_per_param_token``: a finite number > 0 (6 for dense transformers, for the latter)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or value <= 0:
-        raise InvalidConfigError(f"{name} must be a finite number > 0, got {value!r}")
+        hint = " (6 for dense transformers)" if name == "flops_per_param_token" else ""
+        raise InvalidConfigError(f"{name} must be a finite number > 0{hint}, got {value!r}")
     return float(value)
 
 
@@ -382,13 +384,11 @@ class ScalingLaw:
         """
         many = np.ndim(flops) > 0
         budgets = _column("flops", flops)
-        if not (isinstance(flops_per_param_token, (int, float)) and not isinstance(flops_per_param_token, bool) and flops_per_param_token > 0):
-            raise InvalidConfigError(f"flops_per_param_token must be > 0 (6 for dense transformers), got {flops_per_param_token!r}")
+        k = _positive_scalar("flops_per_param_token", flops_per_param_token)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 16:
             raise InvalidConfigError(f"n_samples must be an int >= 16, got {n_samples!r}")
         if method not in ("auto", "isoflop", "pfn"):
             raise InvalidConfigError(f"method must be 'auto', 'isoflop' or 'pfn', got {method!r}")
-        k = float(flops_per_param_token)
         profiles = None if method == "pfn" else self.isoflop_profiles(flops_per_param_token=k)
         if method == "isoflop" and len(profiles["log_flops"]) < MIN_PROFILES:
             raise InvalidCurveError(

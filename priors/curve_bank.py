@@ -54,12 +54,15 @@ class CurveBank:
             raise InvalidConfigError(f"CurveBank needs int n_points and min_points, got {n_points!r} and {min_points!r}")
         if not 2 <= min_points <= n_points:
             raise InvalidConfigError(f"CurveBank needs 2 <= min_points <= n_points, got min_points={min_points}, n_points={n_points}")
-        for name, value in (("x_scale_decades", x_scale_decades), ("y_scale_decades", y_scale_decades)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 6:
-                raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, 6], got {value!r}")
-        for name, value in (("p_late_start", p_late_start), ("late_start_max", late_start_max)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, 1], got {value!r}")
+        ranges = (
+            ("x_scale_decades", x_scale_decades, 6),
+            ("y_scale_decades", y_scale_decades, 6),
+            ("p_late_start", p_late_start, 1),
+            ("late_start_max", late_start_max, 1),
+        )
+        for name, value, high in ranges:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
+                raise InvalidConfigError(f"CurveBank.{name} must be a number in [0, {high}], got {value!r}")
         self.p_late_start, self.late_start_max = float(p_late_start), float(late_start_max)
         # Imported here: curvecast.curve imports the priors package, so a module-level import would be circular.
         from curvecast.curve import check_direction

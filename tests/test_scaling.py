@@ -285,3 +285,9 @@ def test_isoflop_profile_rejects_too_few_sizes_and_zero_sizes():
         curvecast.scaling.isoflop_profile(sizes[:4], loss[:4], [0.0], flops=4e17)
     with pytest.raises(InvalidConfigError, match="flops_per_param_token"):
         curvecast.scaling.isoflop_profile(sizes[:4], loss[:4], sizes[4:], flops=4e17, flops_per_param_token=0)
+
+
+def test_optimum_checks_flops_per_param_token_like_isoflop_profile(law):
+    for bad in (0, -6.0, float("inf"), True, "6"):
+        with pytest.raises(InvalidConfigError, match="flops_per_param_token must be a finite number > 0"):
+            law.optimum(1e18, flops_per_param_token=bad)
