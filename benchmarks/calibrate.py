@@ -47,7 +47,10 @@ predicts the 4th to 6th largest (from the strictly smaller ones), or three other
 and 0.2, with each target's NLL capped at ``NLL_CAP``. With ``--by-observed`` the same rule runs twice, over the
 cells of held-out runs not started (fraction 0: new sizes; and every table cell: a row to predict has no
 points) and of curves observed for their first 20%, and ``temperature_runs`` becomes ``{"observed": a, "unobserved": b}``: the network's bands for a run it has
-seen part of and for one it has not can err in opposite directions.
+seen part of and for one it has not can err in opposite directions. With ``--tables`` the rule runs over the
+cells of the scaling tables alone (Porian's isoFLOP table, Gadre's overtraining table) and adds ``"table": c`` to
+``temperature_runs``, the other kinds keeping the model's factors: a row to predict from other finished runs is
+a task of its own, whose bands can err where curves' do not.
 
 With ``--context-runs`` it chooses ``context_runs``, the most distinct settings (configs) among the context curves a
 multi-run prediction reads, nearest to the predicted run first (replicates of a kept setting are all read): on
@@ -188,6 +191,10 @@ SPREAD_REPLACES_TEMPERATURE = {"temperature": 1.0, "temperature_how": "1 (raw lo
 
 #: What a newly written spread removes: the temperature's scores, and a few-points factor chosen beside the old spread.
 SPREAD_DROPS = ("temperature_validation", "spread_few_points", "spread_few_points_how", "spread_few_points_validation")
+
+
+#: What a newly written single ``temperature_runs`` removes: the record of a table factor it replaces.
+TABLE_FACTOR_KEYS = ("temperature_runs_table_how", "temperature_runs_table_validation")
 
 
 def write_choice(model_path: str | Path, key: str, value, how: str, validation: dict, *, extra: dict | None = None, drop: Sequence[str] = ()) -> None:
@@ -360,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --spread: one factor for losses (direction min) and one for accuracies (max), each by the same rule over its own cells")
     parser.add_argument("--by-observed", action="store_true",
                         help="with --runs: one temperature for held-out runs not started (fraction 0) and one for runs observed for a while")
+    parser.add_argument("--tables", action="store_true",
+                        help="with --runs: a temperature for the rows scaling tables predict, over the tables' cells alone; the other kinds keep theirs")
     parser.add_argument("--few-points", action="store_true",
                         help="choose spread_few_points: whether single curves with few observed points take their own spread factor (after --spread)")
     parser.add_argument("--few-below", type=int, nargs="+", default=list(FEW_POINTS_BELOW), help="with --few-points: the candidate point counts")
@@ -388,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
         parser.error("--by-observed goes with --runs")
+    if args.tables and (not args.runs or args.by_observed):
+        parser.error("--tables goes with --runs, without --by-observed")
     if args.all:
         if args.json:
             parser.error("--all writes each choice into the model's config.json; --json goes with one choice at a time")
@@ -407,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs:
         sc = _load_sibling("scaling_benchmark", "scaling.py")
         tasks = validation_run_cells(sc, args.data)
+        if args.tables:
+            tasks = {cell: made for cell, made in tasks.items() if cell[0] in sc.TABLE_SOURCES}
     else:
         for source, curves in rc.load_curves(args.data).items():
             chosen = validation_curves(curves, args.max_curves, args.seed)
@@ -444,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{key}={temperature:<5g} {source:>16} f={fraction:.1f}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
     if args.by_observed:
         return write_runs_by_observed(args, model, table, sorted({s for s, _ in tasks}))
+    if args.tables:
+        return write_runs_for_tables(args, model, table, sorted({s for s, _ in tasks}))
     score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
     best = choose_spread(in_band, args.grid) if args.spread else closest_coverage(score, coverage, args.grid)
     for t in args.grid:
@@ -460,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_choice(
             model.path, key, best, f"benchmarks/calibrate.py{flag}: {rule} over the grid {args.grid} on {split}",
             {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band},
-            extra=SPREAD_REPLACES_TEMPERATURE if args.spread else None, drop=SPREAD_DROPS if args.spread else [],
+            extra=SPREAD_REPLACES_TEMPERATURE if args.spread else None,
+            drop=SPREAD_DROPS if args.spread else TABLE_FACTOR_KEYS if args.runs else [],
         )
     return 0
 
@@ -530,7 +546,31 @@ def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor,
             f"observed: curves at fraction 0.2), mean 90% coverage closest to 0.9 over the grid {args.grid} on hold-outs benchmarks/scaling.py "
             f"does not score ({sources})"
         )
-        write_choice(model.path, "temperature_runs", chosen, how, validation)
+        write_choice(model.path, "temperature_runs", chosen, how, validation, drop=TABLE_FACTOR_KEYS)
+    return 0
+
+
+def write_runs_for_tables(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
+    """``--runs --tables``: :func:`closest_coverage` over the scaling tables' cells; the choice is stored as the
+    ``"table"`` factor of ``temperature_runs`` beside the model's factors for curves."""
+    score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
+    best = closest_coverage(score, coverage, args.grid)
+    for t in args.grid:
+        print(f"temperature_runs['table']={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}"
+              + ("   <- chosen" if t == best else ""))
+    write_table(args.json, table, best, score=score, coverage=coverage)
+    if args.write:
+        current = (json.loads((Path(model.path) / CONFIG_FILE).read_text()).get("calibration") or {}).get("temperature_runs", 1.0)
+        curves = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
+        curves.pop("table", None)
+        how = (
+            "benchmarks/calibrate.py --runs --tables: the table factor, mean 90% coverage closest to 0.9 over the grid "
+            f"{args.grid} on the scaling tables' hold-outs benchmarks/scaling.py does not score ({list(sources)}); the curves' factors as they were"
+        )
+        store_calibration(model.path, {"temperature_runs": {**curves, "table": best},
+                                       "temperature_runs_table_how": how,
+                                       "temperature_runs_table_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}})
+        print(f"wrote calibration.temperature_runs['table'] = {best} to {model.path}", file=sys.stderr)
     return 0
 
 

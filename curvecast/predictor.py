@@ -76,6 +76,7 @@ class _Task:
     sign: int
     bounds: tuple[float, float]
     named: bool = False  # label predictions with their run's name
+    table: bool = False  # a scaling table's rows (runs read at their end): queries take the table temperature
 
     @property
     def n_context(self) -> int:
@@ -131,19 +132,23 @@ def _check_few_points(value: Any) -> dict[str, float] | None:
 
 #: Keys of a ``temperature_runs`` given per kind of predicted run.
 RUN_KINDS = ("observed", "unobserved")
+#: The optional key of a ``temperature_runs`` mapping for scaling-table rows (:mod:`curvecast.scaling`).
+TABLE_KIND = "table"
 
 
 def _check_runs_temperature(value: Any) -> float | dict[str, float]:
-    """``temperature_runs`` as a float, or as ``{"observed": a, "unobserved": b}`` when given per kind of run."""
+    """``temperature_runs`` as a float, or as ``{"observed": a, "unobserved": b}`` (optionally with ``"table": c``)
+    when given per kind of run."""
     if not isinstance(value, Mapping):
         return _check_factor("temperature_runs", value)
-    if set(value) != set(RUN_KINDS):
+    if not set(RUN_KINDS) <= set(value) <= {*RUN_KINDS, TABLE_KIND}:
         raise InvalidConfigError(
-            "temperature_runs per kind of run needs exactly the keys 'observed' (runs with points) and 'unobserved' "
-            f"(runs not started, table rows to predict), e.g. {{'observed': 1.1, 'unobserved': 0.8}}; got keys {sorted(map(str, value))}"
+            "temperature_runs per kind of run needs the keys 'observed' (runs with points) and 'unobserved' "
+            "(runs not started, table rows to predict), and may add 'table' (scaling-table rows apart), "
+            f"e.g. {{'observed': 1.1, 'unobserved': 0.8}}; got keys {sorted(map(str, value))}"
         )
-    factors = {k: _check_factor(f"temperature_runs[{k!r}]", value[k]) for k in RUN_KINDS}
-    return factors["observed"] if factors["observed"] == factors["unobserved"] else factors
+    factors = {k: _check_factor(f"temperature_runs[{k!r}]", value[k]) for k in value}
+    return factors["observed"] if len(set(factors.values())) == 1 else factors
 
 
 def load(
@@ -170,7 +175,8 @@ def load(
             Given alone, it applies to predictions from several runs too (``temperature=1`` is the raw network).
         temperature_runs: the same for predictions conditioned on other runs (``runs=``, ``predict_runs``,
             scaling laws); a mapping ``{"observed": a, "unobserved": b}`` gives runs with observed points
-            and runs not started (new settings, table rows to predict) their own factors. ``None`` takes
+            and runs not started (new settings, table rows to predict) their own factors, and an optional
+            ``"table": c`` gives the rows a scaling table predicts (:mod:`curvecast.scaling`) theirs. ``None`` takes
             ``temperature`` if given, else the checkpoint's ``calibration.temperature_runs``, else its
             ``calibration.temperature``, or 1.
         spread: scales single-curve predictive distributions about their medians (``> 1`` widens every
@@ -269,7 +275,8 @@ class Predictor:
         temperature: the bar-distribution logits of single-curve predictions are divided by it before
             anything is computed from them.
         temperature_runs: the same for predictions whose context holds more than one run (a float, or one
-            factor per kind of predicted run, ``{"observed": a, "unobserved": b}``; :meth:`runs_temperature`).
+            factor per kind of predicted run, ``{"observed": a, "unobserved": b}``, optionally with
+            ``"table": c`` for scaling-table rows; :meth:`runs_temperature`).
         spread: single-curve predictive distributions are then scaled about their medians by this factor (a
             float), or by one factor per direction (``{"min": a, "max": b}``; :meth:`spread_for`).
         spread_few_points: ``{"below": n, "spread": s}`` or ``None``: single curves with fewer than ``n``
@@ -342,11 +349,14 @@ class Predictor:
             )
         self.replicate_from = float(replicate_from)
 
-    def runs_temperature(self, *, observed: bool) -> float:
+    def runs_temperature(self, *, observed: bool, table: bool = False) -> float:
         """The logit temperature of a run predicted from other runs: one with observed points (``observed``)
-        or one not started (a new setting, a table row to predict)."""
+        or one not started (a new setting, a table row to predict); a row a scaling table predicts
+        (``table``) takes the ``"table"`` factor where one is given, else that of runs not started."""
         if isinstance(self.temperature_runs, float):
             return self.temperature_runs
+        if table and TABLE_KIND in self.temperature_runs:
+            return self.temperature_runs[TABLE_KIND]
         return self.temperature_runs["observed" if observed else "unobserved"]
 
     def spread_for(self, direction: Direction, n_observed: int | None = None) -> float:
@@ -664,10 +674,12 @@ class Predictor:
         bounds: Bounds,
         named: bool = False,
         warn: bool = True,
+        table: bool = False,
     ) -> RunPredictions:
         """Predict the runs with queries, reading the others as context; one :class:`RunPredictions` (with
         ``None`` for runs that have no queries) in the order of ``runs``. ``warn=False`` leaves out the
-        warnings about runs and points not read (for callers that subsample on purpose)."""
+        warnings about runs and points not read (for callers that subsample on purpose); ``table`` marks a
+        scaling table's rows (:meth:`runs_temperature`)."""
         sign = check_direction(direction)
         check_enough_context(runs)
         all_y = np.concatenate([r.y for r in runs])
@@ -684,6 +696,7 @@ class Predictor:
             sign=sign,
             bounds=resolved,
             named=named,
+            table=table,
         )
         (preds, joint, positions) = self._predict_tasks([task], with_joint=True)[0]
         by_run = dict(zip(kept, zip(preds, positions)))
@@ -811,7 +824,7 @@ class Predictor:
                 continue
             temps[i] = self.runs_temperature(observed=True)
             for read, positions in zip(task.context, query_pos[i], strict=True):
-                temps[i, positions] = self.runs_temperature(observed=read.size > 0)
+                temps[i, positions] = self.runs_temperature(observed=read.size > 0, table=task.table)
         return torch.from_numpy(temps).float().to(self.device)
 
     @torch.inference_mode()

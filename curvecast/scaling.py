@@ -307,7 +307,7 @@ class ScalingLaw:
             runs = rows + queries
             slots = encode_hparams([{}] * len(runs))
             query_x = [np.empty(0)] * len(rows) + [x[start + j : start + j + 1] for j in range(len(group))]
-            parts.append(self.model._predict_group(runs, slots, query_x, direction="min", bounds=None, warn=False))
+            parts.append(self.model._predict_group(runs, slots, query_x, direction="min", bounds=None, warn=False, table=True))
         preds = [p for part in parts for p in part if p is not None]
         zmap = ZMap(*(torch.cat([getattr(p._zmap, f).reshape(1) for p in preds]) for f in ("loc", "scale", "sign", "z_low", "z_high")))
         groups = []

@@ -480,6 +480,27 @@ def test_calibrate_runs_by_observed_chooses_each_kind_on_its_own_cells(tmp_path)
         cal.main(["--by-observed"])  # goes with --runs
 
 
+def test_calibrate_runs_tables_adds_a_table_factor_beside_the_curves(tmp_path, capsys):
+    cal = _load_benchmark("calibrate")
+    # The tables' cells: mean coverage 0.97 at T = 0.9, 0.905 at T = 0.7, 0.80 at T = 0.6: 0.7 is closest to 0.9.
+    cells = {(0.9, 0.0): 0.98, (0.9, 0.2): 0.96, (0.7, 0.0): 0.92, (0.7, 0.2): 0.89, (0.6, 0.0): 0.81, (0.6, 0.2): 0.79}
+    table = [{"temperature": t, "source": "porian", "fraction": f, "nll_capped": 1.0, "coverage90": c} for (t, f), c in cells.items()]
+    (tmp_path / "config.json").write_text(json.dumps({"calibration": {"temperature_runs": 0.9, "context_runs": 2}}))
+    model = cal.argparse.Namespace(path=tmp_path)
+    args = cal.argparse.Namespace(grid=[0.6, 0.7, 0.9], json=None, write=True)
+    assert cal.write_runs_for_tables(args, model, table, ["porian"]) == 0
+    calibration = json.loads((tmp_path / "config.json").read_text())["calibration"]
+    assert calibration["temperature_runs"] == {"observed": 0.9, "unobserved": 0.9, "table": 0.7}
+    assert calibration["temperature_runs_table_validation"]["coverage90"]["0.7"] == pytest.approx(0.905)
+    assert calibration["context_runs"] == 2 and "<- chosen" in capsys.readouterr().out
+    # a later single --runs choice replaces the mapping and drops the table factor's record
+    cal.write_choice(tmp_path, "temperature_runs", 1.0, "by hand", {}, drop=cal.TABLE_FACTOR_KEYS)
+    calibration = json.loads((tmp_path / "config.json").read_text())["calibration"]
+    assert calibration["temperature_runs"] == 1.0 and "temperature_runs_table_how" not in calibration
+    with pytest.raises(SystemExit):
+        cal.main(["--tables"])  # goes with --runs
+
+
 def test_calibrate_spread_by_direction_chooses_per_direction(tmp_path):
     cal = _load_benchmark("calibrate")
     # Losses are over-covered at every factor (no cell in band: the smallest factor); accuracies enter the band at 1.2.

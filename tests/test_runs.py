@@ -358,7 +358,8 @@ def test_seed_keys_label_replicates_and_are_not_read():
     model = curvecast.load(context_runs=1)
     a = model.predict([], [], [3000.0], config={"n_params": 1e7, "random_seed": 9}, runs=labelled)
     b = model.predict([], [], [3000.0], config={"n_params": 1e7}, runs=plain)
-    assert a.n_context == b.n_context == 4 * 25  # x = 600..3000 of 100..3000: read from 0.2 of their length on
+    x = labelled[0].x  # 100..3000: each seed is read from the calibrated fraction of its last x on
+    assert a.n_context == b.n_context == 4 * int(np.sum(x >= model.replicate_from * x.max())) < 4 * len(x)
     np.testing.assert_allclose(a.quantile([0.05, 0.5, 0.95]), b.quantile([0.05, 0.5, 0.95]), rtol=1e-6)
     with_dropout = clean_runs([Run([1, 2, 3], [3, 2, 1.5], {"seed": 1, "dropout": 0.1}), Run([1, 2, 3], [3, 2.1, 1.6], {"seed": 2, "dropout": 0.2})], direction="min")[1]
     assert with_dropout.slots == (("dropout", None),)

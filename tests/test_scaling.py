@@ -291,3 +291,32 @@ def test_optimum_checks_flops_per_param_token_like_isoflop_profile(law):
     for bad in (0, -6.0, float("inf"), True, "6"):
         with pytest.raises(InvalidConfigError, match="flops_per_param_token must be a finite number > 0"):
             law.optimum(1e18, flops_per_param_token=bad)
+
+
+def test_a_table_temperature_applies_to_table_rows_only():
+    """``temperature_runs={"observed": a, "unobserved": b, "table": c}``: a scaling table's rows take ``c``,
+    exactly what a single temperature ``c`` gives them, while curves predicted from other runs keep ``b``."""
+    n, d, loss = isoflop_table()
+    split = curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "table": 0.6})
+    assert split.runs_temperature(observed=False, table=True) == 0.6 and split.runs_temperature(observed=False) == 0.9
+    points = (np.array([3e8, 1e9]), np.array([2e10, 4e10]))
+    table_split = curvecast.scaling.fit(n, d, loss, model=split).predict(*points)
+    table_single = curvecast.scaling.fit(n, d, loss, model=curvecast.load(temperature_runs=0.6)).predict(*points)
+    np.testing.assert_allclose(table_split.interval(0.9), table_single.interval(0.9), rtol=1e-6)
+    wide = curvecast.scaling.fit(n, d, loss, model=curvecast.load(temperature_runs=0.9)).predict(*points)
+    def width(prediction):
+        low, high = prediction.interval(0.9)
+        return high - low
+
+    assert (width(wide) > width(table_split)).all()
+    x = np.linspace(100.0, 1000.0, 10)
+    runs = [curvecast.Run(x, 2.0 + 5.0 / x**0.5 + 0.1 * k, {"n_params": 1e7 * 4**k}) for k in range(3)]
+    new = curvecast.Run([], [], {"n_params": 1e7 * 64})
+    curves_split = split.predict_runs([*runs, new], [[]] * 3 + [[2000.0]])[3]
+    curves_single = curvecast.load(temperature_runs=0.9).predict_runs([*runs, new], [[]] * 3 + [[2000.0]])[3]
+    np.testing.assert_allclose(curves_split.interval(0.9), curves_single.interval(0.9), rtol=1e-6)
+    assert curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "table": 0.9}).temperature_runs == 0.9
+    with pytest.raises(InvalidConfigError, match="may add 'table'"):
+        curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "tables": 0.6})
+    with pytest.raises(InvalidConfigError, match=r"temperature_runs\['table'\]"):
+        curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "table": -1.0})
