@@ -81,7 +81,8 @@ longer grid is not a sharper forecast, so "smallest" has no meaning there).
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
-``temperature_runs``), ``--max-runs``, ``--replicate-from`` and ``--runs`` again (at those read limits), each reading the choices before it.
+``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs`` again (at those read limits) and ``--runs --tables``
+(over ``TABLE_GRID``), each reading the choices before it.
 About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
 adds 72 s, measured on the shipped model; ``--few-points`` 20 s; ``--replicate-from`` about 3 minutes, with another job
@@ -191,6 +192,10 @@ SPREAD_REPLACES_TEMPERATURE = {"temperature": 1.0, "temperature_how": "1 (raw lo
 
 #: What a newly written spread removes: the temperature's scores, and a few-points factor chosen beside the old spread.
 SPREAD_DROPS = ("temperature_validation", "spread_few_points", "spread_few_points_how", "spread_few_points_validation")
+
+
+#: The table temperatures ``--all`` tries (``--runs --tables``): the shipped model's choice, 0.8, was made over this grid.
+TABLE_GRID = (0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 #: What a newly written single ``temperature_runs`` removes: the record of a table factor it replaces.
@@ -345,6 +350,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--max-runs", "--max-runs-grid", *map(str, args.max_runs_grid)],
         ["--replicate-from", "--replicate-grid", *map(str, args.replicate_grid)],
         ["--runs"],
+        ["--runs", "--tables", "--grid", *map(str, TABLE_GRID)],
     )
     for step in steps:
         print(f"calibrate.py {' '.join(step)}", file=sys.stderr)
@@ -385,8 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replicate-grid", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5],
                         help="with --replicate-from: the candidate values, each in [0, 1)")
     parser.add_argument("--all", action="store_true",
-                        help="a newly trained model: --spread, --few-points, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs "
-                        "in turn, each written")
+                        help="a newly trained model: --spread, --few-points, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
+                        "--runs --tables in turn, each written")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)

@@ -414,7 +414,8 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
     kinds = ("--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from")
     steps = [next(a for a in argv if a in kinds) for argv in calls]
-    assert steps == ["--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs"]
+    assert steps == ["--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs"]
+    assert "--tables" in calls[-1] and calls[-1][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
