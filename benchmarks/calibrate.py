@@ -465,11 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return write_runs_by_observed(args, model, table, sorted({s for s, _ in tasks}))
     if args.tables:
         return write_runs_for_tables(args, model, table, sorted({s for s, _ in tasks}))
-    score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
-    best = choose_spread(in_band, args.grid) if args.spread else closest_coverage(score, coverage, args.grid)
-    for t in args.grid:
-        print(f"{key}={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}" + ("   <- chosen" if t == best else ""))
-    write_table(args.json, table, best, score=score, coverage=coverage)
+    if args.spread:
+        best, score, coverage, in_band = report_grid(args, table, key, lambda score, coverage, in_band: choose_spread(in_band, args.grid))
+    else:
+        best, score, coverage, in_band = report_grid(args, table, key, lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid))
     if args.write:
         split = (
             f"hold-outs benchmarks/scaling.py does not score ({sorted({s for s, _ in tasks})})"
@@ -485,6 +484,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             drop=SPREAD_DROPS if args.spread else TABLE_FACTOR_KEYS if args.runs else [],
         )
     return 0
+
+
+def report_grid(args: argparse.Namespace, table: Sequence[dict], label: str, choose) -> tuple[float, dict, dict, dict]:
+    """Summarize ``table`` over ``args.grid`` (:func:`summarize_grid`), choose with ``choose(score, coverage,
+    in_band)``, print one line per value (the choice marked) and write ``--json``; returns the choice and the
+    three summaries."""
+    score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
+    best = choose(score, coverage, in_band)
+    for t in args.grid:
+        print(f"{label}={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}" + ("   <- chosen" if t == best else ""))
+    write_table(args.json, table, best, score=score, coverage=coverage)
+    return best, score, coverage, in_band
 
 
 def choose_spread(in_band: dict, grid: Sequence[float]) -> float:
@@ -559,12 +570,9 @@ def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor,
 def write_runs_for_tables(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
     """``--runs --tables``: :func:`closest_coverage` over the scaling tables' cells; the choice is stored as the
     ``"table"`` factor of ``temperature_runs`` beside the model's factors for curves."""
-    score, coverage, in_band = summarize_grid(table, "temperature", args.grid)
-    best = closest_coverage(score, coverage, args.grid)
-    for t in args.grid:
-        print(f"temperature_runs['table']={t:<5g} mean capped nll {score[t]:.4f}  mean cov90 {coverage[t]:.3f}  cells in [0.85, 0.95]: {in_band[t]}"
-              + ("   <- chosen" if t == best else ""))
-    write_table(args.json, table, best, score=score, coverage=coverage)
+    best, score, coverage, in_band = report_grid(
+        args, table, "temperature_runs['table']", lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid)
+    )
     if args.write:
         current = (json.loads((Path(model.path) / CONFIG_FILE).read_text()).get("calibration") or {}).get("temperature_runs", 1.0)
         curves = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
