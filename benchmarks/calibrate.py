@@ -4,6 +4,7 @@
     python benchmarks/calibrate.py --model curvecast/models/default --write   # also store it in config.json
     python benchmarks/calibrate.py --spread --by-direction --json spread.json   # a spread for losses, one for accuracies
     python benchmarks/calibrate.py --few-points --write   # after --spread: own factor for curves of few observed points
+    python benchmarks/calibrate.py --far --grid 1.2 1.4 1.6 1.8 2.0 2.5 3.0 --write   # after --few-points: queries far past the data widen more
     python benchmarks/calibrate.py --runs --model curvecast/models/default --write   # the temperature of multi-run predictions
     python benchmarks/calibrate.py --runs --by-observed --write   # one for runs not started, one for runs observed a while
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
@@ -39,6 +40,15 @@ With ``--few-points`` (after ``--spread``) it chooses ``spread_few_points``: whe
 keeping the calibrated ``spread``. Forecasts from three to five points are too narrow at the factor that suits
 longer prefixes, on every validation source (BENCHMARKS.md). The rule: the most cells in band, then the lowest
 mean capped NLL, and "off" on ties. Writing a new ``spread`` drops an earlier ``spread_few_points``.
+
+With ``--far`` (after ``--few-points``) it chooses ``spread_far``: whether single-curve queries far past the observed
+points widen further, by :func:`curvecast.predictor.far_factor` (1 up to ``beyond`` times the last observed x, then
+rising linearly in log x to the factor at ten times ``beyond``), on top of the calibrated spread and few-points factor.
+Benchmark accuracies read from log-spaced early checkpoints (Pythia's 0, 1, 2, 4, ..., 512 steps, asked for step
+143,000) are forecast hundreds of times past their last observed x, with bands too narrow at the factor that suits
+nearer queries. Candidates: every ``beyond`` of ``--far-beyond`` with every factor of ``--grid``; the rule is
+``--few-points``'s (most cells in band, then the lowest mean capped NLL, "off" on ties). Writing a new
+``spread_few_points`` (or ``spread``) drops an earlier ``spread_far``.
 
 With ``--runs`` it chooses ``temperature_runs``, the temperature of predictions conditioned on other runs,
 on hold-outs that ``benchmarks/scaling.py`` does not score: in each of its groups the benchmark predicts the
@@ -80,7 +90,7 @@ most cells with 90% coverage in [0.85, 0.95], as for the spread, but ties go to 
 longer grid is not a sharper forecast, so "smallest" has no meaning there).
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
-``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
+``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
 ``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs`` again (at those read limits) and ``--runs --tables``
 (over ``TABLE_GRID``), each reading the choices before it.
 About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
@@ -103,7 +113,7 @@ import numpy as np
 
 import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
-from curvecast.predictor import default_model_path
+from curvecast.predictor import default_model_path, far_factor
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -191,7 +201,10 @@ SPREAD_REPLACES_TEMPERATURE = {"temperature": 1.0, "temperature_how": "1 (raw lo
 
 
 #: What a newly written spread removes: the temperature's scores, and a few-points factor chosen beside the old spread.
-SPREAD_DROPS = ("temperature_validation", "spread_few_points", "spread_few_points_how", "spread_few_points_validation")
+SPREAD_DROPS = ("temperature_validation", "spread_few_points", "spread_few_points_how", "spread_few_points_validation",
+                "spread_far", "spread_far_how", "spread_far_validation")
+#: What a newly written few-points factor removes: the far factor was chosen on top of the old one.
+FAR_KEYS = ("spread_far", "spread_far_how", "spread_far_validation")
 
 
 #: The table temperatures ``--all`` tries (``--runs --tables``): the shipped model's choice, 0.8, was made over this grid.
@@ -310,7 +323,87 @@ def choose_few_points(args: argparse.Namespace) -> int:
             f"real-curve benchmark does not score ({sorted({s for s, _ in cells})}, up to {args.max_curves} per source, seed {args.seed})"
         )
         validation = {("off" if r is None else f"{r[0]}:{r[1]:g}"): {"cells_in_band": v[0], "capped_nll": v[1]} for r, v in scores.items()}
-        write_choice(model.path, "spread_few_points", value, how, validation)
+        write_choice(model.path, "spread_few_points", value, how, validation, drop=FAR_KEYS)
+    return 0
+
+
+#: Candidate ``beyond`` of ``--far``: multiples of the last observed x where the extra widening starts.
+FAR_BEYOND = (5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
+#: Candidate factors of ``--far`` (reached ten times past ``beyond``).
+FAR_GRID = (1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0)
+
+
+def query_reach(task) -> np.ndarray:
+    """x of each held-out point over the last observed x, after :func:`rc.curvecast_curve`'s shift to x >= 0
+    (what the predictor reads as ``x / x_ref``)."""
+    shift = min(float(task.x_obs[0]), 0.0)
+    return (task.x_query - shift) / max(float(task.x_obs[-1]) - shift, 1e-300)
+
+
+def far_rule(cells: dict, beyond_grid: Sequence[float], factors: Sequence[float]) -> tuple[tuple[float, float] | None, dict]:
+    """The ``--far`` choice over ``cells`` ((source, fraction) -> per curve ``{rule: rc.curve_metrics}``, the key
+    ``None`` for off): returns the best rule ``(beyond, factor)`` or ``None``, and every candidate's (cells in
+    band, mean capped NLL). The same order as ``--few-points``: most cells in band, then the lower capped NLL (to
+    4 decimals), then off."""
+    def score(rule):
+        summaries = [rc.aggregate([metrics[rule] for metrics in rows]) for rows in cells.values()]
+        in_band = sum(rc.COVERAGE_TARGET[0] <= s["coverage90"] <= rc.COVERAGE_TARGET[1] for s in summaries)
+        return in_band, float(np.mean([s["nll_capped"] for s in summaries]))
+
+    candidates = [None] + [(float(beyond), float(factor)) for beyond in beyond_grid for factor in factors if factor != 1.0]
+    scores = {rule: score(rule) for rule in candidates}
+    best = min(candidates, key=lambda rule: (-scores[rule][0], round(scores[rule][1], 4), rule is not None))
+    return best, scores
+
+
+def choose_far(args: argparse.Namespace) -> int:
+    """``--far``: on the validation split, whether single-curve queries far past the observed points should widen
+    further (``calibration.spread_far``, :func:`curvecast.predictor.far_factor`), on top of the model's calibrated
+    ``spread`` and ``spread_few_points``. Of every ``(beyond, factor)`` pair and "off", the most cells in band,
+    then the lowest mean capped NLL; "off" wins ties."""
+    model = curvecast.load(args.model, spread_far=False)  # the checkpoint's spread and few-points factor, no far factor
+    cells = {}
+    for source, curves in rc.load_curves(args.data).items():
+        chosen = validation_curves(curves, args.max_curves, args.seed)
+        for fraction in rc.FRACTIONS:
+            tasks = rc.make_tasks(chosen, fraction)
+            if not tasks:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+                preds = model.predict_many([rc.curvecast_curve(t) for t in tasks], progress=False)
+            rows = []
+            for task, p in zip(tasks, preds, strict=True):
+                reach = query_reach(task)
+                metrics = {None: scaled_metrics(task, p, 1.0)}
+                for beyond in args.far_beyond:
+                    for factor in args.grid:
+                        if factor != 1.0:
+                            metrics[(float(beyond), float(factor))] = scaled_metrics(task, p, far_factor(reach, beyond, factor))
+                rows.append(metrics)
+            cells[(source, fraction)] = rows
+    if not cells:
+        print("no validation tasks: every source is scored whole by the benchmark", file=sys.stderr)
+        return 1
+
+    best, scores = far_rule(cells, args.far_beyond, args.grid)
+    for rule in scores:
+        label = "off" if rule is None else f"beyond {rule[0]:g}: {rule[1]:g}"
+        print(f"spread_far {label:<16} cells in [0.85, 0.95]: {scores[rule][0]}  mean capped nll {scores[rule][1]:.4f}" + ("   <- chosen" if rule == best else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"scores": {("off" if r is None else f"{r[0]:g}:{r[1]:g}"): v for r, v in scores.items()},
+                                         "chosen": None if best is None else list(best)}, indent=2) + "\n")
+    if args.write:
+        value = None if best is None else {"beyond": best[0], "spread": best[1]}
+        how = (
+            "benchmarks/calibrate.py --far: single-curve queries past `beyond` times the last observed x widen further, by a factor "
+            "rising linearly in log x from 1 there to `spread` ten times further out, on top of the calibrated spread and few-points "
+            "factor; of every (beyond, factor) pair and off, the most cells with 90% coverage in [0.85, 0.95], then the lowest mean "
+            f"capped NLL, off on ties; beyond in {list(args.far_beyond)}, factors {args.grid}, on validation curves the real-curve "
+            f"benchmark does not score ({sorted({s for s, _ in cells})}, up to {args.max_curves} per source, seed {args.seed})"
+        )
+        validation = {("off" if r is None else f"{r[0]:g}:{r[1]:g}"): {"cells_in_band": v[0], "capped_nll": v[1]} for r, v in scores.items()}
+        write_choice(model.path, "spread_far", value, how, validation)
     return 0
 
 
@@ -344,6 +437,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
     steps = (
         ["--spread", "--grid", *map(str, SPREAD_GRID)],
         ["--few-points", "--grid", *map(str, SPREAD_GRID)],
+        ["--far", "--grid", *map(str, FAR_GRID)],
         ["--cooldowns", "--cooldown-ends", *map(str, args.cooldown_ends)],
         ["--runs"],
         ["--context-runs", "--context-grid", *map(str, args.context_grid)],
@@ -378,6 +472,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--few-points", action="store_true",
                         help="choose spread_few_points: whether single curves with few observed points take their own spread factor (after --spread)")
     parser.add_argument("--few-below", type=int, nargs="+", default=list(FEW_POINTS_BELOW), help="with --few-points: the candidate point counts")
+    parser.add_argument("--far", action="store_true",
+                        help="choose spread_far: whether single-curve queries far past the observed x widen further (after --spread and --few-points)")
+    parser.add_argument("--far-beyond", type=float, nargs="+", default=list(FAR_BEYOND), help="with --far: the candidate multiples of the last observed x")
     parser.add_argument("--cooldowns", action="store_true", help="choose wsd_cooldowns, the cooldown lengths mixed over for wsd runs of unknown cooldown")
     parser.add_argument("--cooldown-ends", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="with --cooldowns: the candidate grids 0.1..END")
     parser.add_argument("--schedule", action="append", default=[], metavar="SOURCE=NAME",
@@ -391,14 +488,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replicate-grid", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5],
                         help="with --replicate-from: the candidate values, each in [0, 1)")
     parser.add_argument("--all", action="store_true",
-                        help="a newly trained model: --spread, --few-points, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
+                        help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
                         "--runs --tables in turn, each written")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.all > 1:
-        parser.error("--all, --runs, --spread, --few-points, --cooldowns, --context-runs, --max-runs and --replicate-from are exclusive")
+    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.all > 1:
+        parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs and --replicate-from are exclusive")
     if args.by_direction and not args.spread:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
@@ -411,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return calibrate_all(args)
     if args.few_points:
         return choose_few_points(args)
+    if args.far:
+        return choose_far(args)
     if args.cooldowns:
         return choose_cooldowns(args)
     if args.context_runs:

@@ -31,7 +31,7 @@ from curvecast.priors.batch import CONFIG_FIELDS, N_HPARAMS, SCHEDULES, config_i
 from curvecast.run import CleanRun, HparamSlots, Run, check_enough_context, clean_runs, distance_to_nearest
 from curvecast.scaling import ISOFLOP_KEY, isoflop_profile
 
-__all__ = ["Predictor", "load", "default_model_path", "prior_limits", "prequential_cut"]
+__all__ = ["Predictor", "load", "default_model_path", "far_factor", "prior_limits", "prequential_cut"]
 
 _FALLBACK_CONTEXT = 64
 #: Padded tokens per forward pass of predict_many (curves x longest curve), about 130 MB of logits on CPU.
@@ -130,6 +130,32 @@ def _check_few_points(value: Any) -> dict[str, float] | None:
     return {"below": int(below), "spread": _check_factor("spread_few_points['spread']", value["spread"])}
 
 
+def _check_far(value: Any) -> dict[str, float] | None:
+    """``spread_far`` as ``{"beyond": float, "spread": float}``, or ``None`` (off; ``False`` also means off)."""
+    if value is None or value is False:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"beyond", "spread"}:
+        raise InvalidConfigError(
+            "spread_far needs exactly the keys 'beyond' (queries past this multiple of the last observed x start to widen) and "
+            f"'spread' (the factor reached ten times further out), e.g. {{'beyond': 20, 'spread': 1.6}}, or None / False for off; got {value!r}"
+        )
+    beyond = value["beyond"]
+    if isinstance(beyond, bool) or not isinstance(beyond, (int, float)) or not 1 <= beyond < float("inf"):
+        raise InvalidConfigError(f"spread_far['beyond'] must be a finite number of at least 1 (a multiple of the last observed x), got {beyond!r}")
+    return {"beyond": float(beyond), "spread": _check_factor("spread_far['spread']", value["spread"])}
+
+
+def far_factor(reach: np.ndarray | torch.Tensor, beyond: float, spread: float) -> np.ndarray | torch.Tensor:
+    """The extra spread of single-curve queries at ``reach`` = x / (last observed x): 1 up to ``beyond``, then
+    rising linearly in log10(reach) to ``spread`` at ``10 * beyond``, and ``spread`` past it. A ramp, not a
+    step, so a fan chart's band does not jump where the rule starts."""
+    if isinstance(reach, torch.Tensor):
+        ramp = (torch.log10(reach.clamp_min(1e-300) / beyond)).clamp(0.0, 1.0)
+    else:
+        ramp = np.clip(np.log10(np.maximum(np.asarray(reach, dtype=np.float64), 1e-300) / beyond), 0.0, 1.0)
+    return 1.0 + (spread - 1.0) * ramp
+
+
 #: Keys of a ``temperature_runs`` given per kind of predicted run.
 RUN_KINDS = ("observed", "unobserved")
 #: The optional key of a ``temperature_runs`` mapping for scaling-table rows (:mod:`curvecast.scaling`).
@@ -159,6 +185,7 @@ def load(
     temperature_runs: float | Mapping[str, float] | None = None,
     spread: float | Mapping[str, float] | None = None,
     spread_few_points: Mapping[str, float] | Literal[False] | None = None,
+    spread_far: Mapping[str, float] | Literal[False] | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
     max_runs: int | None = None,
@@ -189,6 +216,13 @@ def load(
             factor that suits longer prefixes; measured on real curves, see BENCHMARKS.md). ``False`` turns it
             off. ``None`` takes the checkpoint's ``calibration.spread_few_points`` when ``spread`` is ``None``
             too, and is off when ``spread`` is given (an explicit spread then applies to every curve).
+        spread_far: ``{"beyond": b, "spread": s}``: single-curve queries far past the observed points widen
+            further, by a factor that is 1 up to ``b`` times the last observed x and rises linearly in log x to
+            ``s`` at ``10 b`` times it (:func:`far_factor`), on top of the curve's spread (forecasts hundreds of
+            times past the observed x, such as benchmark accuracies read from log-spaced early checkpoints, are
+            too narrow; measured on real curves, see BENCHMARKS.md). ``False`` turns it off. ``None`` takes
+            the checkpoint's ``calibration.spread_far`` when ``spread`` is ``None`` too, and is off when
+            ``spread`` is given.
         wsd_cooldowns: cooldown lengths (fractions of the run, each in ``(0, 1)``) under which a run with
             ``schedule="wsd"`` and ``total_steps`` but no ``cooldown_steps`` is predicted: the forecast is
             their mixture, weighted by how well each predicts the second half of the observed points from the
@@ -224,6 +258,7 @@ def load(
         temperature_runs=temperature_runs,
         spread=spread,
         spread_few_points=spread_few_points,
+        spread_far=spread_far,
         wsd_cooldowns=wsd_cooldowns,
         context_runs=context_runs,
         max_runs=max_runs,
@@ -281,6 +316,8 @@ class Predictor:
             float), or by one factor per direction (``{"min": a, "max": b}``; :meth:`spread_for`).
         spread_few_points: ``{"below": n, "spread": s}`` or ``None``: single curves with fewer than ``n``
             observed points are scaled by ``s`` instead (:meth:`spread_for`).
+        spread_far: ``{"beyond": b, "spread": s}`` or ``None``: single-curve queries past ``b`` times the last
+            observed x widen further (:func:`far_factor`).
         wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
         replicate_from: context curves replicating a predicted run's setting (its other seeds) are read from
             this fraction of their last observed x on (:data:`DEFAULT_REPLICATE_FROM`).
@@ -296,6 +333,7 @@ class Predictor:
         temperature_runs: float | Mapping[str, float] | None = None,
         spread: float | Mapping[str, float] | None = None,
         spread_few_points: Mapping[str, float] | Literal[False] | None = None,
+        spread_far: Mapping[str, float] | Literal[False] | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
         max_runs: int | None = None,
@@ -324,9 +362,12 @@ class Predictor:
             temperature = calibration.get("temperature", 1.0)
         if spread_few_points is None and spread is None:
             spread_few_points = calibration.get("spread_few_points")
+        if spread_far is None and spread is None:
+            spread_far = calibration.get("spread_far")
         if spread is None:
             spread = calibration.get("spread", 1.0)
         self.spread_few_points: dict[str, float] | None = _check_few_points(spread_few_points)
+        self.spread_far: dict[str, float] | None = _check_far(spread_far)
         self.temperature = _check_factor("temperature", temperature)
         self.temperature_runs: float | dict[str, float] = _check_runs_temperature(temperature_runs)
         self.spread: float | dict[str, float] = _check_spread(spread)
@@ -857,8 +898,17 @@ class Predictor:
         spreads = torch.tensor(
             [self.spread_for("min" if t.sign > 0 else "max", int(t.context[0].size)) if len(t.runs) == 1 else 1.0 for t in variants], device=dev
         )
-        if bool((spreads != 1.0).any()):  # only the query rows are read from here on
-            q_logits = bar.stretch(q_logits, spreads[:, None].expand(q_logits.shape[:-1]))
+        factors = spreads[:, None].expand(q_logits.shape[:-1])
+        if self.spread_far is not None:
+            single = torch.tensor([len(t.runs) == 1 for t in variants], device=dev)
+            reach = norm.x_forward(x_t).gather(1, q_index).float()  # B' x M: query x / last observed x
+            factors = torch.where(single[:, None], factors * far_factor(reach, **self.spread_far), factors)
+        stretched = factors != 1.0
+        if bool(stretched.any()):  # only the query rows are read from here on
+            bounds = torch.tensor([t.bounds for t in variants], dtype=torch.float64, device=dev)  # B' x 2
+            z_bounds = ZMap.build(norm.y_loc.double(), norm.y_scale.double(), norm.sign.double(), bounds[:, 0], bounds[:, 1])
+            wider = bar.stretch(q_logits, factors, low=z_bounds.z_low.float(), high=z_bounds.z_high.float())
+            q_logits = torch.where(stretched[..., None], wider, q_logits)
         if len(variants) > b:  # mixtures over cooldown hypotheses (the variants share their tokens and normalization)
             log_p = torch.log_softmax(q_logits, dim=-1)
             q_logits = torch.stack(

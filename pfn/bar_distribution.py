@@ -162,23 +162,61 @@ class BarDistribution(nn.Module):
         centers[k - 1] = b[k - 1] + w[k - 1] * half_normal_mean
         return (p * centers).sum(-1)  # elementwise, so autocast cannot drop it to bf16
 
-    def stretch(self, logits: Tensor, factor: Tensor | float) -> Tensor:
+    def stretch(self, logits: Tensor, factor: Tensor | float, *, low: Tensor | None = None, high: Tensor | None = None) -> Tensor:
         """Logits of ``median + factor * (Y - median)``, binned on the same grid (``factor > 1`` widens).
 
         The distribution keeps its shape and median; every central interval scales by ``factor``. Unlike a
         logit temperature, which lifts every bucket's small mass towards uniform (so the far buckets, wide
         and nearly empty, suddenly hold a few percent), the tails only move as far as the bulk does.
         ``factor`` broadcasts against ``logits.shape[:-1]``.
+
+        With ``low`` / ``high`` (bounds in the same units as the borders, broadcasting like ``factor``; may be
+        infinite) the distribution truncated to them is stretched about its own median, and what the stretch
+        carries past a bound is held at that bound (censored) rather than dropped: dropping it, as truncating
+        afterwards would, pulls the median away from a bound it lies near (an accuracy close to 1 would be
+        forecast lower the more it is widened).
         """
         self._check(logits)
         factor = torch.as_tensor(factor, dtype=torch.float32, device=logits.device)
-        median = self.median(logits)[..., None]
+        p = torch.softmax(logits.float(), dim=-1)
         inner = self.borders[1:-1]  # K - 1 interior borders; the outer buckets reach to -inf / +inf
-        moved = median + (inner - median) / factor[..., None]
-        cdf = self._cdf_at(torch.softmax(logits.float(), dim=-1), moved)
+        if low is None and high is None:
+            median = self.median(logits)[..., None]
+            cdf = self._cdf_at(p, median + (inner - median) / factor[..., None])
+        else:
+            shape = logits.shape[:-1]
+            inf = torch.full(shape, math.inf, device=logits.device)
+            low = -inf if low is None else torch.as_tensor(low, dtype=torch.float32, device=logits.device).expand(shape)
+            high = inf if high is None else torch.as_tensor(high, dtype=torch.float32, device=logits.device).expand(shape)
+            lo_mass = torch.where(torch.isfinite(low), self._cdf_at(p, low.nan_to_num()[..., None])[..., 0], 0.0)
+            hi_mass = torch.where(torch.isfinite(high), self._cdf_at(p, high.nan_to_num()[..., None])[..., 0], 1.0)
+            kept = (hi_mass - lo_mass).clamp_min(1e-12)
+            median = self.icdf(logits, (lo_mass + 0.5 * kept)[..., None])  # ... x 1: the truncated median
+            moved = median + (inner - median) / factor[..., None]
+            truncated = ((self._cdf_at(p, moved) - lo_mass[..., None]) / kept[..., None]).clamp(0.0, 1.0)
+            cdf = torch.where(inner < low[..., None], 0.0, torch.where(inner >= high[..., None], 1.0, truncated))
         edges = torch.cat([torch.zeros_like(cdf[..., :1]), cdf, torch.ones_like(cdf[..., :1])], dim=-1)
         mass = (edges[..., 1:] - edges[..., :-1]).clamp_min(1e-12)
+        if low is not None or high is not None:
+            mass = mass / self._inside_shares(low, high)
         return mass.log()
+
+    def _inside_shares(self, low: Tensor, high: Tensor) -> Tensor:
+        """``... x K``: the share of each bucket's mass that truncation to ``[low, high]`` keeps, for the two
+        buckets the bounds cut (1 elsewhere). :meth:`stretch` divides those buckets' masses by it, so that a
+        later truncation keeps exactly the censored mass it put there."""
+        k = self.n_bars
+        inner = self.borders[1:-1].contiguous()
+        lo, hi = low.nan_to_num().contiguous(), high.nan_to_num().contiguous()
+        j_lo, j_hi = torch.searchsorted(inner, lo, right=True), torch.searchsorted(inner, hi, right=True)
+        below_lo = self._cdf_at(nn.functional.one_hot(j_lo, k).float(), lo[..., None])[..., 0]
+        below_hi = self._cdf_at(nn.functional.one_hot(j_hi, k).float(), hi[..., None])[..., 0]
+        share_lo = torch.where(torch.isfinite(low), 1.0 - below_lo, 1.0).clamp_min(1e-6)
+        share_hi = torch.where(torch.isfinite(high), below_hi, 1.0)
+        # both bounds in one bucket: its kept share is the part between them
+        share_hi = torch.where(j_lo == j_hi, torch.where(torch.isfinite(low), below_hi - below_lo, below_hi) / share_lo, share_hi).clamp_min(1e-6)
+        shares = torch.ones(*low.shape, k, device=low.device).scatter(-1, j_lo[..., None], share_lo[..., None])
+        return shares.scatter(-1, j_hi[..., None], shares.gather(-1, j_hi[..., None]) * share_hi[..., None])
 
     def median(self, logits: Tensor) -> Tensor:
         """Median (shape ``...``)."""

@@ -136,3 +136,26 @@ def test_stretch_scales_central_intervals_about_the_median():
     stretched = grid.stretch(logits, torch.tensor([1.0, 3.0]))
     torch.testing.assert_close(stretched.exp().sum(-1), torch.ones(2), rtol=0.0, atol=1e-5)
     torch.testing.assert_close(grid.icdf(stretched[:1], levels), before[:1], rtol=0.0, atol=1e-5)
+
+
+def test_bounded_stretch_keeps_the_truncated_median_and_holds_what_it_pushes_past_a_bound_there():
+    grid = BarDistribution(torch.linspace(-5.0, 5.0, 201))  # buckets of 0.05
+    centers = torch.linspace(-4.975, 4.975, 200)
+    logits = -0.5 * ((centers - 0.3) / 0.2) ** 2
+    high = torch.tensor(0.47)  # cuts the bucket [0.45, 0.5]
+
+    def truncated_icdf(lg, q):  # quantiles of the distribution conditioned on Y <= high
+        return grid.icdf(lg, torch.tensor([q]) * grid.cdf(lg, high))[0]
+
+    median, q05, q95 = (truncated_icdf(logits, q) for q in (0.5, 0.05, 0.95))
+    wide = grid.stretch(logits, 3.0, high=high)
+    assert abs(float(truncated_icdf(wide, 0.5) - median)) < 2e-3
+    # the lower side, far from the bound, scales by the factor about the median
+    torch.testing.assert_close((median - truncated_icdf(wide, 0.05)) / (median - q05), torch.tensor(3.0), rtol=0.03, atol=0.0)
+    # the upper side is censored: its 95% quantile sits in the bound's bucket, at most the bound
+    assert q95 < 0.45 <= float(truncated_icdf(wide, 0.95)) <= 0.47 + 1e-6
+    # stretching and then truncating drops that mass instead and pulls the median away from the bound
+    assert float(truncated_icdf(grid.stretch(logits, 3.0), 0.5)) < float(median) - 0.02
+    # infinite bounds change nothing
+    inf = torch.tensor(float("inf"))
+    torch.testing.assert_close(grid.stretch(logits, 2.0, low=-inf, high=inf), grid.stretch(logits, 2.0), rtol=0.0, atol=1e-5)

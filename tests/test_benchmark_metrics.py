@@ -412,14 +412,15 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    kinds = ("--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from")
+    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from")
     steps = [next(a for a in argv if a in kinds) for argv in calls]
-    assert steps == ["--spread", "--few-points", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs"]
+    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs"]
     assert "--tables" in calls[-1] and calls[-1][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
-    assert calls[4][-2:] == ["2", "3"] and calls[5][-3:] == ["32", "40", "48"] and calls[6][-2:] == ["0.4", "0.5"]
+    assert calls[2][calls[2].index("--grid") + 1:] == [str(s) for s in cal.FAR_GRID]
+    assert calls[5][-2:] == ["2", "3"] and calls[6][-3:] == ["32", "40", "48"] and calls[7][-2:] == ["0.4", "0.5"]
     # A step that fails stops the chain with its exit code.
     calls.clear()
     monkeypatch.setattr(cal, "main", lambda argv: real_main(argv) if "--all" in argv else (calls.append(argv) or 1))
@@ -631,6 +632,27 @@ def test_calibrate_few_points_rule_widens_only_short_prefixes_when_it_helps():
     # nothing gained: off wins the tie
     flat = {("a", 0.2): [(3, 1.2, long), (10, 1.2, long)]}
     assert cal.few_points_rule(flat, [4], [1.2])[0] is None
+
+
+def test_calibrate_far_rule_widens_far_queries_when_it_helps_and_reach_is_read_after_the_shift():
+    cal = _load_benchmark("calibrate")
+
+    def metrics(coverage, nll):
+        return {"nll": nll, "nll_capped": nll, "final_err": 0.0, "final_bias": 0.0, "coverage": coverage, "n_nonfinite": 0}
+
+    # cell a: a curve forecast far out is under-covered unless widened; cell b is in band either way
+    far_curve = {None: metrics(0.70, 1.0), (10.0, 1.6): metrics(0.90, 0.8), (10.0, 2.0): metrics(0.95, 0.9), (50.0, 1.6): metrics(0.70, 1.0), (50.0, 2.0): metrics(0.70, 1.0)}
+    near_curve = {None: metrics(0.90, 0.0), (10.0, 1.6): metrics(0.90, 0.0), (10.0, 2.0): metrics(0.90, 0.0), (50.0, 1.6): metrics(0.90, 0.0), (50.0, 2.0): metrics(0.90, 0.0)}
+    cells = {("a", 0.2): [far_curve, near_curve], ("b", 0.2): [near_curve]}
+    best, scores = cal.far_rule(cells, [10.0, 50.0], [1.0, 1.6, 2.0])
+    assert best == (10.0, 1.6)  # cell a covers (0.9 + 0.9) / 2 = 0.9; 2.0 is in band too (0.925) at a higher NLL
+    assert scores[None] == (1, pytest.approx((0.5 + 0.0) / 2)) and scores[(10.0, 1.6)] == (2, pytest.approx((0.4 + 0.0) / 2))
+    assert (10.0, 1.0) not in scores  # a factor of 1 is "off"
+    assert cal.far_rule({("b", 0.2): [near_curve]}, [10.0], [1.6])[0] is None  # nothing gained: off wins the tie
+    # the reach of a query is read on the x the model sees: MLPerf-style curves starting at x = -1 are shifted to 0
+    rc = _load_benchmark("realcurves")
+    curve = rc.RealCurve("s", "c", "m", "min", "{}", np.array([-1.0, 0.0, 1.0, 3.0, 9.0]), np.array([5.0, 4.0, 3.0, 2.5, 2.0]))
+    np.testing.assert_allclose(cal.query_reach(rc.Task(curve, 3)), [4.0 / 2.0, 10.0 / 2.0])
 
 
 def test_spread_shapes_needed_factor_and_backtest_split_by_hand():

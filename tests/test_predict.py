@@ -385,6 +385,37 @@ def test_a_cooldown_hypothesis_never_reaches_into_the_warmup():
     assert np.abs(other.median - half.median).max() > 1e-4  # the hypotheses differ below the cut
 
 
+def test_spread_far_widens_only_queries_far_past_the_observed_points():
+    import numpy as np
+
+    import curvecast
+    from curvecast.predictor import far_factor
+
+    # 1 up to 10x the last observed x, linear in log x to 2 at 100x, 2 beyond
+    np.testing.assert_allclose(far_factor(np.array([1.5, 10.0, 10**1.5, 100.0, 1e4]), 10.0, 2.0), [1.0, 1.0, 1.5, 2.0, 2.0])
+    x = np.arange(1.0, 21.0)
+    y = 2.0 + 3.0 * x**-0.5
+    q = [30.0, 200.0, 20.0 * 10**1.5, 2000.0, 20000.0]  # reach 1.5, 10, 31.6, 100, 1000
+    raw = curvecast.load(temperature=1.0, spread=1.0).predict(x, y, q)
+    far = curvecast.load(temperature=1.0, spread=1.0, spread_far={"beyond": 10, "spread": 2.0}).predict(x, y, q)
+    (lo1, hi1), (lo2, hi2) = raw.interval(0.5), far.interval(0.5)
+    np.testing.assert_allclose((hi2 - lo2) / (hi1 - lo1), [1.0, 1.0, 1.5, 2.0, 2.0], rtol=0.03)
+    np.testing.assert_allclose(far.median, raw.median, rtol=1e-5)
+    # an accuracy near its bound of 1 keeps its median however far it is widened
+    acc = 0.95 - 0.5 * x**-0.5
+    plain = curvecast.load(temperature=1.0, spread=1.0).predict(x, acc, q, direction="max", bounds=(0.0, 1.0))
+    wide = curvecast.load(temperature=1.0, spread=1.0, spread_far={"beyond": 1, "spread": 4.0}).predict(x, acc, q, direction="max", bounds=(0.0, 1.0))
+    np.testing.assert_allclose(wide.median, plain.median, atol=1e-3)
+    assert np.all(wide.interval(0.9)[1] <= 1.0) and np.all(wide.interval(0.9)[0] < plain.interval(0.9)[0])
+    # the shipped calibration holds a rule; an explicit spread turns it off, as does False
+    assert curvecast.load().spread_far is not None
+    assert curvecast.load(spread=1.3).spread_far is None
+    assert curvecast.load(spread_far=False).spread_far is None
+    for bad, match in (({"beyond": 10}, "exactly the keys"), ({"beyond": 0.5, "spread": 1.5}, "at least 1"), ({"beyond": 10, "spread": -1.0}, "spread_far")):
+        with pytest.raises(curvecast.errors.InvalidConfigError, match=match):
+            curvecast.load(spread_far=bad)
+
+
 def test_spread_few_points_applies_its_factor_to_short_prefixes_only():
     import numpy as np
 
