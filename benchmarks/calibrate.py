@@ -57,7 +57,8 @@ predicts the 4th to 6th largest (from the strictly smaller ones), or three other
 and 0.2, with each target's NLL capped at ``NLL_CAP``. With ``--by-observed`` the same rule runs twice, over the
 cells of held-out runs not started (fraction 0: new sizes; and every table cell: a row to predict has no
 points) and of curves observed for their first 20%, and ``temperature_runs`` becomes ``{"observed": a, "unobserved": b}``: the network's bands for a run it has
-seen part of and for one it has not can err in opposite directions. With ``--tables`` the rule runs over the
+seen part of and for one it has not can err in opposite directions; with ``--without-tables`` as well, the scaling
+tables' cells are left out of both kinds and the model's ``"table"`` factor is kept. With ``--tables`` the rule runs over the
 cells of the scaling tables alone (Porian's isoFLOP table, Gadre's overtraining table) and adds ``"table": c`` to
 ``temperature_runs``, the other kinds keeping the model's factors: a row to predict from other finished runs is
 a task of its own, whose bands can err where curves' do not.
@@ -91,8 +92,8 @@ longer grid is not a sharper forecast, so "smallest" has no meaning there).
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
-``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs`` again (at those read limits) and ``--runs --tables``
-(over ``TABLE_GRID``), each reading the choices before it.
+``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at
+those read limits) and ``--runs --tables`` (over ``TABLE_GRID``), each reading the choices before it.
 About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
 adds 72 s, measured on the shipped model; ``--few-points`` 20 s; ``--replicate-from`` about 3 minutes, with another job
@@ -113,7 +114,7 @@ import numpy as np
 
 import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
-from curvecast.predictor import default_model_path, far_factor
+from curvecast.predictor import TABLE_KIND, default_model_path, far_factor
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -207,6 +208,8 @@ SPREAD_DROPS = ("temperature_validation", "spread_few_points", "spread_few_point
 FAR_KEYS = ("spread_far", "spread_far_how", "spread_far_validation")
 
 
+#: The multi-run temperatures ``--all`` tries per kind of curve (``--runs --by-observed --without-tables``).
+RUNS_GRID = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
 #: The table temperatures ``--all`` tries (``--runs --tables``): the shipped model's choice, 0.8, was made over this grid.
 TABLE_GRID = (0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -443,7 +446,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--context-runs", "--context-grid", *map(str, args.context_grid)],
         ["--max-runs", "--max-runs-grid", *map(str, args.max_runs_grid)],
         ["--replicate-from", "--replicate-grid", *map(str, args.replicate_grid)],
-        ["--runs"],
+        ["--runs", "--by-observed", "--without-tables", "--grid", *map(str, RUNS_GRID)],
         ["--runs", "--tables", "--grid", *map(str, TABLE_GRID)],
     )
     for step in steps:
@@ -467,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --spread: one factor for losses (direction min) and one for accuracies (max), each by the same rule over its own cells")
     parser.add_argument("--by-observed", action="store_true",
                         help="with --runs: one temperature for held-out runs not started (fraction 0) and one for runs observed for a while")
+    parser.add_argument("--without-tables", action="store_true",
+                        help="with --runs --by-observed: leave the scaling tables' cells out of both kinds and keep the model's table factor")
     parser.add_argument("--tables", action="store_true",
                         help="with --runs: a temperature for the rows scaling tables predict, over the tables' cells alone; the other kinds keep theirs")
     parser.add_argument("--few-points", action="store_true",
@@ -500,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
         parser.error("--by-observed goes with --runs")
+    if args.without_tables and not args.by_observed:
+        parser.error("--without-tables goes with --runs --by-observed")
     if args.tables and (not args.runs or args.by_observed):
         parser.error("--tables goes with --runs, without --by-observed")
     if args.all:
@@ -648,8 +655,13 @@ def closest_coverage(score: dict, coverage: dict, grid: Sequence[float]) -> floa
 def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
     """``--runs --by-observed``: :func:`closest_coverage` apart over the cells whose held-out runs are not
     started (fraction 0, and every cell of a scaling table: its rows to predict have no points) and those
-    observed for a while (curves at fraction > 0)."""
+    observed for a while (curves at fraction > 0). With ``--without-tables`` the tables' cells are left out of
+    both groups and a ``"table"`` factor the model has is kept: the tables' rows take that factor, not these."""
     tables = _load_sibling("scaling_benchmark", "scaling.py").TABLE_SOURCES
+    without_tables = getattr(args, "without_tables", False)
+    if without_tables:
+        table = [r for r in table if r["source"] not in tables]
+        sources = [s for s in sources if s not in tables]
     unobserved = [r for r in table if r["fraction"] == 0 or r["source"] in tables]
     groups = {"unobserved": unobserved, "observed": [r for r in table if r not in unobserved]}
     result = choose_by_group(args, table, groups, lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid), "temperature_runs")
@@ -657,12 +669,18 @@ def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor,
         return 1
     chosen, validation = result
     if args.write:
+        kept = {}
+        if without_tables:
+            current = (json.loads((Path(model.path) / CONFIG_FILE).read_text()).get("calibration") or {}).get("temperature_runs")
+            if isinstance(current, dict) and TABLE_KIND in current:
+                kept = {TABLE_KIND: current[TABLE_KIND]}
+        cells = "curves at fraction 0" if without_tables else "fraction 0 and table rows"
         how = (
-            "benchmarks/calibrate.py --runs --by-observed: per kind of held-out run (unobserved: fraction 0 and table rows; "
-            f"observed: curves at fraction 0.2), mean 90% coverage closest to 0.9 over the grid {args.grid} on hold-outs benchmarks/scaling.py "
-            f"does not score ({sources})"
+            f"benchmarks/calibrate.py --runs --by-observed{' --without-tables' if without_tables else ''}: per kind of held-out run "
+            f"(unobserved: {cells}; observed: curves at fraction 0.2), mean 90% coverage closest to 0.9 over the grid {args.grid} on "
+            f"hold-outs benchmarks/scaling.py does not score ({list(sources)})" + ("; the table factor as it was" if kept else "")
         )
-        write_choice(model.path, "temperature_runs", chosen, how, validation, drop=TABLE_FACTOR_KEYS)
+        write_choice(model.path, "temperature_runs", {**chosen, **kept}, how, validation, drop=() if kept else TABLE_FACTOR_KEYS)
     return 0
 
 

@@ -416,6 +416,7 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     steps = [next(a for a in argv if a in kinds) for argv in calls]
     assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs"]
     assert "--tables" in calls[-1] and calls[-1][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
+    assert {"--by-observed", "--without-tables"} <= set(calls[-2]) and calls[-2][-len(cal.RUNS_GRID):] == [str(t) for t in cal.RUNS_GRID]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
@@ -480,6 +481,17 @@ def test_calibrate_runs_by_observed_chooses_each_kind_on_its_own_cells(tmp_path)
     assert cal.write_runs_by_observed(args, None, [r for r in table if r["fraction"] == 0], ["s"]) == 1  # no observed cells
     with pytest.raises(SystemExit):
         cal.main(["--by-observed"])  # goes with --runs
+    with pytest.raises(SystemExit):
+        cal.main(["--runs", "--without-tables"])  # goes with --by-observed
+    # --without-tables: the table's cells count for neither kind (unobserved: the curves' f = 0 cell alone, 0.91 at
+    # T = 0.8 and 0.97 at T = 1), and the model's table factor is kept beside the curves' new factors
+    (tmp_path / "config.json").write_text(json.dumps({"calibration": {"temperature_runs": {"observed": 0.9, "unobserved": 0.9, "table": 0.7}}}))
+    args = cal.argparse.Namespace(grid=[0.8, 1.0, 1.25], json=tmp_path / "runs.json", write=True, without_tables=True)
+    assert cal.write_runs_by_observed(args, cal.argparse.Namespace(path=tmp_path), table, ["s", "porian"]) == 0
+    assert json.loads((tmp_path / "runs.json").read_text())["validation"]["unobserved"]["coverage90"]["0.8"] == pytest.approx(0.91)
+    calibration = json.loads((tmp_path / "config.json").read_text())["calibration"]
+    assert calibration["temperature_runs"] == {"unobserved": 0.8, "observed": 1.25, "table": 0.7}
+    assert "['s']" in calibration["temperature_runs_how"] and "table factor as it was" in calibration["temperature_runs_how"]
 
 
 def test_calibrate_runs_tables_adds_a_table_factor_beside_the_curves(tmp_path, capsys):
