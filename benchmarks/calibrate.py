@@ -108,6 +108,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -272,30 +273,22 @@ def scaled_metrics(task, prediction, factor: float) -> dict[str, float]:
 FEW_POINTS_BELOW = (4, 5, 6, 8)
 
 
-def few_points_rule(cells: dict, below_grid: Sequence[int], factors: Sequence[float]) -> tuple[tuple[int, float] | None, dict]:
-    """The ``--few-points`` choice over ``cells`` ((source, fraction) -> per curve ``(n_observed, calibrated factor,
-    {factor: rc.curve_metrics})``): returns the best rule ``(below, factor)`` or ``None`` (off), and every
-    candidate's (cells in band, mean capped NLL). Most cells in band, then the lower capped NLL (to 4 decimals),
-    then off."""
+def best_rule(cells: dict, candidates: Sequence, metrics_of) -> tuple[Any, dict]:
+    """Of ``candidates`` (``None``, off, first), the rule whose per-curve metrics (``metrics_of(row, rule)`` for each
+    row of each cell of ``cells``) put the most (source, fraction) cells' 90% coverage in band, then the lower mean
+    capped NLL (to 4 decimals), then off; and every candidate's (cells in band, mean capped NLL)."""
     def score(rule):
-        summaries = [rc.aggregate([metrics[rule[1] if rule and n < rule[0] else base] for n, base, metrics in rows]) for rows in cells.values()]
+        summaries = [rc.aggregate([metrics_of(row, rule) for row in rows]) for rows in cells.values()]
         in_band = sum(rc.COVERAGE_TARGET[0] <= s["coverage90"] <= rc.COVERAGE_TARGET[1] for s in summaries)
         return in_band, float(np.mean([s["nll_capped"] for s in summaries]))
 
-    candidates = [None] + [(below, factor) for below in below_grid for factor in factors]
     scores = {rule: score(rule) for rule in candidates}
     best = min(candidates, key=lambda rule: (-scores[rule][0], round(scores[rule][1], 4), rule is not None))
     return best, scores
 
 
-def choose_few_points(args: argparse.Namespace) -> int:
-    """``--few-points``: on the validation split, whether single curves with fewer than ``below`` observed points
-    should take their own spread factor (``calibration.spread_few_points``), the other curves keeping the
-    model's calibrated ``spread``. Of every ``(below, factor)`` pair and "off", the most cells in band, then the
-    lowest mean capped NLL; "off" wins ties."""
-    calibrated = curvecast.load(args.model, spread_few_points=False)
-    model = curvecast.load(args.model, temperature=1.0, spread=1.0)
-    cells = {}
+def validation_predictions(args: argparse.Namespace, model: curvecast.Predictor):
+    """Per (source, fraction) cell of the validation split: the cell, its tasks and ``model``'s predictions."""
     for source, curves in rc.load_curves(args.data).items():
         chosen = validation_curves(curves, args.max_curves, args.seed)
         for fraction in rc.FRACTIONS:
@@ -305,18 +298,46 @@ def choose_few_points(args: argparse.Namespace) -> int:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
                 preds = model.predict_many([rc.curvecast_curve(t) for t in tasks], progress=False)
-            factors = sorted(set(args.grid) | {calibrated.spread_for(d) for d in DIRECTIONS})
-            cells[(source, fraction)] = [
-                (task.n_obs, calibrated.spread_for(task.direction), {f: scaled_metrics(task, p, f) for f in factors}) for task, p in zip(tasks, preds, strict=True)
-            ]
+            yield (source, fraction), tasks, preds
+
+
+def report_rules(cells: dict, choose, key: str, label) -> tuple[Any, dict] | None:
+    """``choose()`` (a :func:`best_rule` choice over ``cells``) with one printed line per candidate rule, named by
+    ``label(rule)`` (or "off"); ``None`` (after saying why) when the validation split has no cells."""
     if not cells:
         print("no validation tasks: every source is scored whole by the benchmark", file=sys.stderr)
-        return 1
-
-    best, scores = few_points_rule(cells, args.few_below, args.grid)
+        return None
+    best, scores = choose()
     for rule in scores:
-        label = "off" if rule is None else f"below {rule[0]}: {rule[1]:g}"
-        print(f"spread_few_points {label:<14} cells in [0.85, 0.95]: {scores[rule][0]}  mean capped nll {scores[rule][1]:.4f}" + ("   <- chosen" if rule == best else ""))
+        name = "off" if rule is None else label(rule)
+        print(f"{key} {name:<16} cells in [0.85, 0.95]: {scores[rule][0]}  mean capped nll {scores[rule][1]:.4f}" + ("   <- chosen" if rule == best else ""))
+    return best, scores
+
+
+def few_points_rule(cells: dict, below_grid: Sequence[int], factors: Sequence[float]) -> tuple[tuple[int, float] | None, dict]:
+    """The ``--few-points`` choice over ``cells`` ((source, fraction) -> per curve ``(n_observed, calibrated factor,
+    {factor: rc.curve_metrics})``): returns the best rule ``(below, factor)`` or ``None`` (off), and every
+    candidate's (cells in band, mean capped NLL), by :func:`best_rule`."""
+    candidates = [None] + [(below, factor) for below in below_grid for factor in factors]
+    return best_rule(cells, candidates, lambda row, rule: row[2][rule[1] if rule and row[0] < rule[0] else row[1]])
+
+
+def choose_few_points(args: argparse.Namespace) -> int:
+    """``--few-points``: on the validation split, whether single curves with fewer than ``below`` observed points
+    should take their own spread factor (``calibration.spread_few_points``), the other curves keeping the
+    model's calibrated ``spread``. Of every ``(below, factor)`` pair and "off", the most cells in band, then the
+    lowest mean capped NLL; "off" wins ties."""
+    calibrated = curvecast.load(args.model, spread_few_points=False)
+    model = curvecast.load(args.model, temperature=1.0, spread=1.0)
+    factors = sorted(set(args.grid) | {calibrated.spread_for(d) for d in DIRECTIONS})
+    cells = {
+        cell: [(task.n_obs, calibrated.spread_for(task.direction), {f: scaled_metrics(task, p, f) for f in factors}) for task, p in zip(tasks, preds, strict=True)]
+        for cell, tasks, preds in validation_predictions(args, model)
+    }
+    chosen = report_rules(cells, lambda: few_points_rule(cells, args.few_below, args.grid), "spread_few_points", lambda rule: f"below {rule[0]}: {rule[1]:g}")
+    if chosen is None:
+        return 1
+    best, scores = chosen
     if args.write:
         value = None if best is None else {"below": best[0], "spread": best[1]}
         how = (
@@ -348,15 +369,8 @@ def far_rule(cells: dict, beyond_grid: Sequence[float], factors: Sequence[float]
     ``None`` for off): returns the best rule ``(beyond, factor)`` or ``None``, and every candidate's (cells in
     band, mean capped NLL). The same order as ``--few-points``: most cells in band, then the lower capped NLL (to
     4 decimals), then off."""
-    def score(rule):
-        summaries = [rc.aggregate([metrics[rule] for metrics in rows]) for rows in cells.values()]
-        in_band = sum(rc.COVERAGE_TARGET[0] <= s["coverage90"] <= rc.COVERAGE_TARGET[1] for s in summaries)
-        return in_band, float(np.mean([s["nll_capped"] for s in summaries]))
-
     candidates = [None] + [(float(beyond), float(factor)) for beyond in beyond_grid for factor in factors if factor != 1.0]
-    scores = {rule: score(rule) for rule in candidates}
-    best = min(candidates, key=lambda rule: (-scores[rule][0], round(scores[rule][1], 4), rule is not None))
-    return best, scores
+    return best_rule(cells, candidates, lambda metrics, rule: metrics[rule])
 
 
 def choose_far(args: argparse.Namespace) -> int:
@@ -365,34 +379,17 @@ def choose_far(args: argparse.Namespace) -> int:
     ``spread`` and ``spread_few_points``. Of every ``(beyond, factor)`` pair and "off", the most cells in band,
     then the lowest mean capped NLL; "off" wins ties."""
     model = curvecast.load(args.model, spread_far=False)  # the checkpoint's spread and few-points factor, no far factor
-    cells = {}
-    for source, curves in rc.load_curves(args.data).items():
-        chosen = validation_curves(curves, args.max_curves, args.seed)
-        for fraction in rc.FRACTIONS:
-            tasks = rc.make_tasks(chosen, fraction)
-            if not tasks:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
-                preds = model.predict_many([rc.curvecast_curve(t) for t in tasks], progress=False)
-            rows = []
-            for task, p in zip(tasks, preds, strict=True):
-                reach = query_reach(task)
-                metrics = {None: scaled_metrics(task, p, 1.0)}
-                for beyond in args.far_beyond:
-                    for factor in args.grid:
-                        if factor != 1.0:
-                            metrics[(float(beyond), float(factor))] = scaled_metrics(task, p, far_factor(reach, beyond, factor))
-                rows.append(metrics)
-            cells[(source, fraction)] = rows
-    if not cells:
-        print("no validation tasks: every source is scored whole by the benchmark", file=sys.stderr)
-        return 1
 
-    best, scores = far_rule(cells, args.far_beyond, args.grid)
-    for rule in scores:
-        label = "off" if rule is None else f"beyond {rule[0]:g}: {rule[1]:g}"
-        print(f"spread_far {label:<16} cells in [0.85, 0.95]: {scores[rule][0]}  mean capped nll {scores[rule][1]:.4f}" + ("   <- chosen" if rule == best else ""))
+    def metrics(task, prediction) -> dict:
+        reach = query_reach(task)
+        rules = {(float(b), float(f)): far_factor(reach, b, f) for b in args.far_beyond for f in args.grid if f != 1.0}
+        return {None: scaled_metrics(task, prediction, 1.0), **{rule: scaled_metrics(task, prediction, factor) for rule, factor in rules.items()}}
+
+    cells = {cell: [metrics(task, p) for task, p in zip(tasks, preds, strict=True)] for cell, tasks, preds in validation_predictions(args, model)}
+    chosen = report_rules(cells, lambda: far_rule(cells, args.far_beyond, args.grid), "spread_far", lambda rule: f"beyond {rule[0]:g}: {rule[1]:g}")
+    if chosen is None:
+        return 1
+    best, scores = chosen
     if args.json:
         args.json.write_text(json.dumps({"scores": {("off" if r is None else f"{r[0]:g}:{r[1]:g}"): v for r, v in scores.items()},
                                          "chosen": None if best is None else list(best)}, indent=2) + "\n")
