@@ -667,6 +667,21 @@ def test_calibrate_far_rule_widens_far_queries_when_it_helps_and_reach_is_read_a
     np.testing.assert_allclose(cal.query_reach(rc.Task(curve, 3)), [4.0 / 2.0, 10.0 / 2.0])
 
 
+def test_isoflop_shape_statistics_by_hand():
+    shape = _load_benchmark("isoflop_shape")
+    # sizes 1e6, 1e7, 1e8, 1e9 (given out of order): minimum at 1e7, the left end 0.5 above it, the right end 2.0
+    u = shape.profile_stats(np.array([1e8, 1e6, 1e9, 1e7]), np.array([3.5, 3.5, 5.0, 3.0]))
+    assert u == {"u_shaped": True, "decades_left": pytest.approx(1.0), "decades_right": pytest.approx(2.0), "rise_ratio": pytest.approx(4.0)}
+    falling = shape.profile_stats(np.array([1e6, 1e7, 1e8]), np.array([4.0, 3.5, 3.0]))
+    assert not falling["u_shaped"] and falling["decades_right"] == 0.0 and math.isnan(falling["rise_ratio"])
+    s = shape.summary(shape.pd.DataFrame([u, falling]))
+    assert s["profiles"] == 2 and s["u_shaped"] == 0.5 and s["rise_ratio_median"] == pytest.approx(4.0)
+    assert s["decades_left"] == pytest.approx(1.5) and s["decades_right"] == pytest.approx(1.0)
+    # the prior's isoFLOP tables are read by budget: every profile has at least 3 sizes
+    drawn = shape.prior_profiles({}, n_tasks=16, seed=0)
+    assert len(drawn) > 0 and set(drawn.columns) == set(u)
+
+
 def test_spread_shapes_needed_factor_and_backtest_split_by_hand():
     shapes = _load_benchmark("spread_shapes")
     ones = np.ones(5)
