@@ -116,3 +116,12 @@ def PRIOR_FAST_PROGRESS() -> priors.Mixture:
     """``PRIOR_BALANCED`` with faster early progress in its synthetic part (``tau_end_range`` (30, 1e6), the
     recipe of ``benchmarks/configs/gpu_progress.json``; BENCHMARKS.md, "How firm the target counts are")."""
     return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True, synthetic_overrides={"tau_end_range": (30.0, 1e6)})
+
+
+def PRIOR_ISOFLOP_U() -> priors.Mixture:
+    """``PRIOR_FAST_PROGRESS`` whose isoFLOP tables carry an explicit data term (``isoflop_data_beta_range``
+    (0.3, 1.5)), so their profiles are U-shaped around the design's optimum as real ones are
+    (``benchmarks/isoflop_shape.py``; BENCHMARKS.md, "What is left")."""
+    return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True,
+                   synthetic_overrides={"tau_end_range": (30.0, 1e6), "isoflop_data_beta_range": (0.3, 1.5)})
+

@@ -154,6 +154,14 @@ class CurvePrior:
     p_table: float = 0.15
     #: Relative weights of the table designs: isoFLOP, size x token-multiplier grid, scattered.
     table_design_weights: tuple[float, ...] = (0.5, 0.3, 0.2)
+    #: Exponent range (uniform per task) of an explicit data term for isoFLOP table rows, or ``None`` (off): a
+    #: row ``delta`` (ln) larger than its budget's nominal optimum sees ``e^-delta`` times the optimum's tokens
+    #: and its asymptote gains ``(alpha / beta) S e^(beta delta)``, where ``S`` is the size term at the optimum
+    #: and ``alpha`` the size exponent, so the profile bottoms out at the design's centre, as the Chinchilla form
+    #: ``E + A / N^alpha + B / D^beta`` does at the compute optimum. Without it the data term only emerges from
+    #: incomplete progress, and most of the prior's isoFLOP profiles fall monotonically in N where real ones are
+    #: U-shaped (``benchmarks/isoflop_shape.py``; BENCHMARKS.md).
+    isoflop_data_beta_range: tuple[float, float] | None = None
     #: Probability that the runs of a task differ in free hyperparameters, and the most slots a task uses.
     p_free_hparams: float = 0.35
     max_free_hparams: int = N_HPARAMS
@@ -214,6 +222,7 @@ class CurvePrior:
             "seed_spread_range",
             "wsd_cooldown_range",
             "tau_end_range",
+            *(("isoflop_data_beta_range",) if self.isoflop_data_beta_range is not None else ()),
         ):
             value = getattr(self, name)
             if len(value) != 2 or not 0.0 < value[0] <= value[1] < math.inf:
@@ -468,6 +477,8 @@ class _Sampler:
         t["log_n_break"] = d.uniform(0.0, math.log(10.0) * max(p.max_param_decades, 0.5))
         t["break_sharpness"] = d.uniform(0.1, 0.5)
         t["data_limited"] = d.bernoulli(p.p_data_limited)
+        if p.isoflop_data_beta_range is not None:  # drawn last, so the default prior's draws stay as they were
+            t["data_beta"] = d.uniform(*p.isoflop_data_beta_range)
         t["unique_fraction"] = d.log_uniform(0.05, 1.0)
         t["repeat_value"] = d.uniform(1.0, 15.0)
         # Free hyperparameters: how many slots, and how strongly they move the asymptote and the speed.
@@ -511,7 +522,7 @@ class _Sampler:
         log_batch = g["log_batch"] + g["vary_batch"] * d.uniform(-2.0, 2.0) * math.log(2.0)
         dn = g["log_n_span"] * d.uniform()
         log_h = g["log_horizon"] + (1.0 - g["shared_horizon"]) * d.uniform(-1.0, 1.0) * math.log(10.0)
-        table_dn, table_log_d = self._table_design(g, d)
+        table_dn, table_log_d, past_optimum = self._table_design(g, d)
         dn = torch.where(table, table_dn, dn)
         # A table row's token count D = steps x batch x sequence length sets its steps.
         log_h = torch.where(table, g["log_horizon"] + table_log_d - (log_batch - g["log_batch"]), log_h)
@@ -534,6 +545,11 @@ class _Sampler:
         speedup = torch.exp(g["lr_speedup"] * lr_off.clamp(max=1.5) + g["n_speedup"] * dn)
         r["time_scale"] = horizon * g["tau_end"] * speedup / (torch.exp(g["log_horizon"]) * batch_slowdown)
         self._free_hparams(g, r)
+        if p.isoflop_data_beta_range is not None:
+            alpha, beta = g["n_exponent"], g["data_beta"]
+            optimum_size_term = r["h_inf"] * torch.exp(alpha * past_optimum)  # the size term undone to the budget's optimum
+            data_term = alpha / beta * optimum_size_term * torch.exp(beta * past_optimum)
+            r["h_inf"] = torch.where(table & (g["design"] == _ISOFLOP), r["h_inf"] + data_term, r["h_inf"])
         r["h_inf"].mul_(torch.exp(g["seed_spread"] * d.normal())).clamp_(max=0.9)
         r["time_scale"].mul_(torch.exp(g["seed_spread"] * d.normal()))
         # Unique data run out at unique_fraction of the task's reference token count: in a run's progress
@@ -603,7 +619,7 @@ class _Sampler:
         r["overfit_power"] = d.uniform(0.5, 2.0)
         return _Table(r)
 
-    def _table_design(self, g: _Table, d: _Draws) -> tuple[Tensor, Tensor]:
+    def _table_design(self, g: _Table, d: _Draws) -> tuple[Tensor, Tensor, Tensor]:
         """Log model size (relative to the task's smallest, ``dn``) and log tokens (relative to the task's
         reference) of every run as a table row; only used for table tasks.
 
@@ -636,7 +652,8 @@ class _Sampler:
         log_d = torch.where(design == _ISOFLOP, iso_d, torch.where(design == _GRID, grid_d, scatter_d))
         n_lo, n_hi = (math.log(v) for v in p.n_params_range)
         dn = torch.clamp(dn, n_lo - g["log_n_lo"], n_hi - g["log_n_lo"])
-        return dn, log_d
+        past_optimum = torch.where(design == _ISOFLOP, size * g["design_width"] + jitter, torch.zeros_like(dn))
+        return dn, log_d, past_optimum
 
     def _free_hparams(self, g: _Table, r: dict[str, Tensor]) -> None:
         """Draw the runs' free hyperparameters (``self.run_hparams``, ``self.run_hparam_mask``: ``V x N_HPARAMS``)

@@ -527,6 +527,14 @@ def test_table_tasks_are_runs_observed_once_at_their_end_in_isoflop_budgets():
     known = batch.config_mask[..., [config_index("n_params"), config_index("n_tokens")]][present]
     assert known.float().mean() > 0.85
     # Runs share a few compute budgets C = 6 N D, and within a budget the loss is often U-shaped in N.
+    budgets, u_shaped = _isoflop_profiles(batch)
+    assert budgets > 50 and u_shaped > 0.3
+
+
+def _isoflop_profiles(batch: TaskBatch) -> tuple[int, float]:
+    """Budgets (C = 6 N D to a quarter decade) of 5+ runs in a batch of table tasks, and the share whose lowest
+    loss lies strictly inside their size range."""
+    present, cfg = batch.run_mask, batch.config
     log_c = torch.log10(6 * cfg[..., config_index("n_params")] * cfg[..., config_index("n_tokens")])
     interior, budgets = 0, 0
     for t in range(batch.n_tasks):
@@ -541,7 +549,20 @@ def test_table_tasks_are_runs_observed_once_at_their_end_in_isoflop_budgets():
                 order = torch.argsort(n[same])
                 best = int(torch.argmin(y[same][order]))
                 interior += 0 < best < int(same.sum()) - 1
-    assert budgets > 50 and interior / budgets > 0.3
+    return budgets, interior / max(budgets, 1)
+
+
+def test_an_explicit_data_term_makes_isoflop_profiles_u_shaped():
+    base = dataclasses.replace(default(), p_table=1.0, table_design_weights=(1.0, 0.0, 0.0), p_max_direction=0.0, tau_end_range=(30.0, 1e6), **QUIET)
+    budgets, without = _isoflop_profiles(_sample(base, 200))
+    with_term = _isoflop_profiles(_sample(dataclasses.replace(base, isoflop_data_beta_range=(0.3, 1.5)), 200))
+    # far along their progress curves, the prior's profiles mostly fall in N; the data term bottoms them out
+    assert budgets > 50 and without < 0.4 and with_term[1] > 0.6
+    # off by default, and then nothing extra is drawn: the default prior's tasks are unchanged
+    assert default().isoflop_data_beta_range is None
+    for bad in ((0.0, 1.0), (2.0, 1.0), (0.5,)):
+        with pytest.raises(InvalidConfigError, match="isoflop_data_beta_range"):
+            dataclasses.replace(default(), isoflop_data_beta_range=bad)
 
 
 def test_free_hparams_move_runs_smoothly_and_only_in_their_tasks():
