@@ -12,7 +12,9 @@ so that every LLM source stays unseen; ``PRIOR_BALANCED`` LCDB, MLPerf and Pythi
 third of the bank's share each (modded-nanogpt's near-identical seeds left out, so it stays unseen);
 ``PRIOR_ISOFLOP`` is ``PRIOR_BALANCED`` with ``ISOFLOP_WEIGHT`` of the synthetic share given to
 :class:`curvecast.priors.IsoFlopProfilePrior` (isoFLOP profiles as curves, x = model size); ``PRIOR_LATE_STARTS`` is ``PRIOR_BALANCED`` with half of the bank's
-curves replayed from a later point on (``CurveBank.p_late_start``: logs that start well into a run). Results in BENCHMARKS.md
+curves replayed from a later point on (``CurveBank.p_late_start``: logs that start well into a run); ``PRIOR_FAST_PROGRESS`` (the
+shipped model's recipe) gives the synthetic part faster early progress, and ``PRIOR_ISOFLOP_U`` adds U-shaped isoFLOP tables to it
+(``isoflop_data_beta_range``). Results in BENCHMARKS.md
 ("Real curves in the training mix", "isoFLOP profiles in the training mix").
 """
 
