@@ -115,34 +115,41 @@ def _check_spread(spread: Any) -> float | dict[str, float]:
     return factors["min"] if factors["min"] == factors["max"] else factors
 
 
-def _check_few_points(value: Any) -> dict[str, float] | None:
-    """``spread_few_points`` as ``{"below": int, "spread": float}``, or ``None`` (off; ``False`` also means off)."""
+def _spread_rule(name: str, value: Any, threshold: str, meaning: str, example: str) -> Mapping[str, Any] | None:
+    """A spread rule ``{threshold: ..., "spread": ...}`` with exactly those keys, or ``None`` for off (``None`` or
+    ``False``); the threshold's own check is the caller's."""
     if value is None or value is False:
         return None
-    if not isinstance(value, Mapping) or set(value) != {"below", "spread"}:
+    if not isinstance(value, Mapping) or set(value) != {threshold, "spread"}:
         raise InvalidConfigError(
-            "spread_few_points needs exactly the keys 'below' (single curves with fewer observed points than this) and "
-            f"'spread' (their factor), e.g. {{'below': 6, 'spread': 1.4}}, or None / False for off; got {value!r}"
+            f"{name} needs exactly the keys '{threshold}' ({meaning}) and 'spread' (the factor), e.g. {example}, or None / False for off; got {value!r}"
         )
-    below = value["below"]
+    return value
+
+
+def _check_few_points(value: Any) -> dict[str, float] | None:
+    """``spread_few_points`` as ``{"below": int, "spread": float}``, or ``None`` (off; ``False`` also means off)."""
+    rule = _spread_rule("spread_few_points", value, "below", "single curves with fewer observed points than this", "{'below': 6, 'spread': 1.4}")
+    if rule is None:
+        return None
+    below = rule["below"]
     if isinstance(below, bool) or not isinstance(below, int) or below < 2:
         raise InvalidConfigError(f"spread_few_points['below'] must be an int of at least 2 (a count of observed points), got {below!r}")
-    return {"below": int(below), "spread": _check_factor("spread_few_points['spread']", value["spread"])}
+    return {"below": int(below), "spread": _check_factor("spread_few_points['spread']", rule["spread"])}
 
 
 def _check_far(value: Any) -> dict[str, float] | None:
     """``spread_far`` as ``{"beyond": float, "spread": float}``, or ``None`` (off; ``False`` also means off)."""
-    if value is None or value is False:
+    rule = _spread_rule(
+        "spread_far", value, "beyond", "queries past this multiple of the last observed x start to widen, to 'spread' ten times further out",
+        "{'beyond': 20, 'spread': 1.6}",
+    )
+    if rule is None:
         return None
-    if not isinstance(value, Mapping) or set(value) != {"beyond", "spread"}:
-        raise InvalidConfigError(
-            "spread_far needs exactly the keys 'beyond' (queries past this multiple of the last observed x start to widen) and "
-            f"'spread' (the factor reached ten times further out), e.g. {{'beyond': 20, 'spread': 1.6}}, or None / False for off; got {value!r}"
-        )
-    beyond = value["beyond"]
+    beyond = rule["beyond"]
     if isinstance(beyond, bool) or not isinstance(beyond, (int, float)) or not 1 <= beyond < float("inf"):
         raise InvalidConfigError(f"spread_far['beyond'] must be a finite number of at least 1 (a multiple of the last observed x), got {beyond!r}")
-    return {"beyond": float(beyond), "spread": _check_factor("spread_far['spread']", value["spread"])}
+    return {"beyond": float(beyond), "spread": _check_factor("spread_far['spread']", rule["spread"])}
 
 
 def far_factor(reach: np.ndarray | torch.Tensor, beyond: float, spread: float) -> np.ndarray | torch.Tensor:
