@@ -108,8 +108,8 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -182,6 +182,11 @@ def evaluate_runs(sc, model: curvecast.Predictor, source: str, tasks: Sequence, 
         "coverage90": float(np.mean([r["covered"] for r in rows])),
         "n": len(rows),
     }
+
+
+def stored_calibration(model_path: str | Path) -> dict:
+    """The ``calibration`` of the checkpoint's config.json as stored (the Predictor holds what a call overrode)."""
+    return json.loads((Path(model_path) / CONFIG_FILE).read_text()).get("calibration") or {}
 
 
 def store_calibration(model_path: str | Path, entries: dict, drop: Sequence[str] = ()) -> Path:
@@ -527,8 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs:
         sc = _load_sibling("scaling_benchmark", "scaling.py")
         tasks = validation_run_cells(sc, args.data)
-        if args.tables:
-            tasks = {cell: made for cell, made in tasks.items() if cell[0] in sc.TABLE_SOURCES}
+        if args.tables or args.without_tables:  # score only the cells the choice reads
+            tasks = {cell: made for cell, made in tasks.items() if (cell[0] in sc.TABLE_SOURCES) == args.tables}
     else:
         for source, curves in rc.load_curves(args.data).items():
             chosen = validation_curves(curves, args.max_curves, args.seed)
@@ -668,7 +673,7 @@ def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor,
     if args.write:
         kept = {}
         if without_tables:
-            current = (json.loads((Path(model.path) / CONFIG_FILE).read_text()).get("calibration") or {}).get("temperature_runs")
+            current = stored_calibration(model.path).get("temperature_runs")
             if isinstance(current, dict) and TABLE_KIND in current:
                 kept = {TABLE_KIND: current[TABLE_KIND]}
         cells = "curves at fraction 0" if without_tables else "fraction 0 and table rows"
@@ -688,14 +693,14 @@ def write_runs_for_tables(args: argparse.Namespace, model: curvecast.Predictor, 
         args, table, "temperature_runs['table']", lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid)
     )
     if args.write:
-        current = (json.loads((Path(model.path) / CONFIG_FILE).read_text()).get("calibration") or {}).get("temperature_runs", 1.0)
+        current = stored_calibration(model.path).get("temperature_runs", 1.0)
         curves = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
-        curves.pop("table", None)
+        curves.pop(TABLE_KIND, None)
         how = (
             "benchmarks/calibrate.py --runs --tables: the table factor, mean 90% coverage closest to 0.9 over the grid "
             f"{args.grid} on the scaling tables' hold-outs benchmarks/scaling.py does not score ({list(sources)}); the curves' factors as they were"
         )
-        store_calibration(model.path, {"temperature_runs": {**curves, "table": best},
+        store_calibration(model.path, {"temperature_runs": {**curves, TABLE_KIND: best},
                                        "temperature_runs_table_how": how,
                                        "temperature_runs_table_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}})
         print(f"wrote calibration.temperature_runs['table'] = {best} to {model.path}", file=sys.stderr)

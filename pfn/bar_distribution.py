@@ -180,7 +180,8 @@ class BarDistribution(nn.Module):
         factor = torch.as_tensor(factor, dtype=torch.float32, device=logits.device)
         p = torch.softmax(logits.float(), dim=-1)
         inner = self.borders[1:-1]  # K - 1 interior borders; the outer buckets reach to -inf / +inf
-        if low is None and high is None:
+        bounded = low is not None or high is not None
+        if not bounded:
             median = self.median(logits)[..., None]
             cdf = self._cdf_at(p, median + (inner - median) / factor[..., None])
         else:
@@ -197,7 +198,7 @@ class BarDistribution(nn.Module):
             cdf = torch.where(inner < low[..., None], 0.0, torch.where(inner >= high[..., None], 1.0, truncated))
         edges = torch.cat([torch.zeros_like(cdf[..., :1]), cdf, torch.ones_like(cdf[..., :1])], dim=-1)
         mass = (edges[..., 1:] - edges[..., :-1]).clamp_min(1e-12)
-        if low is not None or high is not None:
+        if bounded:
             mass = mass / self._inside_shares(low, high)
         return mass.log()
 

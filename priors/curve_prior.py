@@ -477,7 +477,7 @@ class _Sampler:
         t["log_n_break"] = d.uniform(0.0, math.log(10.0) * max(p.max_param_decades, 0.5))
         t["break_sharpness"] = d.uniform(0.1, 0.5)
         t["data_limited"] = d.bernoulli(p.p_data_limited)
-        if p.isoflop_data_beta_range is not None:  # drawn last, so the default prior's draws stay as they were
+        if p.isoflop_data_beta_range is not None:  # drawn only when asked for, so the default prior's draws stay as they were
             t["data_beta"] = d.uniform(*p.isoflop_data_beta_range)
         t["unique_fraction"] = d.log_uniform(0.05, 1.0)
         t["repeat_value"] = d.uniform(1.0, 15.0)
