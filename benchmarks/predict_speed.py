@@ -1,6 +1,9 @@
-"""Inference speed of the predict API: one curve, and a batch of curves, each 50 observed + 50 query points.
+"""Inference speed of the predict API: one curve, and a batch of curves, each 50 observed + 50 query points;
+and joint samples (``Prediction.sample``) of one long curve's future.
 
 Targets (issue 3): one curve in under 30 ms on a 2-core CPU; 1,000 curves batched in under 10 s on CPU.
+Joint sampling has no target; it is timed so that its cost stays linear in the number of query points (each
+of its passes reads the context plus the points it draws, see ``curvecast.pfn.sample_joint``).
 
     python benchmarks/predict_speed.py --device cpu --json
 """
@@ -36,6 +39,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="timed single-curve calls")
     parser.add_argument("--batch-curves", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=256, help="curves per forward pass in predict_many")
+    parser.add_argument("--sample-queries", type=int, default=5000, help="query points of the joint-sampling timing")
+    parser.add_argument("--samples", type=int, default=20, help="joint sample paths drawn in that timing")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
 
@@ -59,6 +64,13 @@ def main() -> None:
     _ = [p.quantile([0.05, 0.95]) for p in preds]
     sync()
     batch_s = time.perf_counter() - start
+    x_long = np.arange(1.0, 65.0)  # the most points a single curve is read at, so no thinning warning
+    long = model.predict(x_long, 3.0 + 5.0 * x_long**-0.5, np.linspace(66.0, 2000.0, args.sample_queries))
+    sync()
+    start = time.perf_counter()
+    long.sample(args.samples, seed=0)
+    sync()
+    sample_s = time.perf_counter() - start
     result = {
         "device": str(model.device),
         "cpu": platform.processor() or platform.machine(),
@@ -68,6 +80,9 @@ def main() -> None:
         "batch_curves": args.batch_curves,
         "batch_total_s": batch_s,
         "batch_curves_per_s": args.batch_curves / batch_s,
+        "sample_queries": args.sample_queries,
+        "sample_paths": args.samples,
+        "sample_s": sample_s,
         "model_parameters": model.model.num_parameters(),
         "torch": torch.__version__,
     }

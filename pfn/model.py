@@ -245,14 +245,17 @@ class PFN(nn.Module):
 
         Queries attend to the context only, never to each other, so the same logits come from running the
         context with a block of at most ``max_queries`` queries at a time; one pass over all ``L`` tokens
-        would cost ``O(L^2)`` attention. Rows of context tokens hold the first block's logits.
+        would cost ``O(L^2)`` attention. Where invalid tokens make up most of the sequence they are left out of
+        every block. Rows of context tokens hold the first block's logits; rows of invalid tokens mean nothing.
         """
         ctx = inp.is_context & inp.valid
         query = inp.valid & ~inp.is_context
         n_ctx, n_query = ctx.sum(-1), query.sum(-1)  # B
-        if int(n_query.max()) <= max_queries:
-            return self(inp)
         b, length = ctx.shape
+        # One pass when it fits and padding (invalid tokens, e.g. the queries joint sampling leaves out of a
+        # pass) would not make up most of the sequence.
+        if int(n_query.max()) <= max_queries and 2 * int((n_ctx + n_query).max()) >= length:
+            return self(inp)
         # Per task: its context positions first, then its queries, each group in token order.
         group = torch.where(ctx, 0, torch.where(query, 1, 2)).to(torch.int8)
         order = torch.argsort(group, dim=-1, stable=True)  # B x L

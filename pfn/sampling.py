@@ -9,6 +9,8 @@ drawn one at a time; the remaining queries are then drawn given the context plus
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
@@ -77,11 +79,16 @@ def sample_joint(
         idx = anchors_rep[:, j]
         active = idx >= 0
         safe_idx = idx.clamp_min(0)
-        logits = model(rep.with_context(z, is_ctx))[rows, safe_idx]  # (B*S) x K
+        # Queries read the context only, so this anchor's logits come from the context and the anchor alone:
+        # the other queries are left out of the pass, which then costs the context's length, not all L tokens.
+        alone = torch.zeros_like(is_ctx)
+        alone[rows, safe_idx] = active
+        step = replace(rep.with_context(z, is_ctx), valid=rep.valid & (is_ctx | alone))
+        logits = model.forward_chunked(step)[rows, safe_idx]  # (B*S) x K
         draw = bar.sample(logits, generator=generator, low=low_rep, high=high_rep)
         z[rows, safe_idx] = torch.where(active, draw, z[rows, safe_idx])
         is_ctx[rows, safe_idx] = is_ctx[rows, safe_idx] | active
-    logits = model(rep.with_context(z, is_ctx))  # (B*S) x L x K
+    logits = model.forward_chunked(rep.with_context(z, is_ctx))  # (B*S) x L x K
     rest = bar.sample(
         logits,
         generator=generator,

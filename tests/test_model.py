@@ -146,6 +146,32 @@ def test_sample_joint_shapes_determinism_and_anchors():
     assert s1[:, is_query].std(0).min() > 0  # samples differ
 
 
+
+def test_forward_chunked_equals_one_pass_and_leaves_invalid_tokens_out():
+    model = make_model()
+    inp, _ = make_input(b=2, n=12, n_ctx=4)
+    full = model(inp)
+    # Blocks of 2 queries (the gather path) give every token the one-pass logits.
+    torch.testing.assert_close(model.forward_chunked(inp, max_queries=2), full)
+    # Mostly invalid queries (as in a joint-sampling pass) are left out; the valid tokens keep their logits,
+    # since queries read the context only.
+    valid = inp.valid.clone()
+    valid[0, 5:] = False
+    valid[1, [4, 6, 7, 8, 9, 10, 11]] = False
+    sparse = type(inp)(inp.features, inp.run_id, inp.z, inp.is_context, valid)
+    torch.testing.assert_close(model.forward_chunked(sparse)[valid], full[valid])
+
+
+def test_sample_joint_draws_as_full_passes_would(monkeypatch):
+    """Each anchor pass reads only the context and that anchor; the draws are those of passes over every token."""
+    model = make_model()
+    inp, _ = make_input(b=2, n=12, n_ctx=3)
+    is_query, t = ~inp.is_context, inp.features[..., 0]
+    fast = sample_joint(model, inp, is_query, t, 4, generator=torch.Generator().manual_seed(1), max_sequential=4)
+    monkeypatch.setattr(model, "forward_chunked", lambda batch, max_queries=1024: model(batch))
+    slow = sample_joint(model, inp, is_query, t, 4, generator=torch.Generator().manual_seed(1), max_sequential=4)
+    torch.testing.assert_close(fast, slow)
+
 def test_checkpoint_files_get_ordinary_permissions(tmp_path):
     import os
     import stat
