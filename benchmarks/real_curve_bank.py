@@ -13,8 +13,8 @@ third of the bank's share each (modded-nanogpt's near-identical seeds left out, 
 ``PRIOR_ISOFLOP`` is ``PRIOR_BALANCED`` with ``ISOFLOP_WEIGHT`` of the synthetic share given to
 :class:`curvecast.priors.IsoFlopProfilePrior` (isoFLOP profiles as curves, x = model size); ``PRIOR_LATE_STARTS`` is ``PRIOR_BALANCED`` with half of the bank's
 curves replayed from a later point on (``CurveBank.p_late_start``: logs that start well into a run); ``PRIOR_FAST_PROGRESS`` (the
-shipped model's recipe) gives the synthetic part faster early progress, and ``PRIOR_ISOFLOP_U`` adds U-shaped isoFLOP tables to it
-(``isoflop_data_beta_range``). Results in BENCHMARKS.md
+shipped model's recipe) gives the synthetic part faster early progress, ``PRIOR_ISOFLOP_U`` adds U-shaped isoFLOP tables to it
+(``isoflop_data_beta_range``) and ``PRIOR_QUIET_SWEEPS`` quiet size ladders (``p_quiet_sweep``). Results in BENCHMARKS.md
 ("Real curves in the training mix", "isoFLOP profiles in the training mix").
 """
 
@@ -127,3 +127,11 @@ def PRIOR_ISOFLOP_U() -> priors.Mixture:
     return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True,
                    synthetic_overrides={"tau_end_range": (30.0, 1e6), "isoflop_data_beta_range": (0.3, 1.5)})
 
+
+
+def PRIOR_QUIET_SWEEPS() -> priors.Mixture:
+    """``PRIOR_FAST_PROGRESS`` whose size sweeps are mostly quiet ladders (``p_quiet_sweep`` 0.9: every run at
+    its optimal lr, a table's noise), so that their final values follow model size as closely as real sweeps'
+    do (``benchmarks/sweep_smoothness.py``: interpolation gap median 0.04 against 0.12, real 0.04-0.06)."""
+    return mixture(("lcdb", "mlperf_training", "pythia"), balanced=True,
+                   synthetic_overrides={"tau_end_range": (30.0, 1e6), "p_quiet_sweep": 0.9})
