@@ -400,6 +400,26 @@ def test_sweep_interpolation_gaps_by_hand():
     assert gaps and all(g >= 0 and np.isfinite(g) for g in gaps)
 
 
+
+def test_table_interpolation_baselines_and_scores_by_hand():
+    bench = _load_benchmark("table_interpolation")
+    # A 3 x 3 grid in (log10 N, log10 D) whose loss is linear in that plane: the centre row, left out, is
+    # interpolated exactly; its nearest rows are half a decade of D away, 0.1 x 0.5 = 0.05 off.
+    n, d = np.meshgrid([1e7, 1e8, 1e9], [1e9, 10**9.5, 1e10], indexing="ij")
+    loss = 5.0 - 0.2 * np.log10(n / 1e7) - 0.1 * np.log10(d / 1e9)
+    table = pd.DataFrame({"N": n.ravel(), "D": d.ravel(), "loss": loss.ravel()})
+    frame = bench.leave_one_out(table, curvecast.load())
+    centre = frame.iloc[4]
+    assert centre["linear"] == pytest.approx(centre["loss"], abs=1e-9)
+    assert abs(centre["nearest"] - centre["loss"]) == pytest.approx(0.05)
+    assert frame["linear"].iloc[[0, 2, 6, 8]].isna().all()  # the corners lie outside the others' hull
+    assert np.isfinite(frame["median"]).all() and frame["dn"].iloc[4] == pytest.approx(10**1.5)
+    # scores: medians of hand-made errors
+    made = pd.DataFrame({"dn": [1.0] * 3, "loss": [1.0, 2.0, 3.0], "median": [1.5, 2.0, 2.0], "covered": [True, True, False],
+                         "linear": [1.0, np.nan, 3.3], "nearest": [0.0, 2.5, 3.0]})
+    got = bench.scores(made)
+    assert got == pytest.approx({"n": 3, "err": 0.5, "bias": 0.0, "coverage90": 2 / 3, "linear_err": 0.15, "nearest_err": 0.5})
+
 def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     cal = _load_benchmark("calibrate")
     real_main, calls = cal.main, []
