@@ -112,6 +112,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
@@ -218,6 +219,10 @@ FAR_KEYS = ("spread_far", "spread_far_how", "spread_far_validation")
 RUNS_GRID = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
 #: The table temperatures ``--all`` tries (``--runs --tables``): the shipped model's choice, 0.8, was made over this grid.
 TABLE_GRID = (0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+#: The read limits ``--table-rows-inside`` tries (the model's ``max_runs``, 48, reads as many as it can).
+TABLE_ROWS_GRID = (8, 12, 16, 24, 32, 48)
 
 
 #: What a newly written single ``temperature_runs`` removes: the record of a table factor it replaces.
@@ -450,6 +455,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--replicate-from", "--replicate-grid", *map(str, args.replicate_grid)],
         ["--runs", "--by-observed", "--without-tables", "--grid", *map(str, RUNS_GRID)],
         ["--runs", "--tables", "--grid", *map(str, TABLE_GRID)],
+        ["--table-rows-inside", "--table-rows-grid", *map(str, TABLE_ROWS_GRID)],
     )
     for step in steps:
         print(f"calibrate.py {' '.join(step)}", file=sys.stderr)
@@ -494,6 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="choose replicate_from, the share of a seed replicate's x range skipped when it is read as context")
     parser.add_argument("--replicate-grid", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5],
                         help="with --replicate-from: the candidate values, each in [0, 1)")
+    parser.add_argument("--table-rows-inside", action="store_true",
+                        help="choose table_rows_inside, the most rows a scaling-table prediction inside the table reads")
+    parser.add_argument("--table-rows-grid", type=int, nargs="+", default=list(TABLE_ROWS_GRID), help="with --table-rows-inside: the candidate values")
     parser.add_argument("--all", action="store_true",
                         help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
                         "--runs --tables in turn, each written")
@@ -501,8 +510,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.all > 1:
-        parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs and --replicate-from are exclusive")
+    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.all > 1:
+        parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs, --replicate-from and "
+                     "--table-rows-inside are exclusive")
     if args.by_direction and not args.spread:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
@@ -527,6 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return choose_max_runs(args)
     if args.replicate_from:
         return choose_replicate_from(args)
+    if args.table_rows_inside:
+        return choose_table_rows_inside(args)
     model = curvecast.load(args.model, temperature=1.0, spread=1.0)
     tasks = {}
     if args.runs:
@@ -798,6 +810,43 @@ def choose_replicate_from(args: argparse.Namespace) -> int:
         model.replicate_from = float(value)
 
     return choose_read_limit(args, curvecast.load(args.model), "replicate_from", grid, apply, ties_to_larger=False)
+
+
+#: Groups of each shared scaling table that ``benchmarks/table_interpolation.py --shared`` scores (the first by
+#: name) and that ``--table-rows-inside`` therefore skips; of the rest it reads ``TABLE_VALIDATION_GROUPS`` each.
+TABLE_SCORED_GROUPS = 3
+TABLE_VALIDATION_GROUPS = 4
+
+
+def choose_table_rows_inside(args: argparse.Namespace) -> int:
+    """``--table-rows-inside``: the most rows a scaling-table prediction reads when its points lie inside the
+    table. Every row of the validation tables (:func:`table_interpolation.validation_tables`) is left out in turn
+    and predicted from the others at each value of ``--table-rows-grid``; the lowest mean capped NLL of the
+    left-out rows wins, ties to the larger value (the largest, ``max_runs``, is the same as off)."""
+    ti = _load_sibling("table_interpolation_benchmark", "table_interpolation.py")
+    tables = ti.validation_tables(TABLE_SCORED_GROUPS, TABLE_VALIDATION_GROUPS, args.seed, args.data)
+    model = curvecast.load(args.model)
+    grid = sorted({min(int(v), model.max_runs) for v in args.table_rows_grid})
+    print(f"validation tables: {len(tables)}, {sum(len(t) for t in tables.values())} rows", file=sys.stderr)
+    score, coverage = {}, {}
+    for value in grid:
+        model.table_rows_inside = value
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+            frame = pd.concat([ti.leave_one_out(table, model) for table in tables.values()])
+        result = ti.scores(frame)
+        score[value], coverage[value] = result["nll_capped"], result["coverage90"]
+    best = min(grid, key=lambda v: (round(score[v], 4), -v))
+    for v in grid:
+        print(f"table_rows_inside={v:<3} mean capped nll {score[v]:.4f}  cov90 {coverage[v]:.3f}" + ("   <- chosen" if v == best else ""))
+    if args.write:
+        how = (
+            "benchmarks/calibrate.py --table-rows-inside: the lowest mean capped NLL (ties to the larger value) of every row left out in "
+            f"turn and predicted from the rest, over {grid}, on scaling tables benchmarks/table_interpolation.py does not score ({sorted(tables)})"
+        )
+        write_choice(model.path, "table_rows_inside", best, how, {"capped_nll": {str(v): score[v] for v in grid},
+                                                                   "coverage90": {str(v): coverage[v] for v in grid}})
+    return 0
 
 
 def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key: str, grid: Sequence[float], apply, *, ties_to_larger: bool) -> int:

@@ -197,6 +197,7 @@ def load(
     context_runs: int | None = None,
     max_runs: int | None = None,
     replicate_from: float | None = None,
+    table_rows_inside: int | Literal[False] | None = None,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -247,6 +248,12 @@ def load(
             of them given) of a run being predicted, i.e. its other seeds, are read from this fraction of their
             last observed x on, in ``[0, 1)``; ``0`` reads them whole. ``None`` takes the checkpoint's
             ``calibration.replicate_from``, else :data:`DEFAULT_REPLICATE_FROM`.
+        table_rows_inside: most rows a scaling table's prediction reads (the nearest) when every point it
+            predicts lies inside the table, in the convex hull of its rows' (log N, log D): the network pools a
+            row towards the rest of the table, so an interpolation reads its neighbours only, while an
+            extrapolation reads up to ``max_runs`` (:meth:`curvecast.scaling.ScalingLaw.predict`). ``False``
+            reads up to ``max_runs`` always; ``None`` takes the checkpoint's ``calibration.table_rows_inside``,
+            else ``False``.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -270,6 +277,7 @@ def load(
         context_runs=context_runs,
         max_runs=max_runs,
         replicate_from=replicate_from,
+        table_rows_inside=table_rows_inside,
     )
 
 
@@ -328,6 +336,8 @@ class Predictor:
         wsd_cooldowns: cooldown fractions mixed over for ``wsd`` runs whose ``cooldown_steps`` is unknown.
         replicate_from: context curves replicating a predicted run's setting (its other seeds) are read from
             this fraction of their last observed x on (:data:`DEFAULT_REPLICATE_FROM`).
+        table_rows_inside: most rows a scaling-table prediction reads when its points lie inside the table
+            (``None``: as many as ``max_runs`` allows; :func:`load`).
     """
 
     def __init__(
@@ -345,6 +355,7 @@ class Predictor:
         context_runs: int | None = None,
         max_runs: int | None = None,
         replicate_from: float | None = None,
+        table_rows_inside: int | Literal[False] | None = None,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -396,6 +407,13 @@ class Predictor:
                 f"replicate_from is the fraction of a seed replicate's x range skipped, in [0, 1) (e.g. 0.2; 0 reads it whole), got {replicate_from!r}"
             )
         self.replicate_from = float(replicate_from)
+        if table_rows_inside is None:
+            table_rows_inside = calibration.get("table_rows_inside") or False
+        if table_rows_inside is not False and (isinstance(table_rows_inside, bool) or not isinstance(table_rows_inside, int) or table_rows_inside < 1):
+            raise InvalidConfigError(
+                f"table_rows_inside is the most rows an interpolation in a scaling table reads (a positive int, e.g. 12) or False, got {table_rows_inside!r}"
+            )
+        self.table_rows_inside: int | None = None if table_rows_inside is False else min(int(table_rows_inside), self.max_runs)
 
     def runs_temperature(self, *, observed: bool, table: bool = False) -> float:
         """The logit temperature of a run predicted from other runs: one with observed points (``observed``)

@@ -35,10 +35,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 from scipy import stats
+from scipy.spatial import Delaunay, QhullError
 
 from curvecast.curve import config_vector
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.prediction import GroupedSampler, Prediction, ZMap
+from curvecast.priors.batch import config_index
 from curvecast.run import CleanRun, distance_to_nearest, encode_hparams
 
 if TYPE_CHECKING:
@@ -287,11 +289,24 @@ class ScalingLaw:
         and predictions along a curve of points do not jump where one group ends."""
         rows = self._rows()
         room = self.model.max_runs - min(GROUP, len(points))
+        if self.model.table_rows_inside is not None and self._inside(points):
+            room = min(room, self.model.table_rows_inside)
         if len(rows) <= room:
             return rows
         distance = distance_to_nearest(np.stack([r.config for r in rows]), np.stack(points))
         keep = np.sort(np.argsort(distance, kind="stable")[:room])
         return [rows[i] for i in keep]
+
+    def _inside(self, points: list[np.ndarray]) -> bool:
+        """Whether every point lies inside the table: in the convex hull of its rows' (log10 N, log10 D). Rows
+        on one line (a single isoFLOP profile, a size sweep at one token count) span no area: nothing is inside."""
+        plane = np.log10(np.c_[self.n_params, self.n_tokens])
+        try:
+            hull = Delaunay(plane)
+        except (QhullError, ValueError):
+            return False
+        query = np.log10(np.stack(points)[:, [config_index("n_params"), config_index("n_tokens")]])
+        return bool((hull.find_simplex(query) >= 0).all())
 
     def _predict_points(
         self, points: list[np.ndarray], x: np.ndarray, *, shown_x: np.ndarray | None = None, shown_observed_x: np.ndarray | None = None

@@ -416,9 +416,10 @@ def test_table_interpolation_baselines_and_scores_by_hand():
     assert np.isfinite(frame["median"]).all() and frame["dn"].iloc[4] == pytest.approx(10**1.5)
     # scores: medians of hand-made errors
     made = pd.DataFrame({"dn": [1.0] * 3, "loss": [1.0, 2.0, 3.0], "median": [1.5, 2.0, 2.0], "covered": [True, True, False],
-                         "linear": [1.0, np.nan, 3.3], "nearest": [0.0, 2.5, 3.0]})
+                         "logpdf": [-1.0, 0.5, -20.0], "linear": [1.0, np.nan, 3.3], "nearest": [0.0, 2.5, 3.0]})
     got = bench.scores(made)
-    assert got == pytest.approx({"n": 3, "err": 0.5, "bias": 0.0, "coverage90": 2 / 3, "linear_err": 0.15, "nearest_err": 0.5})
+    assert got == pytest.approx({"n": 3, "nll_capped": (1.0 - 0.5 + 10.0) / 3, "err": 0.5, "bias": 0.0, "coverage90": 2 / 3,
+                                 "linear_err": 0.15, "nearest_err": 0.5})
 
 def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     cal = _load_benchmark("calibrate")
@@ -432,11 +433,13 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from")
+    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--table-rows-inside")
     steps = [next(a for a in argv if a in kinds) for argv in calls]
-    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs"]
-    assert "--tables" in calls[-1] and calls[-1][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
-    assert {"--by-observed", "--without-tables"} <= set(calls[-2]) and calls[-2][-len(cal.RUNS_GRID):] == [str(t) for t in cal.RUNS_GRID]
+    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs",
+                     "--table-rows-inside"]
+    assert calls[-1][-len(cal.TABLE_ROWS_GRID):] == [str(t) for t in cal.TABLE_ROWS_GRID]
+    assert "--tables" in calls[-2] and calls[-2][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
+    assert {"--by-observed", "--without-tables"} <= set(calls[-3]) and calls[-3][-len(cal.RUNS_GRID):] == [str(t) for t in cal.RUNS_GRID]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]

@@ -320,3 +320,23 @@ def test_a_table_temperature_applies_to_table_rows_only():
         curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "tables": 0.6})
     with pytest.raises(InvalidConfigError, match=r"temperature_runs\['table'\]"):
         curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "table": -1.0})
+
+
+def test_points_inside_a_table_read_its_nearest_rows_only():
+    """``table_rows_inside=k``: a point in the convex hull of the rows' (log N, log D) reads the k rows nearest
+    to it; a point outside (an extrapolation) and a single isoFLOP profile (its rows on one line) read them all."""
+    n, d, loss = isoflop_table()  # 21 rows: three budgets of 7 sizes
+    law = curvecast.scaling.fit(n, d, loss, model=curvecast.load(table_rows_inside=5))
+    inside = law._config(float(n[10]) * 1.1, float(d[10]), None, None)  # by the middle budget's middle size
+    outside = law._config(1e11, 1e12, None, None)
+    assert law._inside([inside]) and not law._inside([outside]) and not law._inside([inside, outside])
+    read = law._context_rows([inside])
+    assert len(read) == 5 and 10 in {int(r.name.split()[-1]) for r in read}
+    assert len(law._context_rows([outside])) == n.size
+    budget = slice(7, 14)
+    profile = curvecast.scaling.fit(n[budget], d[budget], loss[budget], model=law.model)
+    assert not profile._inside([profile._config(float(n[10]), float(d[10]), None, None)])
+    assert len(curvecast.scaling.fit(n, d, loss, model=curvecast.load(table_rows_inside=False))._context_rows([inside])) == n.size
+    for bad in (0, -3, 2.5, True, "8"):
+        with pytest.raises(InvalidConfigError, match="table_rows_inside"):
+            curvecast.load(table_rows_inside=bad)
