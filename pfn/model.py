@@ -254,7 +254,7 @@ class PFN(nn.Module):
         b, length = ctx.shape
         # One pass when it fits and padding (invalid tokens, e.g. the queries joint sampling leaves out of a
         # pass) would not make up most of the sequence.
-        if int(n_query.max()) <= max_queries and 2 * int((n_ctx + n_query).max()) >= length:
+        if int(n_query.max()) == 0 or (int(n_query.max()) <= max_queries and 2 * int((n_ctx + n_query).max()) >= length):
             return self(inp)
         # Per task: its context positions first, then its queries, each group in token order.
         group = torch.where(ctx, 0, torch.where(query, 1, 2)).to(torch.int8)

@@ -160,6 +160,9 @@ def test_forward_chunked_equals_one_pass_and_leaves_invalid_tokens_out():
     valid[1, [4, 6, 7, 8, 9, 10, 11]] = False
     sparse = type(inp)(inp.features, inp.run_id, inp.z, inp.is_context, valid)
     torch.testing.assert_close(model.forward_chunked(sparse)[valid], full[valid])
+    # No query at all: the context tokens' logits, in one pass.
+    alone = type(inp)(inp.features, inp.run_id, inp.z, inp.is_context, inp.is_context.clone())
+    torch.testing.assert_close(model.forward_chunked(alone)[inp.is_context], full[inp.is_context])
 
 
 def test_sample_joint_draws_as_full_passes_would(monkeypatch):
