@@ -128,7 +128,6 @@ def PRIOR_ISOFLOP_U() -> priors.Mixture:
                    synthetic_overrides={"tau_end_range": (30.0, 1e6), "isoflop_data_beta_range": (0.3, 1.5)})
 
 
-
 def PRIOR_QUIET_SWEEPS() -> priors.Mixture:
     """``PRIOR_FAST_PROGRESS`` whose size sweeps are mostly quiet ladders (``p_quiet_sweep`` 0.9: every run at
     its optimal lr, a table's noise), so that their final values follow model size as closely as real sweeps'

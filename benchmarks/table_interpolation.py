@@ -54,12 +54,11 @@ def shared_groups(data: Path = SHARED) -> dict[str, list[tuple[str, pd.DataFrame
     example = pd.read_csv(EXAMPLE, comment="#")
     porian = pd.read_csv(data / "porian2024_isoflop_table.csv")
     gadre = pd.read_csv(data / "gadre2024_overtraining_table.csv")
-    groups = {
+    return {
         "porian": [("porian: " + "/".join(map(str, k)), g) for k, g in porian.groupby(PORIAN_SETTING, sort=True)
                    if not g.merge(example, on=["C", "N", "D", "loss"]).shape[0]],
         "gadre": [("gadre: " + "/".join(map(str, k)), g) for k, g in gadre.groupby(["dataset", "val_set"], sort=True)],
     }
-    return groups
 
 
 def clean(table: pd.DataFrame) -> pd.DataFrame:
@@ -139,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for max_runs, inside in itertools.product(args.max_runs, args.inside):
         model = curvecast.load(args.model, max_runs=max_runs, table_rows_inside=False if inside == 0 else inside)
+        limits = {"max_runs": model.max_runs, "inside": model.table_rows_inside}
         start = time.perf_counter()
         frames = []
         for name, table in tables.items():
@@ -146,13 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore", CurvecastWarning)
                 frame = leave_one_out(table, model)
             frames.append(frame.assign(table=name))
-            results.append({"max_runs": model.max_runs, "inside": model.table_rows_inside, "table": name, "bin": "all", **scores(frame)})
+            results.append({**limits, "table": name, "bin": "all", **scores(frame)})
         every = pd.concat(frames)
         for lo, hi in DN_BINS:
             part = every[(every["dn"] >= lo) & (every["dn"] < hi)]
             if len(part):
-                results.append({"max_runs": model.max_runs, "inside": model.table_rows_inside, "table": "all tables", "bin": f"D/N {lo:g}-{hi:g}", **scores(part)})
-        results.append({"max_runs": model.max_runs, "inside": model.table_rows_inside, "table": "all tables", "bin": "all", **scores(every)})
+                results.append({**limits, "table": "all tables", "bin": f"D/N {lo:g}-{hi:g}", **scores(part)})
+        results.append({**limits, "table": "all tables", "bin": "all", **scores(every)})
         print(f"max_runs {model.max_runs}, table_rows_inside {model.table_rows_inside}: {len(every)} rows left out in turn, "
               f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
     print("| max_runs | table_rows_inside | table | rows | n | network err | bias | cov90 | NLL | linear interp. err | nearest row err |")

@@ -289,8 +289,9 @@ class ScalingLaw:
         and predictions along a curve of points do not jump where one group ends."""
         rows = self._rows()
         room = self.model.max_runs - min(GROUP, len(points))
-        if self.model.table_rows_inside is not None and self._inside(points):
-            room = min(room, self.model.table_rows_inside)
+        inside = self.model.table_rows_inside
+        if inside is not None and len(rows) > min(room, inside) and self._inside(points):  # the hull only where it limits
+            room = min(room, inside)
         if len(rows) <= room:
             return rows
         distance = distance_to_nearest(np.stack([r.config for r in rows]), np.stack(points))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 
 import curvecast
@@ -400,6 +402,26 @@ def test_sweep_interpolation_gaps_by_hand():
     assert gaps and all(g >= 0 and np.isfinite(g) for g in gaps)
 
 
+def test_quiet_sweeps_follow_model_size_closely_and_leave_single_runs_alone():
+    """``CurvePrior.p_quiet_sweep``: the same size sweeps (the draw comes last), their finals far closer to a
+    smooth trend in log N; a single run is no sweep, so its draws are the default prior's."""
+    sweep = _load_benchmark("sweep_smoothness")
+    base = dataclasses.replace(
+        sweep.CurvePrior(), p_table=0.0, p_single_run=0.0, p_free_hparams=0.0, p_replicates=0.0, p_max_direction=0.0,
+        max_runs=6, max_curve_runs=6, n_points=16, max_task_points=None, p_truncated=0.0,
+    )
+    loud = sweep.prior_gaps(base, 3000, 4)
+    quiet = sweep.prior_gaps(dataclasses.replace(base, p_quiet_sweep=1.0), 3000, 4)
+    assert len(loud) == len(quiet) > 100
+    assert np.median(quiet) < 0.5 * np.median(loud)
+    single = dataclasses.replace(base, p_single_run=1.0)
+
+    def draw(prior):
+        return prior.sample(50, generator=torch.Generator().manual_seed(1)).y
+
+    torch.testing.assert_close(draw(dataclasses.replace(single, p_quiet_sweep=1.0)), draw(single))
+    assert sweep.CurvePrior().p_quiet_sweep == 0.0
+
 
 def test_table_interpolation_baselines_and_scores_by_hand():
     bench = _load_benchmark("table_interpolation")
@@ -420,6 +442,7 @@ def test_table_interpolation_baselines_and_scores_by_hand():
     got = bench.scores(made)
     assert got == pytest.approx({"n": 3, "nll_capped": (1.0 - 0.5 + 10.0) / 3, "err": 0.5, "bias": 0.0, "coverage90": 2 / 3,
                                  "linear_err": 0.15, "nearest_err": 0.5})
+
 
 def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     cal = _load_benchmark("calibrate")

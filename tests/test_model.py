@@ -146,7 +146,6 @@ def test_sample_joint_shapes_determinism_and_anchors():
     assert s1[:, is_query].std(0).min() > 0  # samples differ
 
 
-
 def test_forward_chunked_equals_one_pass_and_leaves_invalid_tokens_out():
     model = make_model()
     inp, _ = make_input(b=2, n=12, n_ctx=4)
@@ -174,6 +173,7 @@ def test_sample_joint_draws_as_full_passes_would(monkeypatch):
     monkeypatch.setattr(model, "forward_chunked", lambda batch, max_queries=1024: model(batch))
     slow = sample_joint(model, inp, is_query, t, 4, generator=torch.Generator().manual_seed(1), max_sequential=4)
     torch.testing.assert_close(fast, slow)
+
 
 def test_checkpoint_files_get_ordinary_permissions(tmp_path):
     import os

@@ -565,42 +565,6 @@ def test_an_explicit_data_term_makes_isoflop_profiles_u_shaped():
             dataclasses.replace(default(), isoflop_data_beta_range=bad)
 
 
-
-def _sweep_gaps(batch: TaskBatch) -> np.ndarray:
-    """Per interior run of each size sweep (3+ runs ending at the same x, sizes over a decade or more): the distance
-    of its final value from the line in log N through its neighbours' finals, over the range of the sweep's finals
-    (``benchmarks/sweep_smoothness.py``'s interpolation gap)."""
-    final, last_x = _last_valid(batch, batch.y), _last_valid(batch, batch.x)
-    log_n = batch.config[..., config_index("n_params")].log10()
-    gaps = []
-    for t in range(batch.y.shape[0]):
-        runs = torch.nonzero(batch.run_mask[t]).flatten()
-        if runs.numel() < 3 or not bool((last_x[t, runs] == last_x[t, runs[0]]).all()):
-            continue
-        order = torch.argsort(log_n[t, runs])
-        n, f = log_n[t, runs][order].double().numpy(), final[t, runs][order].double().numpy()
-        if n[-1] - n[0] < 1.0 or np.any(np.diff(n) <= 0) or np.ptp(f) <= 0:
-            continue
-        line = f[:-2] + (f[2:] - f[:-2]) * (n[1:-1] - n[:-2]) / (n[2:] - n[:-2])
-        gaps.extend(np.abs(f[1:-1] - line) / np.ptp(f))
-    return np.array(gaps)
-
-
-def test_quiet_sweeps_follow_model_size_closely_and_leave_single_runs_alone():
-    base = dataclasses.replace(
-        default(), p_table=0.0, p_single_run=0.0, p_free_hparams=0.0, p_replicates=0.0, p_max_direction=0.0,
-        max_runs=6, max_curve_runs=6, n_points=16, max_task_points=None, p_truncated=0.0,
-    )
-    loud = _sweep_gaps(_sample(base, 3000, seed=4))
-    quiet = _sweep_gaps(_sample(dataclasses.replace(base, p_quiet_sweep=1.0), 3000, seed=4))
-    # the same sweeps (the draw comes last), their finals far closer to a smooth trend in log N
-    assert len(loud) == len(quiet) > 100
-    assert np.median(quiet) < 0.5 * np.median(loud)
-    # a single run is no sweep: its draws are the default prior's
-    single = dataclasses.replace(base, p_single_run=1.0)
-    torch.testing.assert_close(_sample(dataclasses.replace(single, p_quiet_sweep=1.0), 50, seed=1).y, _sample(single, 50, seed=1).y)
-    assert default().p_quiet_sweep == 0.0
-
 def test_free_hparams_move_runs_smoothly_and_only_in_their_tasks():
     base = dataclasses.replace(default(), p_free_hparams=0.5, p_max_direction=0.0, p_table=0.0, **QUIET)
     weak = _sample(dataclasses.replace(base, hparam_effect_range=(1e-9, 1e-9)), 300, seed=4)
