@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from scipy import stats
 
 import curvecast
+from curvecast.errors import CurvecastWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -400,6 +402,52 @@ def test_sweep_interpolation_gaps_by_hand():
     # Prior side: a default prior draw yields sweeps to score, and every gap is finite and non-negative.
     gaps = sweep.prior_gaps(sweep.CurvePrior(), 300, 0)
     assert gaps and all(g >= 0 and np.isfinite(g) for g in gaps)
+
+
+def test_trend_share_and_line_in_log_n_by_hand():
+    sweep = _load_benchmark("sweep_smoothness")
+    # The largest context run ends at 3.0, the unseen larger one at 2.5: a forecast of 2.9 made a fifth of the
+    # drop, 3.0 none, 2.5 all of it, 3.1 went the wrong way; an accuracy rising 0.4 -> 0.5 reads the same way.
+    assert sweep.trend_share(3.0, 2.9, 2.5) == pytest.approx(0.2)
+    assert sweep.trend_share(3.0, 3.0, 2.5) == 0.0
+    assert sweep.trend_share(3.0, 2.5, 2.5) == pytest.approx(1.0)
+    assert sweep.trend_share(3.0, 3.1, 2.5) == pytest.approx(-0.2)
+    assert sweep.trend_share(0.4, 0.45, 0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no change"):
+        sweep.trend_share(3.0, 2.9, 3.0)
+    # Values 4 at 1e6 and 3 at 1e7 fall 1 per decade: 1 at 1e9, 3.5 at sqrt(10) * 1e6.
+    assert sweep.line_in_log_n([1e6, 1e7], [4.0, 3.0], 1e9) == pytest.approx(1.0)
+    assert sweep.line_in_log_n([1e6, 1e7], [4.0, 3.0], 10**6.5) == pytest.approx(3.5)
+
+
+def test_sweep_size_effect_and_line_share_by_hand():
+    sweep = _load_benchmark("sweep_smoothness")
+    # A run falling 1/x from x = 1 to 8: from x = 4 to 8 it improves 0.25 - 0.125; starting after 4, no answer.
+    x = np.arange(1.0, 9.0)
+    assert sweep.late_half_progress(x, 1.0 / x, 8.0) == pytest.approx(0.125)
+    assert np.isnan(sweep.late_half_progress(x[4:], 1.0 / x[4:], 8.0))
+    # Sizes 1e6, 1e7, 1e8 ending at 3.0, 2.6, 2.1: 0.9 over two decades, 0.45 a decade, over a late progress of 0.15.
+    ladder = sweep.Sweep(np.array([1e8, 1e6, 1e7]), np.array([2.1, 3.0, 2.6]), 0.15)
+    assert sweep.size_effect(ladder) == pytest.approx(3.0)
+    # The line through 3.0 and 2.6 reaches 2.2 at 1e8: of the true drop 2.6 -> 2.1 it makes 0.4 / 0.5.
+    assert sweep.line_share(ladder) == pytest.approx(0.8)
+    assert np.isnan(sweep.size_effect(sweep.Sweep(ladder.sizes, ladder.finals, 0.0)))
+    flat = sweep.Sweep(np.array([1e6, 1e7, 1e8]), np.array([3.0, 2.6, 2.6]), 0.15)
+    assert np.isnan(sweep.line_share(flat))  # no change from the 2nd largest to share
+    summary = sweep.shape_summary([ladder, flat])
+    assert summary["sweeps"] == 2 and summary["n_line"] == 1 and summary["line_median"] == pytest.approx(0.8)
+    assert summary["n_effect"] == 2 and summary["effect_median"] == pytest.approx((3.0 + 0.4 / 2 / 0.15) / 2)
+
+
+def test_clean_sweep_scores_give_a_trend_share_for_larger_runs_only():
+    sweep = _load_benchmark("sweep_smoothness")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CurvecastWarning)
+        scores = sweep.clean_sweep_scores(curvecast.load(), n_draws=2)
+    assert set(scores) == {f"{layout}, {case}" for layout in ("curves", "table") for case in ("copy", "between", "3x larger", "10x larger")}
+    for name, s in scores.items():
+        assert 0.0 <= s["cov90"] <= 1.0 and s["err"] >= 0.0 and s["width"] > 0.0
+        assert np.isnan(s["trend_share"]) == (not name.endswith("larger"))
 
 
 def test_quiet_sweeps_follow_model_size_closely_and_leave_single_runs_alone():
