@@ -40,7 +40,8 @@ Methods (each gives, per target, the log density at the true value, the median a
 
 * ``multi``: curvecast given the context runs (``model.predict(x_obs, y_obs, [x_final], runs=[...])``, configs
   with ``n_params``, ``n_tokens`` = last x times tokens per step where known, and ``total_steps`` where the
-  source records it); tables: ``curvecast.scaling.fit`` on the context rows, ``law.predict`` at the targets;
+  source records it); tables: ``curvecast.scaling.fit`` on the context rows, ``law.predict`` at the targets, with
+  the model ``curvecast.scaling`` loads (the shipped tables model; ``--table-model``, or ``--model`` alone, for another);
 * ``single``: curvecast on the held-out run's observed points alone (fraction 0.2, at least 3 observed points);
 * ``power_law``: realcurves.py's saturating power law fitted to the held-out run's observed points (fraction 0.2,
   at least 3 observed points; with 3 it falls back to realcurves' last-value baseline, counted as fallbacks);
@@ -1199,7 +1200,9 @@ def markdown_report(results: Sequence[dict], optima: Sequence[dict], rows: Seque
     lines += [
         "",
         (
-            f"Model: {meta.get('model_path') or '(none)'}. Wall time {meta['wall_time_s']:.0f} s on {meta['platform']} "
+            f"Model: {meta.get('model_path') or '(none)'}"
+            + (f"; tables: {meta['table_model_path']}" if meta.get("table_model_path") not in (None, meta.get("model_path")) else "")
+            + f". Wall time {meta['wall_time_s']:.0f} s on {meta['platform']} "
             f"({meta['machine']}, {meta['cpu_count']} CPUs), torch {meta['torch_version']}, {meta['timestamp']}."
         ),
         "",
@@ -1244,7 +1247,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring for the protocol.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="folder of the real-curve files (default: ../shared/data/realcurves)")
-    parser.add_argument("--model", default=None, help="curvecast model path (default: the shipped model)")
+    parser.add_argument("--model", default=None, help="curvecast model path (default: the shipped default model)")
+    parser.add_argument("--table-model", default=None, metavar="PATH",
+                        help="the model that reads the scaling tables (porian, gadre) (default: --model where given, else "
+                        "the shipped tables model that curvecast.scaling loads)")
     parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--max-groups", type=int, default=None, help="groups per source, a random subset (default: all)")
@@ -1302,11 +1308,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs,
                       "context_runs": model.context_runs, "replicate_from": model.replicate_from}
+    table_model = model
+    if "multi" in methods and set(groups) & set(TABLE_SOURCES):
+        table_path = args.table_model or args.model
+        try:
+            table_model = curvecast.load(table_path, device="cpu") if table_path else curvecast.scaling.load_table_predictor()
+        except CurvecastError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        model_meta.update(table_model_path=str(table_model.path), table_model_repr=repr(table_model))
 
     rows: list[dict] = []
     optima: list[dict] = []
     for source, source_groups in groups.items():
-        source_rows, source_optima = run_source(source, source_groups, methods, FRACTIONS, model, args.seed)
+        source_model = table_model if source in TABLE_SOURCES else model
+        source_rows, source_optima = run_source(source, source_groups, methods, FRACTIONS, source_model, args.seed)
         rows.extend(source_rows)
         optima.extend(source_optima)
     rows.extend(reused)

@@ -37,6 +37,7 @@ from scipy.interpolate import LinearNDInterpolator
 
 import curvecast
 from curvecast.errors import CurvecastWarning
+from curvecast.scaling import table_model_path
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "porian_isoflop.csv"
@@ -124,7 +125,7 @@ def scores(frame: pd.DataFrame) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="curvecast model path (default: the shipped model)")
+    parser.add_argument("--model", help="curvecast model path (default: the shipped tables model, what curvecast.scaling loads)")
     parser.add_argument("--max-runs", type=int, nargs="+", default=[None], help="runs read per pass (default: the model's)")
     parser.add_argument("--inside", type=int, nargs="+", default=[None],
                         help="table_rows_inside values to score, 0 for off (default: the model's)")
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tables = load_tables(args.shared, args.max_groups)
     results = []
     for max_runs, inside in itertools.product(args.max_runs, args.inside):
-        model = curvecast.load(args.model, max_runs=max_runs, table_rows_inside=False if inside == 0 else inside)
+        model = curvecast.load(args.model or table_model_path(), max_runs=max_runs, table_rows_inside=False if inside == 0 else inside)
         limits = {"max_runs": model.max_runs, "inside": model.table_rows_inside}
         start = time.perf_counter()
         frames = []
@@ -161,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| {r['max_runs']} | {r['inside'] or 'off'} | {r['table']} | {r['bin']} | {r['n']} | {r['err']:.3f} | {r['bias']:+.3f} | "
               f"{r['coverage90']:.2f} | {r['nll_capped']:.3f} | {r['linear_err']:.3f} | {r['nearest_err']:.3f} |")
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model or "default", "results": results}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"model": args.model or "tables", "results": results}, indent=2) + "\n")
     return 0
 
 

@@ -301,7 +301,7 @@ def _scaling(args: argparse.Namespace) -> int:
             raise InvalidConfigError(f"--where takes COLUMN=VALUE, got {item!r}")
         where[key.strip()] = value.strip()
     table = read_table(args.table, where)
-    model = curvecast.load(args.model, device=args.device)
+    model = curvecast.load(args.model, device=args.device) if args.model else curvecast.scaling.load_table_predictor(device=args.device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", curvecast.errors.CurvecastWarning)
         law = curvecast.scaling.fit(
@@ -470,7 +470,7 @@ def _parser() -> argparse.ArgumentParser:
                          "table holds 4 or more), or the argmin of the model's predicted isoFLOP curve (pfn)")
     sc.add_argument("--plot", metavar="OUT.png", help="write loss against N with each budget's predicted isoFLOP curve and optimum")
     sc.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sc.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
+    sc.add_argument("--model", help="checkpoint folder to use instead of the shipped tables model (curvecast/models/tables)")
     sc.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     sc.set_defaults(func=_scaling)
 

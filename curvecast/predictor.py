@@ -87,12 +87,16 @@ class _Task:
         return self.n_context + sum(q.size for q in self.queries)
 
 
-def default_model_path(name: Literal["default", "bo"] = "default") -> Path:
-    """Folder of a model shipped inside the package: ``curvecast/models/default`` (single curves, sweeps,
-    scaling tables) or ``curvecast/models/bo`` (the default model fine-tuned on tuning sweeps; what
-    :mod:`curvecast.bo` loads)."""
-    if name not in ("default", "bo"):
-        raise InvalidConfigError(f"shipped models are 'default' and 'bo', got {name!r}")
+SHIPPED_MODELS = ("default", "bo", "tables")
+
+
+def default_model_path(name: Literal["default", "bo", "tables"] = "default") -> Path:
+    """Folder of a model shipped inside the package: ``curvecast/models/default`` (single curves and runs
+    read together), ``curvecast/models/bo`` (what :mod:`curvecast.bo` loads) or ``curvecast/models/tables``
+    (what :mod:`curvecast.scaling` loads: scaling tables of finished runs). Each folder's README says why it
+    is a model of its own."""
+    if name not in SHIPPED_MODELS:
+        raise InvalidConfigError(f"shipped models are {', '.join(map(repr, SHIPPED_MODELS))}; got {name!r}")
     return Path(str(resources.files("curvecast") / "models" / name))
 
 

@@ -6,15 +6,20 @@
 >>> best.n_params, best.interval("n_params", 0.9)
 
 A table row is a run observed only at its end: one point at ``x`` = its tokens, with ``n_params`` and
-``n_tokens`` (and ``lr``, ``batch_size`` where given) in its config. The default model was trained on
+``n_tokens`` (and ``lr``, ``batch_size`` where given) in its config. The shipped models were trained on
 tasks drawn that way (isoFLOP designs, size x token grids, broken power laws in N, unique data running
 out), so ``fit`` runs no optimiser: the posterior over the loss surface is what the network returns for
 any ``(N, D)`` given the table, in one forward pass.
 
-What the model reads: at most ``Predictor.max_runs`` runs per pass (48 for the shipped model). New points
+Which network reads the table: :func:`load_table_predictor`, the shipped ``curvecast/models/tables`` (the
+default model fine-tuned on runs read together, scaling tables weighted up; its README says why it is a model
+of its own and what it was measured to gain), unless ``model=`` names another. A single isoFLOP profile
+(:func:`isoflop_profile`) is read by the default model, which forecasts such short profiles better.
+
+What the model reads: at most ``Predictor.max_runs`` runs per pass (48 for the shipped models). New points
 are predicted in groups of :data:`GROUP` (8); every group of one call reads the same table rows: all of them
 if they fit beside a group, else the ones nearest to any of the points (in log N, log D, log lr and log
-batch size) that fit: 40 beside a full group, 47 beside a single point (for the shipped model). Marginal predictions are exact for any
+batch size) that fit: 40 beside a full group, 47 beside a single point (for the shipped models). Marginal predictions are exact for any
 number of points; samples are joint within a group and independent across groups. :meth:`ScalingLaw.optimum`
 places its final grid of :data:`GROUP` sizes in one group, so its samples of the loss along the isoFLOP
 curve are joint, and the distribution of the argmin is the posterior of the compute-optimal size.
@@ -30,6 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -48,7 +54,7 @@ if TYPE_CHECKING:
 
     from curvecast.predictor import Predictor
 
-__all__ = ["fit", "isoflop_profile", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
+__all__ = ["fit", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
 
 #: New points predicted per forward pass (and the size of the optimum's joint grid).
 GROUP = 8
@@ -83,6 +89,23 @@ def _column(name: str, values: Any, n: int | None = None, *, positive: bool = Tr
     return array
 
 
+def table_model_path() -> Path | None:
+    """The folder of the shipped model for scaling tables (``curvecast/models/tables``), or None (the default
+    model) where a build lacks it."""
+    from curvecast.predictor import default_model_path
+
+    path = default_model_path("tables")
+    return path if (path / "model.safetensors").is_file() else None
+
+
+def load_table_predictor(*, device: str | torch.device = "cpu") -> Predictor:
+    """The shipped model for scaling tables (``curvecast/models/tables``, see its README), or the default
+    model where a build lacks it. :func:`fit` and :func:`isoflop_profile` use it unless given ``model=``."""
+    from curvecast.predictor import load
+
+    return load(table_model_path(), device=device)
+
+
 def fit(
     n_params: Any,
     n_tokens: Any,
@@ -100,7 +123,7 @@ def fit(
         loss: ``n`` final losses (finite).
         lr: optional ``n`` peak learning rates (> 0); with them, :meth:`ScalingLaw.optimum` also says the best lr.
         batch_size: optional ``n`` batch sizes (> 0); likewise.
-        model: the predictor to use (default: :func:`curvecast.load`, the shipped model).
+        model: the predictor to use (default: :func:`load_table_predictor`, the shipped tables model).
 
     Returns:
         A :class:`ScalingLaw`. Nothing is optimised here; predictions are forward passes.
@@ -114,9 +137,7 @@ def fit(
     if n < 3:
         raise InvalidCurveError(f"a scaling law needs at least 3 finished runs, got {n}")
     if model is None:
-        from curvecast.predictor import load
-
-        model = load()
+        model = load_table_predictor()
     return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model)
 
 
@@ -143,7 +164,9 @@ def isoflop_profile(
         n_params_query: ``m`` model sizes to predict (> 0).
         flops: the profile's FLOP budget ``C`` (> 0).
         flops_per_param_token: ``k`` in ``C = k N D`` (6 for dense transformers, Kaplan et al. 2020).
-        model: the predictor to use (default: the shipped model).
+        model: the predictor to use (default: :func:`curvecast.load`, the shipped default model: on Porian et al.'s
+            177 single profiles it forecasts better than the tables model, which reads whole tables better;
+            BENCHMARKS.md, "Scaling tables read by a model of their own").
 
     Returns:
         A :class:`~curvecast.Prediction` of the final loss at ``n_params_query`` (its ``x`` is ``n_params_query``).
@@ -156,6 +179,10 @@ def isoflop_profile(
         raise InvalidCurveError(f"an isoFLOP profile needs at least 3 observed model sizes to be read as a table, got {n_params.size}")
     if query.size == 0:
         raise InvalidCurveError("nothing to predict: pass at least one model size in n_params_query")
+    if model is None:
+        from curvecast.predictor import load
+
+        model = load()
     law = fit(n_params, flops / (k * n_params), loss, model=model)
     points = [law._config(float(n), flops / (k * float(n)), None, None) for n in query]
     return law._predict_points(points, flops / (k * query), shown_x=query, shown_observed_x=n_params)

@@ -73,8 +73,8 @@ assert len(preds) == len(others) + 1 and paths[-1].shape == (200, x_query.size)
 # ## 3. A scaling table: the compute-optimal model for a larger budget
 # Each row is a finished run observed only at its end: model size N, tokens D, final loss. This table holds
 # 11 isoFLOP profiles, so `optimum` extrapolates their minima (`best.method == "isoflop"`; 43 of 45 held-out
-# Porian budgets inside the 90% interval, BENCHMARKS.md); `method="pfn"` asks the network's isoFLOP curve,
-# whose optima come out about 3x too small.
+# Porian budgets inside the 90% interval, BENCHMARKS.md); `method="pfn"` asks the network's isoFLOP curve
+# (41 of 45 with `curvecast/models/tables`, the network `curvecast.scaling` reads tables with).
 
 # %%
 table = {"N": [], "D": [], "loss": []}

@@ -134,11 +134,16 @@ def test_damaged_or_nan_weights_are_refused_at_load(tmp_path):
 
 def test_shipped_models_carry_their_checksum():
     from curvecast.pfn.checkpoint import file_sha256, read_config
-    from curvecast.predictor import default_model_path
+    from curvecast.predictor import SHIPPED_MODELS, default_model_path
 
-    for name in ("default", "bo"):
+    checksums = set()
+    for name in SHIPPED_MODELS:
         path = default_model_path(name)
+        checksums.add(file_sha256(path / "model.safetensors"))
         assert read_config(path)["weights_sha256"] == file_sha256(path / "model.safetensors")
+    assert len(checksums) == len(SHIPPED_MODELS)  # three models, not one copied thrice
+    with pytest.raises(InvalidConfigError, match="shipped models are 'default', 'bo', 'tables'; got 'big'"):
+        default_model_path("big")
 
 
 @pytest.mark.parametrize(

@@ -186,6 +186,29 @@ def test_scaling_cli_table_json_and_plot(tmp_path, capsys):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_tables_are_read_by_the_shipped_tables_model(law, tmp_path, capsys):
+    """``fit`` without ``model=`` and ``curvecast scaling`` read tables with ``curvecast/models/tables``; the
+    default model, passed explicitly, is another network, and the one a single isoFLOP profile is read with."""
+    tables_path = curvecast.scaling.table_model_path()
+    assert tables_path is not None and tables_path.name == "tables" and law.model.path == tables_path
+    n, d, loss = isoflop_table()
+    points = (np.array([3e8, 1e9]), np.array([2e10, 4e10]))
+    by_default_model = curvecast.scaling.fit(n, d, loss, model=curvecast.load()).predict(*points)
+    assert not np.allclose(by_default_model.median, law.predict(*points).median, rtol=1e-4)
+    table = tmp_path / "table.csv"
+    write_table(table, list(zip(n, d, loss)), header="N,D,loss")
+    assert main(["scaling", str(table), "--flops", "1.6e18", "--json", "--samples", "32", "--method", "pfn"]) == 0
+    cli = json.loads(capsys.readouterr().out)["optima"][0]
+    direct = law.optimum(1.6e18, n_samples=32, seed=0, method="pfn")
+    assert cli["loss"] == pytest.approx(direct.to_dict()["loss"], rel=1e-6)
+    sizes, profile_loss = _profile()
+    profile = curvecast.scaling.isoflop_profile(sizes[:4], profile_loss[:4], sizes[4:], flops=4e17)
+    default_model = curvecast.load()
+    assert curvecast.scaling.isoflop_profile(sizes[:4], profile_loss[:4], sizes[4:], flops=4e17, model=default_model).median.tolist() == pytest.approx(
+        profile.median.tolist(), rel=1e-6
+    )
+
+
 def test_scaling_cli_method(tmp_path, capsys):
     n, d, loss = isoflop_table(budgets=(1e17, 3e17, 1e18, 3e18))
     table = tmp_path / "table.csv"
@@ -231,8 +254,11 @@ def test_isoflop_profile_is_the_table_of_its_points():
     sizes, loss = _profile()
     seen, rest = slice(0, 4), slice(4, None)
     pred = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17)
-    # The same profile written out as a table (D = C / 6N), by hand, predicted at the same (N, D) points.
-    by_hand = curvecast.scaling.fit(sizes[seen], 4e17 / (6 * sizes[seen]), loss[seen]).predict(sizes[rest], 4e17 / (6 * sizes[rest]))
+    # The same profile written out as a table (D = C / 6N), by hand, predicted at the same (N, D) points by the
+    # model isoflop_profile reads profiles with (the default one; whole tables go to the tables model).
+    by_hand = curvecast.scaling.fit(sizes[seen], 4e17 / (6 * sizes[seen]), loss[seen], model=curvecast.load()).predict(
+        sizes[rest], 4e17 / (6 * sizes[rest])
+    )
     np.testing.assert_allclose(pred.median, by_hand.median, rtol=1e-6)
     np.testing.assert_allclose(pred.logpdf(loss[rest]), by_hand.logpdf(loss[rest]), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(pred.x, sizes[rest])  # reported against model size, not tokens
