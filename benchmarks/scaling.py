@@ -1308,14 +1308,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs,
                       "context_runs": model.context_runs, "replicate_from": model.replicate_from}
-    table_model = model
-    if "multi" in methods and set(groups) & set(TABLE_SOURCES):
-        table_path = args.table_model or args.model
+    table_model = model  # --model alone reads the tables too
+    if "multi" in methods and set(groups) & set(TABLE_SOURCES) and (args.table_model or args.model is None):
         try:
-            table_model = curvecast.load(table_path, device="cpu") if table_path else curvecast.scaling.load_table_predictor()
+            table_model = curvecast.load(args.table_model, device="cpu") if args.table_model else curvecast.scaling.load_table_predictor()
         except CurvecastError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if table_model is not None:
         model_meta.update(table_model_path=str(table_model.path), table_model_repr=repr(table_model))
 
     rows: list[dict] = []

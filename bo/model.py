@@ -49,10 +49,9 @@ __all__ = ["PFNModel", "PFNPosterior", "load_bo_predictor"]
 def load_bo_predictor() -> Predictor:
     """The shipped model for tuning loops (``curvecast/models/bo``, see its README), or the default model
     where a build lacks it."""
-    from curvecast.predictor import default_model_path, load
+    from curvecast.predictor import load, shipped_model_or_default
 
-    path = default_model_path("bo")
-    return load(path if (path / "model.safetensors").is_file() else None)
+    return load(shipped_model_or_default("bo"))
 
 _GRID = 64  # quantile levels behind the posterior mean and variance
 

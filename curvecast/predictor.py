@@ -100,6 +100,13 @@ def default_model_path(name: Literal["default", "bo", "tables"] = "default") -> 
     return Path(str(resources.files("curvecast") / "models" / name))
 
 
+def shipped_model_or_default(name: Literal["bo", "tables"]) -> Path | None:
+    """The folder of the shipped model ``name`` where this build carries its weights, else None (what
+    :func:`load` reads as the default model)."""
+    path = default_model_path(name)
+    return path if (path / "model.safetensors").is_file() else None
+
+
 def _check_factor(name: str, value: Any) -> float:
     """A calibration factor: a positive finite number, else :class:`InvalidConfigError`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):

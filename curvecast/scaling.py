@@ -92,15 +92,15 @@ def _column(name: str, values: Any, n: int | None = None, *, positive: bool = Tr
 def table_model_path() -> Path | None:
     """The folder of the shipped model for scaling tables (``curvecast/models/tables``), or None (the default
     model) where a build lacks it."""
-    from curvecast.predictor import default_model_path
+    from curvecast.predictor import shipped_model_or_default
 
-    path = default_model_path("tables")
-    return path if (path / "model.safetensors").is_file() else None
+    return shipped_model_or_default("tables")
 
 
 def load_table_predictor(*, device: str | torch.device = "cpu") -> Predictor:
     """The shipped model for scaling tables (``curvecast/models/tables``, see its README), or the default
-    model where a build lacks it. :func:`fit` and :func:`isoflop_profile` use it unless given ``model=``."""
+    model where a build lacks it. :func:`fit` uses it unless given ``model=`` (:func:`isoflop_profile` reads a
+    single profile with the default model)."""
     from curvecast.predictor import load
 
     return load(table_model_path(), device=device)

@@ -74,7 +74,7 @@ assert len(preds) == len(others) + 1 and paths[-1].shape == (200, x_query.size)
 # Each row is a finished run observed only at its end: model size N, tokens D, final loss. This table holds
 # 11 isoFLOP profiles, so `optimum` extrapolates their minima (`best.method == "isoflop"`; 43 of 45 held-out
 # Porian budgets inside the 90% interval, BENCHMARKS.md); `method="pfn"` asks the network's isoFLOP curve
-# (41 of 45 with `curvecast/models/tables`, the network `curvecast.scaling` reads tables with).
+# (42 of 45 with `curvecast/models/tables`, the network `curvecast.scaling` reads tables with).
 
 # %%
 table = {"N": [], "D": [], "loss": []}

@@ -193,7 +193,8 @@ def test_tables_are_read_by_the_shipped_tables_model(law, tmp_path, capsys):
     assert tables_path is not None and tables_path.name == "tables" and law.model.path == tables_path
     n, d, loss = isoflop_table()
     points = (np.array([3e8, 1e9]), np.array([2e10, 4e10]))
-    by_default_model = curvecast.scaling.fit(n, d, loss, model=curvecast.load()).predict(*points)
+    default_model = curvecast.load()
+    by_default_model = curvecast.scaling.fit(n, d, loss, model=default_model).predict(*points)
     assert not np.allclose(by_default_model.median, law.predict(*points).median, rtol=1e-4)
     table = tmp_path / "table.csv"
     write_table(table, list(zip(n, d, loss)), header="N,D,loss")
@@ -203,7 +204,6 @@ def test_tables_are_read_by_the_shipped_tables_model(law, tmp_path, capsys):
     assert cli["loss"] == pytest.approx(direct.to_dict()["loss"], rel=1e-6)
     sizes, profile_loss = _profile()
     profile = curvecast.scaling.isoflop_profile(sizes[:4], profile_loss[:4], sizes[4:], flops=4e17)
-    default_model = curvecast.load()
     assert curvecast.scaling.isoflop_profile(sizes[:4], profile_loss[:4], sizes[4:], flops=4e17, model=default_model).median.tolist() == pytest.approx(
         profile.median.tolist(), rel=1e-6
     )
