@@ -42,6 +42,10 @@ Methods (each gives, per target, the log density at the true value, the median a
   with ``n_params``, ``n_tokens`` = last x times tokens per step where known, and ``total_steps`` where the
   source records it); tables: ``curvecast.scaling.fit`` on the context rows, ``law.predict`` at the targets, with
   the model ``curvecast.scaling`` loads (the shipped tables model; ``--table-model``, or ``--model`` alone, for another);
+* ``table``: for a held-out curve not started (fraction 0) in a size ladder, the context runs' final values read
+  as a scaling table (``curvecast.scaling.fit_runs(runs, direction=...)``, the shipped tables model),
+  ``law.predict`` at the held-out run's size and tokens; not applicable to runs already under way, to seeds of one
+  size or to tables (whose ``multi`` is already a table reading);
 * ``single``: curvecast on the held-out run's observed points alone (fraction 0.2, at least 3 observed points);
 * ``power_law``: realcurves.py's saturating power law fitted to the held-out run's observed points (fraction 0.2,
   at least 3 observed points; with 3 it falls back to realcurves' last-value baseline, counted as fallbacks);
@@ -126,7 +130,9 @@ FILES = {
 }
 TABLE_SOURCES = ("porian", "gadre")
 FRACTIONS = (0.0, 0.2)
-METHODS = ("multi", "single", "power_law", "chinchilla")
+METHODS = ("multi", "table", "single", "power_law", "chinchilla")
+#: Methods whose results are curvecast's answer in a cell (see :func:`answer_method`); the rest are compared with it.
+CURVECAST_ANSWERS = ("table", "multi")
 TABLE_METHODS = ("multi", "chinchilla")
 N_HOLDOUT = 3  # the largest, 2nd and 3rd largest runs (budgets) are held out in turn
 MIN_CONTEXT = 3  # context runs (rows) a hold-out needs
@@ -893,6 +899,22 @@ def multi_table(model, task: TableTask) -> Outcome:
     return _guarded(call)
 
 
+def table_curve(model, task: CurveTask) -> Outcome | None:
+    """``curvecast.scaling.fit_runs`` on the context runs (their final values as table rows), ``law.predict`` at
+    the held-out run's size and final tokens; None (N/A) for a run already under way or a group of seeds."""
+    group = task.group
+    if task.n_obs > 0 or group.seeds or not math.isfinite(task.run.n_params):
+        return None
+
+    def call():
+        runs = [curvecast.Run(r.x, r.y, run_config(group, r), name=r.name) for r in task.context_runs]
+        law = curvecast.scaling.fit_runs(runs, direction=group.direction, model=model)
+        pred = law.predict([task.run.n_params], group.tokens([task.x_final]))
+        return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs)}
+
+    return _guarded(call)
+
+
 def chinchilla_table(task: TableTask, seed: int) -> Outcome:
     """:func:`fit_chinchilla` on the context rows (each row its own run for the bootstrap)."""
     g, rows = task.group, task.fit_rows
@@ -942,13 +964,16 @@ def _per_task(fn: Callable[[Task], Outcome | None], tasks: Sequence[Task], desc:
     return [fn(t) for t in tqdm(tasks, desc=desc, leave=False, file=sys.stderr, disable=None)]
 
 
-def method_outcomes(method: str, tasks: Sequence[Task], model, seed: int, desc: str) -> list[Outcome | None]:
-    """One outcome per task (None: the method does not apply to it)."""
+def method_outcomes(method: str, tasks: Sequence[Task], model, seed: int, desc: str, table_model=None) -> list[Outcome | None]:
+    """One outcome per task (None: the method does not apply to it). ``table_model`` reads the ``table`` method's
+    runs (default: ``model``)."""
     tables = bool(tasks) and isinstance(tasks[0], TableTask)
     if tables and method not in TABLE_METHODS:
         return [None] * len(tasks)
     if method == "multi":
         return _per_task(lambda t: multi_table(model, t) if tables else multi_curve(model, t), tasks, desc)
+    if method == "table":
+        return _per_task(lambda t: table_curve(table_model or model, t), tasks, desc)
     if method == "chinchilla":
         return _per_task(lambda t: chinchilla_table(t, seed) if tables else chinchilla_curve(t, seed), tasks, desc)
     if method == "single":
@@ -987,7 +1012,9 @@ def target_records(source: str, method: str, task: Task, outcome: Outcome) -> li
     return records
 
 
-def run_source(source: str, groups: Sequence, methods: Sequence[str], fractions: Sequence[float], model, seed: int) -> tuple[list[dict], list[dict]]:
+def run_source(
+    source: str, groups: Sequence, methods: Sequence[str], fractions: Sequence[float], model, seed: int, table_model=None
+) -> tuple[list[dict], list[dict]]:
     """Per-target rows of every (fraction, method) of one source, and (porian) the optimum checks."""
     rows: list[dict] = []
     optima: list[dict] = []
@@ -998,7 +1025,7 @@ def run_source(source: str, groups: Sequence, methods: Sequence[str], fractions:
             tasks = [t for g in groups for t in curve_tasks(g, fraction, seed)]
         for method in methods:
             start = time.perf_counter()
-            outcomes = method_outcomes(method, tasks, model, seed, f"{source} f={fraction:g} {method}")
+            outcomes = method_outcomes(method, tasks, model, seed, f"{source} f={fraction:g} {method}", table_model)
             mine = [r for task, o in zip(tasks, outcomes) if o is not None for r in target_records(source, method, task, o)]
             seconds = time.perf_counter() - start
             rows.extend(mine)
@@ -1030,23 +1057,37 @@ def grouped(results: Sequence[dict]) -> dict[tuple[str, float], dict[str, dict]]
 TARGET_KEYS = ("nll", "final_err", "coverage")
 
 
+def answer_method(by_method: dict[str, dict]) -> str | None:
+    """curvecast's answer in one (source, fraction): ``table`` where it applies (a size ladder's run not started:
+    how would a larger run end, the question ``scaling.fit_runs`` answers), else ``multi``; None if neither ran."""
+    for method in CURVECAST_ANSWERS:
+        r = by_method.get(method)
+        if r is not None and r["n_targets"] > 0:
+            return method
+    return None
+
+
 def targets_met(by_method: dict[str, dict]) -> dict[str, bool | None]:
-    """multi's targets for one (source, fraction): mean NLL and final_err below every other method that has values
-    (None when none does), coverage90 in ``COVERAGE_TARGET``; all None without multi."""
-    multi = by_method.get("multi")
-    if multi is None or multi["n_targets"] == 0:
-        return dict.fromkeys(TARGET_KEYS)
-    others = [r for m, r in by_method.items() if m != "multi" and r["n_targets"] > 0]
+    """The targets of curvecast's answer (:func:`answer_method`) for one (source, fraction): mean NLL and
+    final_err below every method that is not an answer (``single`` and the fits) and has values (None when none
+    does), coverage90 in ``COVERAGE_TARGET``; all None without an answer."""
+    answer = answer_method(by_method)
+    if answer is None:
+        return {**dict.fromkeys(TARGET_KEYS), "answer": None}
+    multi = by_method[answer]
+    others = [r for m, r in by_method.items() if m not in CURVECAST_ANSWERS and r["n_targets"] > 0]
     out: dict[str, bool | None] = {}
     for key in ("nll", "final_err"):
         values = [r[key] for r in others if np.isfinite(r[key])]
         out[key] = bool(multi[key] < min(values)) if values else None
     out["coverage"] = bool(COVERAGE_TARGET[0] <= multi["coverage90"] <= COVERAGE_TARGET[1])
+    out["answer"] = answer
     return out
 
 
 def target_rows(results: Sequence[dict]) -> list[dict]:
-    """One record per (source, fraction): which of multi's targets are met (None: nothing to compare)."""
+    """One record per (source, fraction): which of the answer's targets are met (None: nothing to compare) and
+    which method was the answer."""
     return [{"source": s, "fraction": f, **targets_met(by_method)} for (s, f), by_method in grouped(results).items()]
 
 
@@ -1133,20 +1174,22 @@ def markdown_report(results: Sequence[dict], optima: Sequence[dict], rows: Seque
         "### Targets met",
         "",
         (
-            "multi against every other method with values: mean NLL lower, final_err lower; multi's coverage90 in "
-            f"[{COVERAGE_TARGET[0]}, {COVERAGE_TARGET[1]}]. ✓ met, ✗ missed, – nothing to compare."
+            "curvecast's answer (`table` for a size ladder's run not started, the question `scaling.fit_runs` "
+            "answers; `multi` otherwise) against `single` and the fits, where they have values: mean NLL lower, "
+            f"final_err lower; its coverage90 in [{COVERAGE_TARGET[0]}, {COVERAGE_TARGET[1]}]. ✓ met, ✗ missed, – "
+            "nothing to compare."
         ),
         "",
-        "| source | f | nll | final_err | coverage90 |",
-        "|---|---|---|---|---|",
+        "| source | f | answer | nll | final_err | coverage90 |",
+        "|---|---|---|---|---|---|",
     ]
     for r in records:
-        lines.append(f"| {r['source']} | {r['fraction']:.1f} | " + " | ".join(_mark(r[k]) for k in TARGET_KEYS) + " |")
+        lines.append(f"| {r['source']} | {r['fraction']:.1f} | {r['answer'] or '–'} | " + " | ".join(_mark(r[k]) for k in TARGET_KEYS) + " |")
     totals = []
     for k in TARGET_KEYS:
         judged = [r[k] for r in records if r[k] is not None]
         totals.append(f"{sum(judged)}/{len(judged)}")
-    lines.append("| all | | " + " | ".join(totals) + " |")
+    lines.append("| all | | | " + " | ".join(totals) + " |")
 
     if optima:
         s = optimum_summary(optima)
@@ -1249,8 +1292,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="folder of the real-curve files (default: ../shared/data/realcurves)")
     parser.add_argument("--model", default=None, help="curvecast model path (default: the shipped default model)")
     parser.add_argument("--table-model", default=None, metavar="PATH",
-                        help="the model that reads the scaling tables (porian, gadre) (default: --model where given, else "
-                        "the shipped tables model that curvecast.scaling loads)")
+                        help="the model that reads the scaling tables (porian, gadre) and the table method's runs (default: "
+                        "--model where given, else the shipped tables model that curvecast.scaling loads)")
     parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--max-groups", type=int, default=None, help="groups per source, a random subset (default: all)")
@@ -1300,7 +1343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --reuse {args.reuse}: {exc}", file=sys.stderr)
             return 2
     model, model_meta = None, {"model": args.model, "model_path": None}
-    if {"multi", "single"} & set(methods):
+    if {"multi", "single", "table"} & set(methods):
         try:
             model = curvecast.load(args.model, device="cpu", context_runs=args.context_runs, replicate_from=args.replicate_from)
         except CurvecastError as exc:
@@ -1309,7 +1352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs,
                       "context_runs": model.context_runs, "replicate_from": model.replicate_from}
     table_model = model  # --model alone reads the tables too
-    if "multi" in methods and set(groups) & set(TABLE_SOURCES) and (args.table_model or args.model is None):
+    reads_tables = ("multi" in methods and set(groups) & set(TABLE_SOURCES)) or ("table" in methods and set(groups) - set(TABLE_SOURCES))
+    if reads_tables and (args.table_model or args.model is None):
         try:
             table_model = curvecast.load(args.table_model, device="cpu") if args.table_model else curvecast.scaling.load_table_predictor()
         except CurvecastError as exc:
@@ -1322,7 +1366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optima: list[dict] = []
     for source, source_groups in groups.items():
         source_model = table_model if source in TABLE_SOURCES else model
-        source_rows, source_optima = run_source(source, source_groups, methods, FRACTIONS, source_model, args.seed)
+        source_rows, source_optima = run_source(source, source_groups, methods, FRACTIONS, source_model, args.seed, table_model)
         rows.extend(source_rows)
         optima.extend(source_optima)
     rows.extend(reused)

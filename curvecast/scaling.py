@@ -36,6 +36,7 @@ import math
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -43,18 +44,18 @@ import torch
 from scipy import stats
 from scipy.spatial import Delaunay, QhullError
 
-from curvecast.curve import config_vector
+from curvecast.curve import Direction, check_direction, config_vector
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.prediction import GroupedSampler, Prediction, ZMap
 from curvecast.priors.batch import config_index
-from curvecast.run import CleanRun, distance_to_nearest, encode_hparams
+from curvecast.run import CleanRun, Run, distance_to_nearest, encode_hparams
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from curvecast.predictor import Predictor
 
-__all__ = ["fit", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
+__all__ = ["fit", "fit_runs", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
 
 #: New points predicted per forward pass (and the size of the optimum's joint grid).
 GROUP = 8
@@ -114,6 +115,7 @@ def fit(
     lr: Any = None,
     batch_size: Any = None,
     model: "Predictor | None" = None,
+    direction: Direction = "min",
 ) -> "ScalingLaw":
     """A posterior over the loss surface ``L(N, D)`` given the final losses of finished runs.
 
@@ -124,10 +126,13 @@ def fit(
         lr: optional ``n`` peak learning rates (> 0); with them, :meth:`ScalingLaw.optimum` also says the best lr.
         batch_size: optional ``n`` batch sizes (> 0); likewise.
         model: the predictor to use (default: :func:`load_table_predictor`, the shipped tables model).
+        direction: ``"min"`` for losses (the default), ``"max"`` for a metric that grows with scale (accuracy);
+            :meth:`ScalingLaw.optimum` needs a loss.
 
     Returns:
         A :class:`ScalingLaw`. Nothing is optimised here; predictions are forward passes.
     """
+    check_direction(direction)
     n_params = _column("n_params", n_params)
     n = n_params.size
     n_tokens = _column("n_tokens", n_tokens, n)
@@ -138,7 +143,65 @@ def fit(
         raise InvalidCurveError(f"a scaling law needs at least 3 finished runs, got {n}")
     if model is None:
         model = load_table_predictor()
-    return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model)
+    return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model, direction=direction)
+
+
+def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predictor | None = None) -> ScalingLaw:
+    """A scaling law from finished training runs: each run's last observed value is its final value, read as a
+    row of a scaling table (:func:`fit`) at its config's ``n_params`` and ``n_tokens``.
+
+    This answers "how would a run of another size (or length) end?" from a sweep of finished curves: given
+    a size ladder's curves, ``fit_runs(runs).predict(n_params=4 * largest, n_tokens=...)`` is the final value of
+    a run not started yet. ``predict(..., runs=...)`` forecasts a whole trajectory instead, and is the one to
+    use for a run already under way. Measured on real size ladders (``benchmarks/scaling.py``, column
+    ``table``): for the largest run held out and not started, reading the ladder's final values as a table
+    predicts its final value better than ``predict(..., runs=...)`` (Gemstones, Pythia, Gadre et al.).
+    Only the runs' ends are read: a run's earlier points were taken at learning rates not yet decayed, so they
+    are not the final values of shorter runs.
+
+    Args:
+        runs: at least 3 :class:`~curvecast.Run`, each finished, with at least one observed point, and a config
+            giving ``n_params`` and ``n_tokens`` (the tokens the run trained on); ``lr`` and ``batch_size`` are
+            read where every run gives them.
+        direction: ``"min"`` (loss) or ``"max"`` (a metric that grows, such as accuracy).
+        model: the predictor (default: the shipped tables model).
+
+    Returns:
+        A :class:`ScalingLaw` over the runs' final values.
+
+    Raises:
+        InvalidConfigError: a run's config lacks ``n_params`` or ``n_tokens``.
+        InvalidCurveError: a run has no finite observed value, or fewer than 3 runs are given.
+    """
+    runs = list(runs)
+    columns: dict[str, list[float]] = {"n_params": [], "n_tokens": [], "loss": [], "lr": [], "batch_size": []}
+    for i, run in enumerate(runs):
+        if not isinstance(run, Run):
+            raise InvalidConfigError(f"runs[{i}] is a {type(run).__name__}; pass curvecast.Run(x, y, config) objects")
+        name = run.name or f"runs[{i}]"
+        config = dict(run.config or {})
+        for key in ("n_params", "n_tokens"):
+            if config.get(key) is None:
+                raise InvalidConfigError(
+                    f"run {name!r} has no {key!r} in its config; fit_runs places each run by its size and the tokens it "
+                    "trained on: give both, e.g. Run(x, y, {'n_params': 1.2e8, 'n_tokens': 2.4e9})"
+                )
+        y = np.asarray(run.y, dtype=np.float64).reshape(-1)
+        finite = y[np.isfinite(y)]
+        if finite.size == 0:
+            raise InvalidCurveError(f"run {name!r} has no finite observed value; fit_runs reads each run's final value")
+        x = np.asarray(run.x, dtype=np.float64).reshape(-1)
+        if x.size == y.size and np.isfinite(x[np.isfinite(y)]).all():
+            last = float(finite[np.argmax(x[np.isfinite(y)])])  # the value at the largest x, whatever the order given
+        else:
+            last = float(finite[-1])
+        columns["n_params"].append(config["n_params"])
+        columns["n_tokens"].append(config["n_tokens"])
+        columns["loss"].append(last)
+        columns["lr"].append(config.get("lr"))
+        columns["batch_size"].append(config.get("batch_size"))
+    optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k]) and columns[k]}
+    return fit(columns["n_params"], columns["n_tokens"], columns["loss"], model=model, direction=direction, **optional)
 
 
 def isoflop_profile(
@@ -255,6 +318,7 @@ class ScalingLaw:
         n_params, n_tokens, loss: the table (``n`` rows).
         lr, batch_size: optional columns.
         model: the :class:`~curvecast.Predictor`.
+        direction: ``"min"`` (a loss) or ``"max"`` (a metric that grows with scale; no :meth:`optimum`).
     """
 
     n_params: np.ndarray
@@ -263,12 +327,20 @@ class ScalingLaw:
     lr: np.ndarray | None
     batch_size: np.ndarray | None
     model: "Predictor" = field(repr=False)
+    direction: Direction = "min"
 
     def __repr__(self) -> str:
         return (
             f"ScalingLaw({self.loss.size} runs, N {self.n_params.min():.3g}..{self.n_params.max():.3g}, "
             f"D {self.n_tokens.min():.3g}..{self.n_tokens.max():.3g}, loss {self.loss.min():.4g}..{self.loss.max():.4g})"
         )
+
+    def _require_loss(self, what: str) -> None:
+        if self.direction != "min":
+            raise InvalidConfigError(
+                f"{what} looks for the lowest loss, but this law was fitted with direction={self.direction!r}; "
+                "fit the losses of the runs (direction='min') to find compute-optimal sizes"
+            )
 
     def _config(self, n_params: float, n_tokens: float, lr: float | None, batch_size: float | None) -> np.ndarray:
         config = {"n_params": n_params, "n_tokens": n_tokens, "lr": lr, "batch_size": batch_size}
@@ -350,7 +422,7 @@ class ScalingLaw:
             runs = rows + queries
             slots = encode_hparams([{}] * len(runs))
             query_x = [np.empty(0)] * len(rows) + [x[start + j : start + j + 1] for j in range(len(group))]
-            parts.append(self.model._predict_group(runs, slots, query_x, direction="min", bounds=None, warn=False, table=True))
+            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True))
         preds = [p for part in parts for p in part if p is not None]
         zmap = ZMap(*(torch.cat([getattr(p._zmap, f).reshape(1) for p in preds]) for f in ("loc", "scale", "sign", "z_low", "z_high")))
         groups = []
@@ -425,6 +497,7 @@ class ScalingLaw:
         Returns:
             An :class:`Optimum` per budget (a list if ``flops`` is a list).
         """
+        self._require_loss("optimum")
         many = np.ndim(flops) > 0
         budgets = _column("flops", flops)
         k = _positive_scalar("flops_per_param_token", flops_per_param_token)
@@ -451,6 +524,7 @@ class ScalingLaw:
         smallest or largest size counts. Returns arrays over those profiles: ``log_flops``, ``log_n_vertex``
         (the parabola's minimum in log N through the best row and its neighbours), ``log_n_best`` (the best
         row's size) and ``log_spacing`` (the median log-size step of the profile)."""
+        self._require_loss("isoflop_profiles")
         log_c = np.log(flops_per_param_token * self.n_params * self.n_tokens)
         order = np.argsort(log_c, kind="stable")
         breaks = np.flatnonzero(np.diff(log_c[order]) > math.log1p(BUDGET_TOLERANCE)) + 1

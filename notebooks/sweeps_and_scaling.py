@@ -4,7 +4,8 @@
 # A percent-format notebook (open it in Jupyter with jupytext, or run it as a script; CI runs it).
 # 1. Four finished Gemstones runs of smaller models and the first evaluations of a 1.9B model: how will the
 #    large run end? (`predict(..., runs=...)`)
-# 2. Predict several runs at once and draw their trajectories jointly (`predict_runs`).
+# 2. Predict several runs at once and draw their trajectories jointly (`predict_runs`); a run not started,
+#    from the others' final values read as a scaling table (`curvecast.scaling.fit_runs`).
 # 3. A table of isoFLOP runs (Porian et al. 2024): the compute-optimal size for a budget twice the largest
 #    in the table (`curvecast.scaling`).
 # 4. One isoFLOP profile, part swept: the losses of the larger sizes (`config={"isoflop": C}`).
@@ -68,6 +69,24 @@ paths = preds.sample(200, seed=0)
 final_new = paths[-1][:, -1]
 print(f"3B run: final loss median {np.median(final_new):.3f}; P(below 2.5) = {np.mean(final_new < 2.5):.2f}")
 assert len(preds) == len(others) + 1 and paths[-1].shape == (200, x_query.size)
+
+# %% [markdown]
+# How the 1.9B run would end if it had not started is also a scaling-table question: each finished run is a
+# row at its size and the tokens it trained on, its final value the loss (`scaling.fit_runs`). On real size
+# ladders this forecasts held-out larger runs' final values better than `predict(..., runs=...)` with nothing
+# of them seen (BENCHMARKS.md, "A sweep's finished curves read as a table"). Here four rows say little about
+# the spread: the median lands near the truth, the band is wide.
+
+# %%
+tokens_per_step = 4_194_304  # Gemstones: 2,048 sequences of 2,048 tokens per step
+finished = [curvecast.Run(r.x, r.y, {**r.config, "n_tokens": r.x[-1] * tokens_per_step}, name=r.name) for r in others]
+ends = curvecast.scaling.fit_runs(finished)
+as_table = ends.predict(target["config"]["n_params"], 83475 * tokens_per_step)
+as_runs = model.predict([], [], [83475], config=target["config"], runs=others)
+for name, pred in (("fit_runs", as_table), ("predict(runs=)", as_runs)):
+    lo, hi = pred.interval(0.9)
+    print(f"{name:>15}: 1.9B run not started, final loss median {pred.median[0]:.3f}, 90% interval [{lo[0]:.3f}, {hi[0]:.3f}]")
+assert as_table.interval(0.9)[0][0] < as_table.median[0] < as_table.interval(0.9)[1][0]
 
 # %% [markdown]
 # ## 3. A scaling table: the compute-optimal model for a larger budget

@@ -366,3 +366,59 @@ def test_points_inside_a_table_read_its_nearest_rows_only():
     for bad in (0, -3, 2.5, True, "8"):
         with pytest.raises(InvalidConfigError, match="table_rows_inside"):
             curvecast.load(table_rows_inside=bad)
+
+
+def _ladder_runs(n_runs=5, lr=None):
+    """Finished runs of a size ladder: loss falls from 2 above its final value to the Chinchilla loss at D = 20 N."""
+    sizes = np.geomspace(1e7, 2e8, n_runs)
+    runs = []
+    for i, n in enumerate(sizes):
+        x = np.linspace(0.1, 1.0, 12) * 20 * n
+        y = chinchilla(n, x) + 0.5 * (1.0 - x / x[-1])
+        config = {"n_params": n, "n_tokens": 20 * n, **({} if lr is None else {"lr": lr[i]})}
+        runs.append(curvecast.Run(x[::-1], y[::-1], config, name=f"r{i}"))  # given last point first: order does not matter
+    return runs
+
+
+def test_fit_runs_reads_each_runs_final_value_as_a_table_row():
+    runs = _ladder_runs()
+    law = curvecast.scaling.fit_runs(runs)
+    n = np.array([r.config["n_params"] for r in runs])
+    np.testing.assert_allclose(law.loss, chinchilla(n, 20 * n), rtol=1e-12)  # the value at the largest x, not the first given
+    np.testing.assert_allclose(law.n_tokens, 20 * n)
+    assert law.lr is None and law.direction == "min"
+    same = curvecast.scaling.fit(n, 20 * n, chinchilla(n, 20 * n))
+    a, b = law.predict([8e8], [1.6e10]), same.predict([8e8], [1.6e10])
+    np.testing.assert_allclose(a.median, b.median, rtol=1e-6)
+    np.testing.assert_allclose(a.interval(0.9), b.interval(0.9), rtol=1e-6)
+    with_lr = curvecast.scaling.fit_runs(_ladder_runs(lr=[1e-3, 2e-3, 3e-3, 4e-3, 5e-3]))
+    np.testing.assert_allclose(with_lr.lr, [1e-3, 2e-3, 3e-3, 4e-3, 5e-3])
+
+
+def test_fit_runs_rejects_runs_it_cannot_place():
+    runs = _ladder_runs()
+    no_tokens = curvecast.Run(runs[0].x, runs[0].y, {"n_params": 1e7}, name="short")
+    with pytest.raises(InvalidConfigError, match="run 'short' has no 'n_tokens'"):
+        curvecast.scaling.fit_runs([no_tokens, *runs[1:]])
+    with pytest.raises(InvalidConfigError, match="runs\\[1\\] is a dict"):
+        curvecast.scaling.fit_runs([runs[0], {"x": [1]}, *runs[2:]])
+    empty = curvecast.Run([1.0, 2.0], [np.nan, np.nan], runs[0].config, name="blank")
+    with pytest.raises(InvalidCurveError, match="run 'blank' has no finite"):
+        curvecast.scaling.fit_runs([empty, *runs[1:]])
+    with pytest.raises(InvalidCurveError, match="at least 3"):
+        curvecast.scaling.fit_runs(runs[:2])
+    with pytest.raises(InvalidConfigError, match="direction must be"):
+        curvecast.scaling.fit_runs(runs, direction="up")
+
+
+def test_a_law_of_a_rising_metric_predicts_but_has_no_optimum():
+    accuracy = [curvecast.Run(r.x, 5.0 - np.asarray(r.y), r.config) for r in _ladder_runs()]
+    law = curvecast.scaling.fit_runs(accuracy, direction="max")
+    pred = law.predict([8e8], [1.6e10])
+    assert pred.direction == "max" and law.direction == "max"
+    low, high = pred.interval(0.9)
+    assert low[0] < pred.median[0] < high[0] and pred.median[0] > law.loss.max() - 0.1  # a larger run is not much worse
+    with pytest.raises(InvalidConfigError, match="direction='max'"):
+        law.optimum(1e19)
+    with pytest.raises(InvalidConfigError, match="direction='max'"):
+        law.isoflop_profiles()

@@ -284,8 +284,18 @@ def test_targets_met_and_markdown():
         _agg("a", 0.2, "single", 0.0, 0.2, 0.9),
         _agg("a", 0.2, "power_law", float("nan"), 0.3, 0.9),
         _agg("b", 0.0, "multi", 1.0, 0.1, 0.9),
+        _agg("c", 0.0, "multi", 5.0, 0.5, 0.5),
+        _agg("c", 0.0, "table", -2.0, 0.01, 0.92),
+        _agg("c", 0.0, "chinchilla", 0.0, 0.05, 0.5),
+        _agg("c", 0.2, "table", -2.0, 0.01, 0.92, n=0),
+        _agg("c", 0.2, "multi", 1.0, 0.1, 0.9),
+        _agg("c", 0.2, "chinchilla", 0.0, 0.05, 0.5),
     ]
     met = {(r["source"], r["fraction"]): r for r in sc.target_rows(results)}
+    # the table reading is the answer where it ran (the worse multi is not compared with it); else multi
+    assert (met["c", 0.0]["answer"], met["c", 0.0]["nll"], met["c", 0.0]["final_err"], met["c", 0.0]["coverage"]) == ("table", True, True, True)
+    assert (met["c", 0.2]["answer"], met["c", 0.2]["nll"], met["c", 0.2]["final_err"]) == ("multi", False, False)
+    assert met["a", 0.0]["answer"] == "multi"
     assert (met["a", 0.0]["nll"], met["a", 0.0]["final_err"], met["a", 0.0]["coverage"]) == (True, False, True)
     assert (met["a", 0.2]["nll"], met["a", 0.2]["final_err"], met["a", 0.2]["coverage"]) == (True, True, False)
     assert (met["b", 0.0]["nll"], met["b", 0.0]["final_err"]) == (None, None)
@@ -295,7 +305,8 @@ def test_targets_met_and_markdown():
             "cpu_count": 2, "torch_version": "t", "timestamp": "now"}
     md = sc.markdown_report(results, optima, [], "python benchmarks/scaling.py", list(sc.METHODS), meta)
     assert "| a | 0.0 | 5 | **-1.000** | 0.100 | 0.90 | – | – | – |" in md
-    assert "| a | 0.0 | ✓ | ✗ | ✓ |" in md and "| b | 0.0 | – | – | ✓ |" in md
+    assert "| a | 0.0 | multi | ✓ | ✗ | ✓ |" in md and "| b | 0.0 | multi | – | – | ✓ |" in md
+    assert "| c | 0.0 | table | ✓ | ✓ | ✓ |" in md
     assert "Hit rate 1/1" in md and sc.optimum_summary(optima)["median_abs_log10_ratio"] == pytest.approx(math.log10(2))
 
 
