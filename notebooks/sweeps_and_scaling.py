@@ -93,7 +93,7 @@ assert as_table.interval(0.9)[0][0] < as_table.median[0] < as_table.interval(0.9
 # Each row is a finished run observed only at its end: model size N, tokens D, final loss. This table holds
 # 11 isoFLOP profiles, so `optimum` extrapolates their minima (`best.method == "isoflop"`; 43 of 45 held-out
 # Porian budgets inside the 90% interval, BENCHMARKS.md); `method="pfn"` asks the network's isoFLOP curve
-# (42 of 45 with `curvecast/models/tables`, the network `curvecast.scaling` reads tables with).
+# (43 of 45 with `curvecast/models/tables`, the network `curvecast.scaling` reads tables with).
 
 # %%
 table = {"N": [], "D": [], "loss": []}
