@@ -4,6 +4,7 @@
 >>> law.predict([1e9], [2e10]).interval(0.9)                    # the loss of a run not trained yet
 >>> best = law.optimum(1e21)                                    # compute-optimal N, D and loss, with quantiles
 >>> best.n_params, best.interval("n_params", 0.9)
+>>> law = curvecast.scaling.fit_runs(sweep)                      # a sweep's finished curves: their final values
 
 A table row is a run observed only at its end: one point at ``x`` = its tokens, with ``n_params`` and
 ``n_tokens`` (and ``lr``, ``batch_size`` where given) in its config. The shipped models were trained on
