@@ -36,8 +36,8 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -45,7 +45,7 @@ import torch
 from scipy import stats
 from scipy.spatial import Delaunay, QhullError
 
-from curvecast.curve import Direction, check_direction, config_vector
+from curvecast.curve import Direction, check_direction, clean_points, config_vector
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.prediction import GroupedSampler, Prediction, ZMap
 from curvecast.priors.batch import config_index
@@ -187,21 +187,18 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
                     f"run {name!r} has no {key!r} in its config; fit_runs places each run by its size and the tokens it "
                     "trained on: give both, e.g. Run(x, y, {'n_params': 1.2e8, 'n_tokens': 2.4e9})"
                 )
-        y = np.asarray(run.y, dtype=np.float64).reshape(-1)
-        finite = y[np.isfinite(y)]
-        if finite.size == 0:
+        try:
+            _, y = clean_points(run.x, run.y, min_points=0)  # sorted by x, non-finite points dropped with a warning
+        except ValueError as exc:  # name the run in a long list
+            raise type(exc)(f"run {name!r}: {exc}") from None
+        if y.size == 0:
             raise InvalidCurveError(f"run {name!r} has no finite observed value; fit_runs reads each run's final value")
-        x = np.asarray(run.x, dtype=np.float64).reshape(-1)
-        if x.size == y.size and np.isfinite(x[np.isfinite(y)]).all():
-            last = float(finite[np.argmax(x[np.isfinite(y)])])  # the value at the largest x, whatever the order given
-        else:
-            last = float(finite[-1])
         columns["n_params"].append(config["n_params"])
         columns["n_tokens"].append(config["n_tokens"])
-        columns["loss"].append(last)
+        columns["loss"].append(float(y[-1]))  # the value at the largest x, whatever the order given
         columns["lr"].append(config.get("lr"))
         columns["batch_size"].append(config.get("batch_size"))
-    optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k]) and columns[k]}
+    optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k])}
     return fit(columns["n_params"], columns["n_tokens"], columns["loss"], model=model, direction=direction, **optional)
 
 

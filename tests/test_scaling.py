@@ -7,7 +7,12 @@ import pytest
 
 import curvecast
 from curvecast.cli import main
-from curvecast.errors import InvalidConfigError, InvalidCurveError, ShapeError
+from curvecast.errors import (
+    CurvecastWarning,
+    InvalidConfigError,
+    InvalidCurveError,
+    ShapeError,
+)
 from curvecast.scaling import GROUP, MIN_PROFILES, Optimum, _argmin_along
 
 E, A, ALPHA, B, BETA = 1.7, 400.0, 0.34, 410.0, 0.28  # a Chinchilla-like loss surface
@@ -403,8 +408,10 @@ def test_fit_runs_rejects_runs_it_cannot_place():
     with pytest.raises(InvalidConfigError, match="runs\\[1\\] is a dict"):
         curvecast.scaling.fit_runs([runs[0], {"x": [1]}, *runs[2:]])
     empty = curvecast.Run([1.0, 2.0], [np.nan, np.nan], runs[0].config, name="blank")
-    with pytest.raises(InvalidCurveError, match="run 'blank' has no finite"):
+    with pytest.warns(CurvecastWarning, match="dropped 2"), pytest.raises(InvalidCurveError, match="run 'blank' has no finite"):
         curvecast.scaling.fit_runs([empty, *runs[1:]])
+    with pytest.raises(ShapeError, match="run 'r1': x and y must have the same length"):
+        curvecast.scaling.fit_runs([runs[0], curvecast.Run(runs[1].x[:3], runs[1].y, runs[1].config, name="r1"), *runs[2:]])
     with pytest.raises(InvalidCurveError, match="at least 3"):
         curvecast.scaling.fit_runs(runs[:2])
     with pytest.raises(InvalidConfigError, match="direction must be"):
