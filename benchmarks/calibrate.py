@@ -10,6 +10,7 @@
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
     python benchmarks/calibrate.py --context-runs --model curvecast/models/default --write   # context curves read per pass
     python benchmarks/calibrate.py --max-runs --model curvecast/models/default --write   # runs (table rows) read per pass
+    python benchmarks/calibrate.py --pool-weight --write   # predict_final: a ladder run's own forecast against its sweep's table
     python benchmarks/calibrate.py --all --model runs/gpu/run             # a newly trained model: every choice, in order, written
 
 The PFN is trained on the prior; on real curves its predictive distributions can be too sharp or too wide.
@@ -89,6 +90,13 @@ predicted under (their mixture, :func:`curvecast.load`): the grids ``0.1, 0.2, .
 schedule family ``--schedule`` names (modded-nanogpt's records: wsd), at 20, 40 and 60% observed. The rule:
 most cells with 90% coverage in [0.85, 0.95], as for the spread, but ties go to the lower mean capped NLL (a
 longer grid is not a sharper forecast, so "smallest" has no meaning there).
+
+With ``--pool-weight`` it chooses ``pool_weight`` of the tables model (``--table-model``, default the shipped one):
+the weight :func:`curvecast.scaling.predict_final` gives a size ladder run's own forecast (``predict(...,
+runs=...)``) against the ladder's finished runs read as a table (``fit_runs``), at observed fractions 0, 0.2 and
+0.5, on the ``--runs`` hold-outs of the ladders (Gemstones, Pythia; Gadre's ladders are too short to have them),
+the lowest mean capped NLL per fraction, ties to the smaller weight. About 12 minutes on 2 CPU cores. Not part of ``--all``: it
+writes the tables model, which a newly trained default model does not replace.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
@@ -503,6 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table-rows-inside", action="store_true",
                         help="choose table_rows_inside, the most rows a scaling-table prediction inside the table reads")
     parser.add_argument("--table-rows-grid", type=int, nargs="+", default=list(TABLE_ROWS_GRID), help="with --table-rows-inside: the candidate values")
+    parser.add_argument("--pool-weight", action="store_true",
+                        help="choose pool_weight, the weight of a ladder run's own forecast in scaling.predict_final's pool, per observed fraction (written to the tables model)")
+    parser.add_argument("--pool-grid", type=float, nargs="+", default=list(POOL_GRID), help="with --pool-weight: the candidate weights")
+    parser.add_argument("--table-model", help="with --pool-weight: the tables model (default: the shipped one)")
     parser.add_argument("--all", action="store_true",
                         help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
                         "--runs --tables in turn, each written")
@@ -510,9 +522,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.all > 1:
-        parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs, --replicate-from and "
-                     "--table-rows-inside are exclusive")
+    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.all > 1:
+        parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs, --replicate-from, "
+                     "--table-rows-inside and --pool-weight are exclusive")
+    if args.pool_weight and not all(0.0 <= w <= 1.0 for w in args.pool_grid):
+        parser.error("--pool-grid weights lie in [0, 1]")
     if args.by_direction and not args.spread:
         parser.error("--by-direction goes with --spread")
     if args.by_observed and not args.runs:
@@ -539,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return choose_replicate_from(args)
     if args.table_rows_inside:
         return choose_table_rows_inside(args)
+    if args.pool_weight:
+        return choose_pool_weight(args)
     model = curvecast.load(args.model, temperature=1.0, spread=1.0)
     tasks = {}
     if args.runs:
@@ -846,6 +862,86 @@ def choose_table_rows_inside(args: argparse.Namespace) -> int:
         )
         write_choice(model.path, "table_rows_inside", best, how, {"capped_nll": {str(v): score[v] for v in grid},
                                                                    "coverage90": {str(v): coverage[v] for v in grid}})
+    return 0
+
+
+#: The observed fractions ``--pool-weight`` chooses a weight at (its anchors), and the weights it tries.
+POOL_FRACTIONS = (0.0, 0.2, 0.5)
+POOL_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def pool_components(sc, model: curvecast.Predictor, table_model: curvecast.Predictor, task) -> tuple | None:
+    """The two forecasts :func:`curvecast.scaling.predict_final` pools for ``task`` (a ladder run's own
+    forecast given the context runs, and the context runs read as a table); None for seeds or a failure."""
+    group = task.group
+    if group.seeds or not np.isfinite(task.run.n_params):
+        return None
+    runs = [curvecast.Run(r.x, r.y, sc.run_config(group, r), name=r.name) for r in task.context_runs]
+    target = curvecast.Run(task.x_obs, task.y_obs, sc.run_config(group, task.run), name=task.run.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+        try:
+            own = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model, weight=1.0)
+            table = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model, weight=0.0)
+        except (curvecast.errors.CurvecastError, ValueError):
+            return None
+    return own, table
+
+
+def choose_pool_weight(args: argparse.Namespace) -> int:
+    """``--pool-weight``: the weight of a ladder run's own forecast in :func:`curvecast.scaling.predict_final`'s
+    pool, at each observed fraction of ``POOL_FRACTIONS``, on the hold-outs of ``--runs`` (the 4th to 6th
+    largest run of each size ladder, from the strictly smaller ones; ``benchmarks/scaling.py`` scores the three
+    largest). Per fraction, the weight of ``--pool-grid`` with the lowest mean capped NLL (the mean over sources
+    of each source's mean), ties to the smaller weight; written to the tables model's ``calibration.pool_weight``
+    (``--table-model``, default the shipped one) as ``{"fractions": [...], "weights": [...]}``."""
+    from curvecast.pooling import pool
+
+    sc = _load_sibling("scaling_benchmark", "scaling.py")
+    model = curvecast.load(args.model)
+    table_model = curvecast.load(args.table_model) if args.table_model else curvecast.scaling.load_table_predictor()
+    grid = sorted(set(args.pool_grid))
+    table, chosen = [], []
+    for fraction in POOL_FRACTIONS:
+        by_source: dict[str, list] = {}
+        for source in sc.SOURCES:
+            if source in sc.TABLE_SOURCES:
+                continue
+            for group in sc.load_groups(args.data.resolve(), source):
+                for task in validation_run_tasks(sc, group, fraction, BENCHMARK_SEED):
+                    parts = pool_components(sc, model, table_model, task)
+                    if parts is not None:
+                        by_source.setdefault(source, []).append((task, parts))
+        for weight in grid:
+            for source, items in by_source.items():
+                nll, covered = [], []
+                for task, (own, reading) in items:
+                    pred = pool([own, reading], [weight, 1.0 - weight])
+                    y, scale = float(task.y_true[0]), float(task.scale[0])
+                    logpdf = float(pred.logpdf(y)[0]) + np.log(scale)
+                    nll.append(min(-logpdf if np.isfinite(logpdf) else rc.NLL_CAP, rc.NLL_CAP))
+                    low, high = pred.interval(0.9)
+                    covered.append(bool(low[0] <= y <= high[0]))
+                table.append({"fraction": fraction, "weight": weight, "source": source, "nll_capped": float(np.mean(nll)),
+                              "coverage90": float(np.mean(covered)), "n": len(nll)})
+        rows = [r for r in table if r["fraction"] == fraction]
+        score = {w: float(np.mean([r["nll_capped"] for r in rows if r["weight"] == w])) for w in grid}
+        best = min(grid, key=lambda w: (round(score[w], 4), w))
+        chosen.append(best)
+        for w in grid:
+            cells = "  ".join(f"{r['source']} {r['nll_capped']:.3f}/{r['coverage90']:.2f}" for r in rows if r["weight"] == w)
+            print(f"f={fraction:<4} weight={w:<4} mean capped nll {score[w]:.4f}   {cells}" + ("   <- chosen" if w == best else ""))
+    rule = {"fractions": list(POOL_FRACTIONS), "weights": chosen}
+    print(f"pool_weight = {rule}")
+    write_table(args.json, table, rule)
+    if args.write:
+        how = (
+            "benchmarks/calibrate.py --pool-weight: per observed fraction, the weight of the run's own forecast (over "
+            f"{grid}) with the lowest mean capped NLL, the mean over sources, ties to the smaller, on the 4th-6th largest run "
+            "of each size ladder (hold-outs benchmarks/scaling.py does not score)"
+        )
+        validation = {f"{r['fraction']}/{r['weight']}/{r['source']}": {"capped_nll": r["nll_capped"], "coverage90": r["coverage90"], "n": r["n"]} for r in table}
+        write_choice(table_model.path, "pool_weight", rule, how, validation)
     return 0
 
 

@@ -46,6 +46,10 @@ Methods (each gives, per target, the log density at the true value, the median a
   as a scaling table (``curvecast.scaling.fit_runs(runs, direction=...)``, the shipped tables model),
   ``law.predict`` at the held-out run's size and tokens; not applicable to runs already under way, to seeds of one
   size or to tables (whose ``multi`` is already a table reading);
+* ``final``: for a held-out curve of a size ladder, not started or under way, ``curvecast.scaling.predict_final``:
+  ``multi``'s forecast and ``table``'s reading pooled (a mixture), the forecast weighted by the fraction of the run
+  observed as the tables model's ``calibration.pool_weight`` says (chosen on hold-outs this script does not score,
+  ``benchmarks/calibrate.py --pool-weight``); curvecast's answer wherever it applies (``multi`` elsewhere);
 * ``single``: curvecast on the held-out run's observed points alone (fraction 0.2, at least 3 observed points);
 * ``power_law``: realcurves.py's saturating power law fitted to the held-out run's observed points (fraction 0.2,
   at least 3 observed points; with 3 it falls back to realcurves' last-value baseline, counted as fallbacks);
@@ -130,9 +134,9 @@ FILES = {
 }
 TABLE_SOURCES = ("porian", "gadre")
 FRACTIONS = (0.0, 0.2)
-METHODS = ("multi", "table", "single", "power_law", "chinchilla")
+METHODS = ("multi", "table", "final", "single", "power_law", "chinchilla")
 #: Methods whose results are curvecast's answer in a cell (see :func:`answer_method`); the rest are compared with it.
-CURVECAST_ANSWERS = ("table", "multi")
+CURVECAST_ANSWERS = ("final", "table", "multi")
 TABLE_METHODS = ("multi", "chinchilla")
 N_HOLDOUT = 3  # the largest, 2nd and 3rd largest runs (budgets) are held out in turn
 MIN_CONTEXT = 3  # context runs (rows) a hold-out needs
@@ -915,6 +919,23 @@ def table_curve(model, task: CurveTask) -> Outcome | None:
     return _guarded(call)
 
 
+def final_curve(model, table_model, task: CurveTask) -> Outcome | None:
+    """``curvecast.scaling.predict_final``: the held-out run's own forecast given the context runs, pooled with
+    the context runs read as a table (weights by the fraction observed, the tables model's calibration); None
+    (N/A) for a group of seeds (no size to place it by)."""
+    group = task.group
+    if group.seeds or not math.isfinite(task.run.n_params):
+        return None
+
+    def call():
+        runs = [curvecast.Run(r.x, r.y, run_config(group, r), name=r.name) for r in task.context_runs]
+        target = curvecast.Run(task.x_obs, task.y_obs, run_config(group, task.run), name=task.run.name)
+        pred = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model)
+        return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs), "pool_weights": getattr(pred, "weights", np.ones(1)).tolist()}
+
+    return _guarded(call)
+
+
 def chinchilla_table(task: TableTask, seed: int) -> Outcome:
     """:func:`fit_chinchilla` on the context rows (each row its own run for the bootstrap)."""
     g, rows = task.group, task.fit_rows
@@ -974,6 +995,9 @@ def method_outcomes(method: str, tasks: Sequence[Task], model, seed: int, desc: 
         return _per_task(lambda t: multi_table(model, t) if tables else multi_curve(model, t), tasks, desc)
     if method == "table":
         return _per_task(lambda t: table_curve(table_model or model, t), tasks, desc)
+    if method == "final":
+        reader = table_model or curvecast.scaling.load_table_predictor()
+        return _per_task(lambda t: final_curve(model, reader, t), tasks, desc)
     if method == "chinchilla":
         return _per_task(lambda t: chinchilla_table(t, seed) if tables else chinchilla_curve(t, seed), tasks, desc)
     if method == "single":
@@ -1058,8 +1082,9 @@ TARGET_KEYS = ("nll", "final_err", "coverage")
 
 
 def answer_method(by_method: dict[str, dict]) -> str | None:
-    """curvecast's answer in one (source, fraction): ``table`` where it applies (a size ladder's run not started:
-    how would a larger run end, the question ``scaling.fit_runs`` answers), else ``multi``; None if neither ran."""
+    """curvecast's answer in one (source, fraction): ``final`` where it applies (a size ladder's run, not started or
+    under way: how will it end, the question ``scaling.predict_final`` answers), else ``table`` (the same for a run not
+    started, from an older results file), else ``multi``; None if none ran."""
     for method in CURVECAST_ANSWERS:
         r = by_method.get(method)
         if r is not None and r["n_targets"] > 0:
@@ -1174,8 +1199,8 @@ def markdown_report(results: Sequence[dict], optima: Sequence[dict], rows: Seque
         "### Targets met",
         "",
         (
-            "curvecast's answer (`table` for a size ladder's run not started, the question `scaling.fit_runs` "
-            "answers; `multi` otherwise) against `single` and the fits, where they have values: mean NLL lower, "
+            "curvecast's answer (`final` for a size ladder's run, not started or under way, the question "
+            "`scaling.predict_final` answers; `table` for one not started where `final` did not run; `multi` otherwise) against `single` and the fits, where they have values: mean NLL lower, "
             f"final_err lower; its coverage90 in [{COVERAGE_TARGET[0]}, {COVERAGE_TARGET[1]}]. ✓ met, ✗ missed, – "
             "nothing to compare."
         ),
@@ -1343,7 +1368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --reuse {args.reuse}: {exc}", file=sys.stderr)
             return 2
     model, model_meta = None, {"model": args.model, "model_path": None}
-    if {"multi", "single", "table"} & set(methods):
+    if {"multi", "single", "table", "final"} & set(methods):
         try:
             model = curvecast.load(args.model, device="cpu", context_runs=args.context_runs, replicate_from=args.replicate_from)
         except CurvecastError as exc:
@@ -1352,7 +1377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_meta = {"model": args.model, "model_path": str(model.path), "model_repr": repr(model), "max_runs": model.max_runs,
                       "context_runs": model.context_runs, "replicate_from": model.replicate_from}
     table_model = model  # --model alone reads the tables too
-    reads_tables = ("multi" in methods and set(groups) & set(TABLE_SOURCES)) or ("table" in methods and set(groups) - set(TABLE_SOURCES))
+    reads_tables = ("multi" in methods and set(groups) & set(TABLE_SOURCES)) or ({"table", "final"} & set(methods) and set(groups) - set(TABLE_SOURCES))
     if reads_tables and (args.table_model or args.model is None):
         try:
             table_model = curvecast.load(args.table_model, device="cpu") if args.table_model else curvecast.scaling.load_table_predictor()

@@ -185,6 +185,11 @@ def _predict(args: argparse.Namespace) -> int:
             f"--isoflop reads one isoFLOP profile, got {len(data)} runs; for profiles at several budgets, write them as one "
             "table (n_params, n_tokens, loss) and run `curvecast scaling TABLE.csv`"
         )
+    if args.final and (single or args.plot or args.isoflop is not None):
+        raise InvalidConfigError(
+            "--final forecasts one run's final value from the other runs of its sweep read as a scaling table: give the "
+            "sweep (several files, or a long CSV with a run column) and --target, without --plot or --isoflop"
+        )
     if single:
         targets = names
     elif args.target is not None:
@@ -193,6 +198,8 @@ def _predict(args: argparse.Namespace) -> int:
         targets = [r.name for r in data if (_last_x(r.x) or 0.0) < args.until]
         if not targets:
             raise InvalidConfigError(f"every run already reaches --until {args.until:g}; raise --until or name a --target")
+        if args.final and len(targets) > 1:
+            raise InvalidConfigError(f"--final forecasts one run; {len(targets)} runs stop short of --until {args.until:g}: name one with --target")
     queries = {}
     for r in data:
         if r.name in targets:
@@ -200,7 +207,7 @@ def _predict(args: argparse.Namespace) -> int:
             if single and last is None:
                 raise curvecast.errors.InvalidCurveError(f"{args.file[0]} holds no finite x values")
             what = f"the last observed x of run {r.name!r}" if not single else "the last observed x"
-            queries[r.name] = _query_points(last if last is not None else 0.0, args.until, args.points, args.log_x, what)
+            queries[r.name] = _query_points(last if last is not None else 0.0, args.until, 1 if args.final else args.points, args.log_x, what)
     model = curvecast.load(args.model, device=args.device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", curvecast.errors.CurvecastWarning)
@@ -214,6 +221,10 @@ def _predict(args: argparse.Namespace) -> int:
             runs.append(curvecast.Run(r.x, r.y, config or None, name=r.name))
         if single:
             preds = [model.predict(data[0].x, data[0].y, queries[names[0]], direction=direction, config=runs[0].config)]
+        elif args.final:
+            target = runs[names.index(targets[0])]
+            others = [run for run in runs if run.name != target.name]
+            preds = [curvecast.scaling.predict_final(target, others, args.until, direction=direction, model=model)]
         elif len(targets) == 1:
             target = runs[names.index(targets[0])]
             others = [run for run in runs if run.name != target.name]
@@ -244,6 +255,9 @@ def _predict(args: argparse.Namespace) -> int:
             span = f", x {pred.observed_x.min():g} .. {pred.observed_x.max():g}" if n_obs else ""
             label = args.file[0] if single else f"run {name}"
             context = "" if single else f" (given {len(data) - 1} other run(s))"
+            if args.final:
+                own, table = pred.weights
+                context = f" (final value: its own forecast weighted {own:.2f}, the {len(data) - 1} other runs read as a table {table:.2f})"
             _print_table(pred, f"{label}: {n_obs} observed points{span}, direction {direction}{context}")
             print(f"P(y at x = {pred.x[-1]:g} ends {word} {where}, {best:.5g}) = {_p_better(pred, best, direction):.2f}")
             if not single:
@@ -450,6 +464,9 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--schedule", choices=["constant", "cosine", "linear", "wsd"], help="the forecast runs' LR schedule (with --total-steps: a decay ahead moves the forecast)")
     pd.add_argument("--cooldown-steps", type=float, metavar="X", help="length of the final LR decay of a wsd schedule, in units of x (unknown: the forecast mixes cooldowns of 10%%..90%% of --total-steps)")
     pd.add_argument("--warmup-steps", type=float, metavar="X", help="length of the LR warmup, in units of x")
+    pd.add_argument("--final", action="store_true",
+                    help="forecast only the target's value at --until, its own forecast pooled with the other (finished) runs read as a "
+                         "scaling table: every run's config needs n_params and n_tokens (curvecast.scaling.predict_final)")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)

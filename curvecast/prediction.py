@@ -183,6 +183,16 @@ def _new_generator(device: torch.device, seed: int | None) -> torch.Generator:
     return generator
 
 
+def check_levels(qs: Any) -> tuple[np.ndarray, bool]:
+    """Quantile levels as a flat float64 array, and whether ``qs`` was a scalar; each level strictly in (0, 1)."""
+    levels = np.asarray(qs, dtype=np.float64)
+    scalar = levels.ndim == 0
+    levels = levels.reshape(-1)
+    if levels.size == 0 or not ((levels > 0) & (levels < 1)).all():
+        raise InvalidConfigError(f"quantile levels must lie strictly between 0 and 1 (e.g. 0.05, 0.5, 0.95), got {qs!r}")
+    return levels, scalar
+
+
 def _check_n(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InvalidConfigError(f"n must be a positive int (number of trajectories), got {n!r}")
@@ -258,11 +268,7 @@ class Prediction:
 
         A scalar ``qs`` gives an array of length ``m``.
         """
-        levels = np.asarray(qs, dtype=np.float64)
-        scalar = levels.ndim == 0
-        levels = levels.reshape(-1)
-        if levels.size == 0 or not ((levels > 0) & (levels < 1)).all():
-            raise InvalidConfigError(f"quantile levels must lie strictly between 0 and 1 (e.g. 0.05, 0.5, 0.95), got {qs!r}")
+        levels, scalar = check_levels(qs)
         out = quantiles(self._bar, self._logits, self._zmap, torch.from_numpy(levels)).T.numpy()  # Q x m
         return out[0] if scalar else out
 

@@ -54,9 +54,10 @@ from curvecast.run import CleanRun, Run, distance_to_nearest, encode_hparams
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from curvecast.pooling import PooledPrediction
     from curvecast.predictor import Predictor
 
-__all__ = ["fit", "fit_runs", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
+__all__ = ["fit", "fit_runs", "predict_final", "pool_weight", "DEFAULT_POOL_WEIGHT", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
 
 #: New points predicted per forward pass (and the size of the optimum's joint grid).
 GROUP = 8
@@ -200,6 +201,98 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
         columns["batch_size"].append(config.get("batch_size"))
     optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k])}
     return fit(columns["n_params"], columns["n_tokens"], columns["loss"], model=model, direction=direction, **optional)
+
+
+#: Where a tables model's calibration has no ``pool_weight``: the run's own forecast weighs the fraction of the
+#: run observed (nothing for a run not started, all of it for a finished one).
+DEFAULT_POOL_WEIGHT: dict[str, list[float]] = {"fractions": [0.0], "weights": [0.0]}
+
+
+def pool_weight(fraction: float, rule: dict[str, Any] | None = None) -> float:
+    """The weight of a run's own forecast in :func:`predict_final`'s pool, for a run observed up to ``fraction``
+    of its final x: ``rule`` (``{"fractions": [...], "weights": [...]}``, anchors chosen on validation
+    hold-outs, e.g. the tables model's ``calibration.pool_weight``) interpolated linearly, and from its last
+    anchor linearly to 1 at a finished run (``fraction`` 1). ``None`` takes :data:`DEFAULT_POOL_WEIGHT`."""
+    rule = DEFAULT_POOL_WEIGHT if rule is None else rule
+    fractions = [float(f) for f in rule["fractions"]]
+    weights = [float(w) for w in rule["weights"]]
+    if fractions[-1] < 1.0:
+        fractions, weights = fractions + [1.0], weights + [1.0]
+    return float(np.interp(min(max(float(fraction), 0.0), 1.0), fractions, weights))
+
+
+def predict_final(
+    target: Run,
+    runs: Sequence[Run],
+    x_final: float,
+    *,
+    direction: Direction = "min",
+    model: Predictor | None = None,
+    table_model: Predictor | None = None,
+    weight: float | None = None,
+) -> PooledPrediction:
+    """How will ``target`` end? The predictive distribution of its value at ``x_final``, given a sweep of
+    finished ``runs`` (a size ladder, runs of other lengths): the run's own forecast, ``model.predict(...,
+    runs=runs)``, pooled with the sweep read as a scaling table (:func:`fit_runs` at the run's ``n_params`` and
+    ``n_tokens``).
+
+    The two err in different places: the table reading follows the sweep's trend in size and tokens (a run
+    not started is predicted from it alone), and the run's own forecast follows what the run has shown. The
+    weight of the run's own forecast rises with the fraction observed (``x`` of its last observed point /
+    ``x_final``), by the rule stored in the tables model (``calibration.pool_weight``, chosen on hold-outs
+    ``benchmarks/scaling.py`` does not score: ``benchmarks/calibrate.py --pool-weight``; :func:`pool_weight`).
+
+    Args:
+        target: the run to forecast (:class:`~curvecast.Run`; its ``x``, ``y`` may be empty for a run not
+            started). Its config gives ``n_params`` and ``n_tokens``, the tokens it will have trained on at
+            ``x_final``, plus anything else ``predict`` reads (``total_steps``, ``lr``, ...).
+        runs: at least 3 finished runs of the sweep, each with ``n_params`` and ``n_tokens`` (:func:`fit_runs`);
+            not ``target`` itself.
+        x_final: the x (in the runs' own units, e.g. steps) at which the target ends.
+        direction: ``"min"`` (loss) or ``"max"`` (a metric that grows, such as accuracy).
+        model: the predictor of the run's own forecast (default: :func:`curvecast.load`, the shipped model).
+        table_model: the predictor that reads the table (default: :func:`load_table_predictor`).
+        weight: the own forecast's weight in [0, 1], overriding the rule (0: the table reading alone).
+
+    Returns:
+        A :class:`~curvecast.pooling.PooledPrediction` at the one query ``x_final`` (``median``, ``quantile``,
+        ``interval``, ``logpdf``, ``cdf``, ``sample``, like a :class:`~curvecast.Prediction`): ``components`` are
+        the run's own forecast and the table reading (whose ``x`` is ``n_tokens``), ``weights`` theirs.
+
+    Raises:
+        InvalidConfigError: ``target`` is not a Run or lacks ``n_params`` / ``n_tokens``; ``x_final`` is not a
+            positive number past the target's last observed x; ``weight`` outside [0, 1].
+    """
+    from curvecast.pooling import pool
+    from curvecast.predictor import load
+
+    if not isinstance(target, Run):
+        raise InvalidConfigError(f"target is a {type(target).__name__}; pass the run to forecast as curvecast.Run(x, y, config)")
+    name = target.name or "target"
+    config = dict(target.config or {})
+    for key in ("n_params", "n_tokens"):
+        if config.get(key) is None:
+            raise InvalidConfigError(
+                f"run {name!r} has no {key!r} in its config; predict_final places it in the sweep by its size and the tokens "
+                "it will have trained on at x_final: give both, e.g. Run(x, y, {'n_params': 1.2e8, 'n_tokens': 2.4e9})"
+            )
+    x_end = _positive_scalar("x_final", x_final)
+    try:
+        x_seen, _ = clean_points(target.x, target.y, min_points=0)
+    except ValueError as exc:
+        raise type(exc)(f"run {name!r}: {exc}") from None
+    if x_seen.size and x_seen[-1] > x_end:
+        raise InvalidConfigError(f"x_final ({x_end:g}) lies before run {name!r}'s last observed x ({x_seen[-1]:g}); pass the x at which the run ends")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0):
+        raise InvalidConfigError(f"weight is the run's own forecast's share of the pool, in [0, 1] (e.g. 0.6), got {weight!r}")
+    law = fit_runs(runs, direction=direction, model=table_model)
+    extra = {key: config.get(key) for key in ("lr", "batch_size") if getattr(law, key) is not None}
+    table = law.predict([config["n_params"]], [config["n_tokens"]], **{k: v for k, v in extra.items() if v is not None})
+    if weight is None:
+        fraction = float(x_seen[-1] / x_end) if x_seen.size else 0.0
+        weight = pool_weight(fraction, (law.model.config.get("calibration") or {}).get("pool_weight"))
+    own = (model if model is not None else load()).predict(target.x, target.y, [x_end], direction=direction, config=target.config, runs=runs)
+    return pool([own, table], [float(weight), 1.0 - float(weight)])
 
 
 def isoflop_profile(

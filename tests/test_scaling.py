@@ -429,3 +429,67 @@ def test_a_law_of_a_rising_metric_predicts_but_has_no_optimum():
         law.optimum(1e19)
     with pytest.raises(InvalidConfigError, match="direction='max'"):
         law.isoflop_profiles()
+
+
+def test_pool_weight_interpolates_its_anchors_and_reaches_one_at_a_finished_run():
+    rule = {"fractions": [0.0, 0.2, 0.5], "weights": [0.0, 0.6, 0.8]}
+    got = [curvecast.scaling.pool_weight(f, rule) for f in (-0.1, 0.0, 0.1, 0.35, 0.75, 1.0, 2.0)]
+    np.testing.assert_allclose(got, [0.0, 0.0, 0.3, 0.7, 0.9, 1.0, 1.0], atol=1e-12)
+    assert curvecast.scaling.pool_weight(0.3) == pytest.approx(0.3)  # the default: the fraction observed
+
+
+def _target(n_observed, n=8e8):
+    """The next rung of :func:`_ladder_runs`' ladder, observed for its first ``n_observed`` of 12 points."""
+    x = np.linspace(0.1, 1.0, 12) * 20 * n
+    y = chinchilla(n, x) + 0.5 * (1.0 - x / x[-1])
+    return curvecast.Run(x[:n_observed], y[:n_observed], {"n_params": n, "n_tokens": 20 * n}, name="next"), x[-1], y[-1]
+
+
+def test_predict_final_reads_the_sweep_as_a_table_for_a_run_not_started():
+    runs = _ladder_runs()
+    target, x_final, _ = _target(0)
+    pred = curvecast.scaling.predict_final(target, runs, x_final, weight=0.0)
+    same = curvecast.scaling.fit_runs(runs).predict([8e8], [1.6e10])
+    np.testing.assert_allclose(pred.median, same.median, rtol=1e-9)
+    np.testing.assert_allclose(pred.interval(0.9), same.interval(0.9), rtol=1e-9)
+    rule = (curvecast.scaling.load_table_predictor().config.get("calibration") or {}).get("pool_weight")
+    default = curvecast.scaling.predict_final(target, runs, x_final)
+    expected = curvecast.scaling.pool_weight(0.0, rule)
+    np.testing.assert_allclose(default.weights, [expected, 1.0 - expected], rtol=1e-9)
+    np.testing.assert_allclose(default.x, [x_final])
+
+
+def test_predict_final_pools_a_run_under_way_with_the_table_reading():
+    runs = _ladder_runs()
+    target, x_final, y_final = _target(4)
+    pooled = curvecast.scaling.predict_final(target, runs, x_final, weight=0.6)
+    own = curvecast.load().predict(target.x, target.y, [x_final], config=target.config, runs=runs)
+    table = curvecast.scaling.fit_runs(runs).predict([8e8], [1.6e10])
+    np.testing.assert_allclose(pooled.weights, [0.6, 0.4])
+    expected = np.log(0.6 * np.exp(own.logpdf(y_final)) + 0.4 * np.exp(table.logpdf(y_final)))
+    np.testing.assert_allclose(pooled.logpdf(y_final), expected, rtol=1e-6)
+    np.testing.assert_allclose(pooled.cdf(pooled.median), [0.5], atol=1e-6)
+    low, high = pooled.interval(0.9)
+    assert min(own.interval(0.9)[0][0], table.interval(0.9)[0][0]) <= low[0] < pooled.median[0] < high[0]
+    paths = pooled.sample(200, seed=3)
+    assert paths.shape == (200, 1) and np.isfinite(paths).all()
+    np.testing.assert_array_equal(paths, pooled.sample(200, seed=3))  # seeded
+    rule = (curvecast.scaling.load_table_predictor().config.get("calibration") or {}).get("pool_weight")
+    by_rule = curvecast.scaling.predict_final(target, runs, x_final)
+    weight = curvecast.scaling.pool_weight(float(target.x[-1] / x_final), rule)
+    np.testing.assert_allclose(by_rule.weights, [weight, 1.0 - weight], rtol=1e-9)
+
+
+def test_predict_final_rejects_what_it_cannot_place():
+    runs = _ladder_runs()
+    target, x_final, _ = _target(4)
+    with pytest.raises(InvalidConfigError, match="run 'next' has no 'n_tokens'"):
+        curvecast.scaling.predict_final(curvecast.Run(target.x, target.y, {"n_params": 8e8}, name="next"), runs, x_final)
+    with pytest.raises(InvalidConfigError, match="lies before run 'next'"):
+        curvecast.scaling.predict_final(target, runs, float(target.x[1]))
+    with pytest.raises(InvalidConfigError, match="x_final"):
+        curvecast.scaling.predict_final(target, runs, -1.0)
+    with pytest.raises(InvalidConfigError, match="weight is the run's own forecast's share"):
+        curvecast.scaling.predict_final(target, runs, x_final, weight=1.5)
+    with pytest.raises(InvalidConfigError, match="target is a dict"):
+        curvecast.scaling.predict_final({"x": []}, runs, x_final)

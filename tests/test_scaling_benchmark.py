@@ -290,8 +290,13 @@ def test_targets_met_and_markdown():
         _agg("c", 0.2, "table", -2.0, 0.01, 0.92, n=0),
         _agg("c", 0.2, "multi", 1.0, 0.1, 0.9),
         _agg("c", 0.2, "chinchilla", 0.0, 0.05, 0.5),
+        _agg("d", 0.2, "final", -0.5, 0.04, 0.97),
+        _agg("d", 0.2, "multi", -3.0, 0.01, 0.9),
+        _agg("d", 0.2, "chinchilla", -0.4, 0.05, 0.8),
     ]
     met = {(r["source"], r["fraction"]): r for r in sc.target_rows(results)}
+    # the pooled answer comes first where it ran: compared with chinchilla only, never with multi or table
+    assert (met["d", 0.2]["answer"], met["d", 0.2]["nll"], met["d", 0.2]["final_err"], met["d", 0.2]["coverage"]) == ("final", True, True, False)
     # the table reading is the answer where it ran (the worse multi is not compared with it); else multi
     assert (met["c", 0.0]["answer"], met["c", 0.0]["nll"], met["c", 0.0]["final_err"], met["c", 0.0]["coverage"]) == ("table", True, True, True)
     assert (met["c", 0.2]["answer"], met["c", 0.2]["nll"], met["c", 0.2]["final_err"]) == ("multi", False, False)
