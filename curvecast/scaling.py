@@ -148,6 +148,27 @@ def fit(
     return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model, direction=direction)
 
 
+def _placed_run(run: Any, label: str, placed_by: str) -> tuple[str, dict[str, Any], np.ndarray, np.ndarray]:
+    """``run``'s name (``label`` where it has none), config and cleaned points (sorted by x, non-finite points
+    dropped with a warning), checked to be a :class:`~curvecast.Run` whose config gives ``n_params`` and
+    ``n_tokens``, what places it in a scaling table (``placed_by`` says who does, for the error)."""
+    if not isinstance(run, Run):
+        raise InvalidConfigError(f"{label} is a {type(run).__name__}; pass curvecast.Run(x, y, config) objects")
+    name = run.name or label
+    config = dict(run.config or {})
+    for key in ("n_params", "n_tokens"):
+        if config.get(key) is None:
+            raise InvalidConfigError(
+                f"run {name!r} has no {key!r} in its config; {placed_by}: give both, e.g. "
+                "Run(x, y, {'n_params': 1.2e8, 'n_tokens': 2.4e9})"
+            )
+    try:
+        x, y = clean_points(run.x, run.y, min_points=0)
+    except ValueError as exc:  # name the run in a long list
+        raise type(exc)(f"run {name!r}: {exc}") from None
+    return name, config, x, y
+
+
 def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predictor | None = None) -> ScalingLaw:
     """A scaling law from finished training runs: each run's last observed value is its final value, read as a
     row of a scaling table (:func:`fit`) at its config's ``n_params`` and ``n_tokens``.
@@ -178,20 +199,7 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
     runs = list(runs)
     columns: dict[str, list[float]] = {"n_params": [], "n_tokens": [], "loss": [], "lr": [], "batch_size": []}
     for i, run in enumerate(runs):
-        if not isinstance(run, Run):
-            raise InvalidConfigError(f"runs[{i}] is a {type(run).__name__}; pass curvecast.Run(x, y, config) objects")
-        name = run.name or f"runs[{i}]"
-        config = dict(run.config or {})
-        for key in ("n_params", "n_tokens"):
-            if config.get(key) is None:
-                raise InvalidConfigError(
-                    f"run {name!r} has no {key!r} in its config; fit_runs places each run by its size and the tokens it "
-                    "trained on: give both, e.g. Run(x, y, {'n_params': 1.2e8, 'n_tokens': 2.4e9})"
-                )
-        try:
-            _, y = clean_points(run.x, run.y, min_points=0)  # sorted by x, non-finite points dropped with a warning
-        except ValueError as exc:  # name the run in a long list
-            raise type(exc)(f"run {name!r}: {exc}") from None
+        name, config, _, y = _placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on")
         if y.size == 0:
             raise InvalidCurveError(f"run {name!r} has no finite observed value; fit_runs reads each run's final value")
         columns["n_params"].append(config["n_params"])
@@ -266,21 +274,10 @@ def predict_final(
     from curvecast.pooling import pool
     from curvecast.predictor import load
 
-    if not isinstance(target, Run):
-        raise InvalidConfigError(f"target is a {type(target).__name__}; pass the run to forecast as curvecast.Run(x, y, config)")
-    name = target.name or "target"
-    config = dict(target.config or {})
-    for key in ("n_params", "n_tokens"):
-        if config.get(key) is None:
-            raise InvalidConfigError(
-                f"run {name!r} has no {key!r} in its config; predict_final places it in the sweep by its size and the tokens "
-                "it will have trained on at x_final: give both, e.g. Run(x, y, {'n_params': 1.2e8, 'n_tokens': 2.4e9})"
-            )
+    name, config, x_seen, _ = _placed_run(
+        target, "target", "predict_final places it in the sweep by its size and the tokens it will have trained on at x_final"
+    )
     x_end = _positive_scalar("x_final", x_final)
-    try:
-        x_seen, _ = clean_points(target.x, target.y, min_points=0)
-    except ValueError as exc:
-        raise type(exc)(f"run {name!r}: {exc}") from None
     if x_seen.size and x_seen[-1] > x_end:
         raise InvalidConfigError(f"x_final ({x_end:g}) lies before run {name!r}'s last observed x ({x_seen[-1]:g}); pass the x at which the run ends")
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0):
