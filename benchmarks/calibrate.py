@@ -10,6 +10,7 @@
     python benchmarks/calibrate.py --cooldowns --model curvecast/models/default --write   # cooldowns of wsd runs
     python benchmarks/calibrate.py --context-runs --model curvecast/models/default --write   # context curves read per pass
     python benchmarks/calibrate.py --max-runs --model curvecast/models/default --write   # runs (table rows) read per pass
+    python benchmarks/calibrate.py --ladders --grid 0.6 0.7 0.8 0.9 1.0 --write   # tables of a sweep's finished runs
     python benchmarks/calibrate.py --pool-weight --write   # predict_final: a ladder run's own forecast against its sweep's table
     python benchmarks/calibrate.py --all --model runs/gpu/run             # a newly trained model: every choice, in order, written
 
@@ -91,11 +92,16 @@ schedule family ``--schedule`` names (modded-nanogpt's records: wsd), at 20, 40 
 most cells with 90% coverage in [0.85, 0.95], as for the spread, but ties go to the lower mean capped NLL (a
 longer grid is not a sharper forecast, so "smallest" has no meaning there).
 
+With ``--ladders`` it chooses the tables model's ``temperature_runs["ladder"]``: the temperature of a table made of a
+sweep's finished runs (``scaling.fit_runs``), on the ``--runs`` hold-outs of the size ladders not started, the mean
+90% coverage closest to 0.9 over ``--grid`` (``--runs --tables``'s rule); scaling tables keep their ``"table"``
+factor. About 2 minutes. Choose ``--pool-weight`` after it.
+
 With ``--pool-weight`` it chooses ``pool_weight`` of the tables model (``--table-model``, default the shipped one):
-the weight :func:`curvecast.scaling.predict_final` gives a size ladder run's own forecast (``predict(...,
-runs=...)``) against the ladder's finished runs read as a table (``fit_runs``), at observed fractions 0, 0.2 and
-0.5, on the ``--runs`` hold-outs of the ladders (Gemstones, Pythia; Gadre's ladders are too short to have them),
-the lowest mean capped NLL per fraction, ties to the smaller weight. About 12 minutes on 2 CPU cores. Not part of ``--all``: it
+the weights :func:`curvecast.scaling.predict_final` gives a size ladder run's own forecast (``predict(...,
+runs=...)``) against the ladder's finished runs read as a table (``fit_runs``) at 0, 20 and 50% of the run's x
+seen (linear between), on the ``--runs`` hold-outs of the ladders (Gemstones, Pythia; Gadre's ladders are too
+short to have them) seen for 0, 20 and 50% of their points, the lowest mean capped NLL, ties to smaller weights. About 12 minutes on 2 CPU cores. Not part of ``--all``: it
 writes the tables model, which a newly trained default model does not replace.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
@@ -124,7 +130,7 @@ import pandas as pd
 
 import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
-from curvecast.predictor import TABLE_KIND, default_model_path, far_factor
+from curvecast.predictor import LADDER_KIND, TABLE_KIND, default_model_path, far_factor
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -511,10 +517,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table-rows-inside", action="store_true",
                         help="choose table_rows_inside, the most rows a scaling-table prediction inside the table reads")
     parser.add_argument("--table-rows-grid", type=int, nargs="+", default=list(TABLE_ROWS_GRID), help="with --table-rows-inside: the candidate values")
+    parser.add_argument("--ladders", action="store_true",
+                        help="choose temperature_runs['ladder'] of the tables model: tables of a sweep's finished runs (scaling.fit_runs)")
     parser.add_argument("--pool-weight", action="store_true",
                         help="choose pool_weight, the weight of a ladder run's own forecast in scaling.predict_final's pool, per observed fraction (written to the tables model)")
     parser.add_argument("--pool-grid", type=float, nargs="+", default=list(POOL_GRID), help="with --pool-weight: the candidate weights")
-    parser.add_argument("--table-model", help="with --pool-weight: the tables model (default: the shipped one)")
+    parser.add_argument("--table-model", help="with --pool-weight or --ladders: the tables model (default: the shipped one)")
     parser.add_argument("--all", action="store_true",
                         help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
                         "--runs --tables in turn, each written")
@@ -522,9 +530,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.all > 1:
+    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.ladders + args.all > 1:
         parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs, --replicate-from, "
-                     "--table-rows-inside and --pool-weight are exclusive")
+                     "--table-rows-inside, --ladders and --pool-weight are exclusive")
     if args.pool_weight and not all(0.0 <= w <= 1.0 for w in args.pool_grid):
         parser.error("--pool-grid weights lie in [0, 1]")
     if args.by_direction and not args.spread:
@@ -555,6 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return choose_table_rows_inside(args)
     if args.pool_weight:
         return choose_pool_weight(args)
+    if args.ladders:
+        return choose_ladder_temperature(args)
     model = curvecast.load(args.model, temperature=1.0, spread=1.0)
     tasks = {}
     if args.runs:
@@ -865,8 +875,51 @@ def choose_table_rows_inside(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The observed fractions ``--pool-weight`` chooses a weight at (its anchors), and the weights it tries.
-POOL_FRACTIONS = (0.0, 0.2, 0.5)
+def choose_ladder_temperature(args: argparse.Namespace) -> int:
+    """``--ladders``: the tables model's ``temperature_runs["ladder"]``, the temperature of a table made of a sweep's
+    finished runs (:func:`curvecast.scaling.fit_runs`): on the ``--runs`` hold-outs of the size ladders not started
+    (fraction 0; ``benchmarks/scaling.py``'s method ``table``), each value of ``--grid``, :func:`closest_coverage`
+    (mean 90% coverage closest to 0.9, ties to the lower mean capped NLL), as ``--runs --tables`` chooses the table
+    factor on scaling tables. Written beside the model's other factors."""
+    sc = _load_sibling("scaling_benchmark", "scaling.py")
+    model = curvecast.load(args.table_model) if args.table_model else curvecast.scaling.load_table_predictor()
+    cells = {cell: made for cell, made in validation_run_cells(sc, args.data).items() if cell[1] == 0.0 and cell[0] not in sc.TABLE_SOURCES}
+    current = stored_calibration(model.path).get("temperature_runs", 1.0)
+    factors = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
+    factors.pop(LADDER_KIND, None)
+    table = []
+    for temperature in args.grid:
+        model.temperature_runs = {**factors, LADDER_KIND: float(temperature)}
+        for (source, fraction), tasks in cells.items():
+            outcomes = sc.method_outcomes("table", tasks, model, BENCHMARK_SEED, source, table_model=model)
+            rows = [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, "table", task, o) if "nll" in r]
+            if not rows:
+                continue
+            scores = {"nll_capped": float(np.mean([min(r["nll"], rc.NLL_CAP) for r in rows])),
+                      "coverage90": float(np.mean([r["covered"] for r in rows])), "n": len(rows)}
+            table.append({"temperature": temperature, "source": source, "fraction": fraction, **scores})
+            print(f"ladder temperature={temperature:<5g} {source:>16}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
+    sources = sorted({r["source"] for r in table})
+    best, score, coverage, in_band = report_grid(
+        args, table, "temperature_runs['ladder']", lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid)
+    )
+    if args.write:
+        how = (
+            "benchmarks/calibrate.py --ladders: the factor of tables of a sweep's finished runs (scaling.fit_runs), mean 90% coverage "
+            f"closest to 0.9 over the grid {args.grid} on the size ladders' runs not started, hold-outs benchmarks/scaling.py does not "
+            f"score ({sources}); the other factors as they were"
+        )
+        store_calibration(model.path, {"temperature_runs": {**factors, LADDER_KIND: best},
+                                       "temperature_runs_ladder_how": how,
+                                       "temperature_runs_ladder_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}})
+        print(f"wrote calibration.temperature_runs['ladder'] = {best} to {model.path}", file=sys.stderr)
+    return 0
+
+
+#: The hold-outs ``--pool-weight`` scores (fractions of each run's points observed, as in ``benchmarks/scaling.py``),
+#: the fractions of the run's x where its rule places anchors (what ``scaling.pool_weight`` reads), and the weights tried.
+POOL_TASK_FRACTIONS = (0.0, 0.2, 0.5)
+POOL_ANCHORS = (0.0, 0.2, 0.5)
 POOL_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 
 
@@ -881,66 +934,94 @@ def pool_components(sc, model: curvecast.Predictor, table_model: curvecast.Predi
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
         try:
-            own = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model, weight=1.0)
-            table = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model, weight=0.0)
+            pooled = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model, weight=1.0)
         except (curvecast.errors.CurvecastError, ValueError):
             return None
-    return own, table
+    return tuple(pooled.components)
+
+
+def monotone_rules(grid: Sequence[float], n_anchors: int) -> list[tuple[float, ...]]:
+    """Every non-decreasing choice of ``n_anchors`` weights from ``grid`` (more of a run seen never weighs its own
+    forecast less)."""
+    if n_anchors == 0:
+        return [()]
+    return [(w, *rest) for w in grid for rest in monotone_rules([v for v in grid if v >= w], n_anchors - 1)]
+
+
+def pooled_nll(item: dict, weight: float) -> float:
+    """The capped NLL (scale units) of the pool of ``item``'s two forecasts with the run's own weighted ``weight``."""
+    terms = [np.log(w) + lp for w, lp in ((weight, item["logpdf_own"]), (1.0 - weight, item["logpdf_table"])) if w > 0]
+    logpdf = float(np.logaddexp.reduce(terms)) + np.log(item["scale"])
+    return min(-logpdf, rc.NLL_CAP) if np.isfinite(logpdf) else rc.NLL_CAP
 
 
 def choose_pool_weight(args: argparse.Namespace) -> int:
-    """``--pool-weight``: the weight of a ladder run's own forecast in :func:`curvecast.scaling.predict_final`'s
-    pool, at each observed fraction of ``POOL_FRACTIONS``, on the hold-outs of ``--runs`` (the 4th to 6th
+    """``--pool-weight``: the rule by which :func:`curvecast.scaling.predict_final` weighs a ladder run's own
+    forecast against its sweep's table reading: one weight at each fraction of the run's x in ``POOL_ANCHORS``,
+    linear between (:func:`curvecast.scaling.pool_weight`). Scored on the hold-outs of ``--runs`` (the 4th to 6th
     largest run of each size ladder, from the strictly smaller ones; ``benchmarks/scaling.py`` scores the three
-    largest). Per fraction, the weight of ``--pool-grid`` with the lowest mean capped NLL (the mean over sources
-    of each source's mean), ties to the smaller weight; written to the tables model's ``calibration.pool_weight``
-    (``--table-model``, default the shipped one) as ``{"fractions": [...], "weights": [...]}``."""
+    largest) with ``POOL_TASK_FRACTIONS`` of their points seen, each task weighted by the rule at its own fraction
+    of x seen (Pythia's and Gadre's checkpoints are log-spaced early: a fifth of the points is a twelfth of the
+    steps or less). Every non-decreasing choice of anchor weights from ``--pool-grid`` is tried; the lowest mean
+    capped NLL over the (source, fraction) cells wins, ties to the smaller weights. Written to the tables model's
+    ``calibration.pool_weight`` (``--table-model``, default the shipped one) as ``{"fractions": [...], "weights": [...]}``."""
     from curvecast.pooling import pool
 
     sc = _load_sibling("scaling_benchmark", "scaling.py")
     model = curvecast.load(args.model)
     table_model = curvecast.load(args.table_model) if args.table_model else curvecast.scaling.load_table_predictor()
-    grid = sorted(set(args.pool_grid))
-    table, chosen = [], []
-    for fraction in POOL_FRACTIONS:
-        by_source: dict[str, list] = {}
-        for source in sc.SOURCES:
-            if source in sc.TABLE_SOURCES:
-                continue
-            for group in sc.load_groups(args.data.resolve(), source):
+    cells: dict[tuple[str, float], list[dict]] = {}
+    for source in sc.SOURCES:
+        if source in sc.TABLE_SOURCES:
+            continue
+        for group in sc.load_groups(args.data.resolve(), source):
+            for fraction in POOL_TASK_FRACTIONS:
                 for task in validation_run_tasks(sc, group, fraction, BENCHMARK_SEED):
                     parts = pool_components(sc, model, table_model, task)
-                    if parts is not None:
-                        by_source.setdefault(source, []).append((task, parts))
-        for weight in grid:
-            for source, items in by_source.items():
-                nll, covered = [], []
-                for task, (own, reading) in items:
-                    pred = pool([own, reading], [weight, 1.0 - weight])
-                    y, scale = float(task.y_true[0]), float(task.scale[0])
-                    logpdf = float(pred.logpdf(y)[0]) + np.log(scale)
-                    nll.append(min(-logpdf if np.isfinite(logpdf) else rc.NLL_CAP, rc.NLL_CAP))
-                    low, high = pred.interval(0.9)
-                    covered.append(bool(low[0] <= y <= high[0]))
-                table.append({"fraction": fraction, "weight": weight, "source": source, "nll_capped": float(np.mean(nll)),
-                              "coverage90": float(np.mean(covered)), "n": len(nll)})
-        rows = [r for r in table if r["fraction"] == fraction]
-        score = {w: float(np.mean([r["nll_capped"] for r in rows if r["weight"] == w])) for w in grid}
-        best = min(grid, key=lambda w: (round(score[w], 4), w))
-        chosen.append(best)
-        for w in grid:
-            cells = "  ".join(f"{r['source']} {r['nll_capped']:.3f}/{r['coverage90']:.2f}" for r in rows if r["weight"] == w)
-            print(f"f={fraction:<4} weight={w:<4} mean capped nll {score[w]:.4f}   {cells}" + ("   <- chosen" if w == best else ""))
-    rule = {"fractions": list(POOL_FRACTIONS), "weights": chosen}
-    print(f"pool_weight = {rule}")
+                    if parts is None:
+                        continue
+                    y = float(task.y_true[0])
+                    cells.setdefault((source, fraction), []).append({
+                        "parts": parts, "y": y, "scale": float(task.scale[0]),
+                        "seen": float(task.x_obs[-1] / task.x_final) if task.n_obs else 0.0,
+                        "logpdf_own": float(parts[0].logpdf(y)[0]), "logpdf_table": float(parts[1].logpdf(y)[0]),
+                    })
+    print(f"validation hold-outs: { {f'{s} f={f}': len(v) for (s, f), v in sorted(cells.items())} }", file=sys.stderr)
+
+    def scores(weights: tuple[float, ...]) -> dict[tuple[str, float], float]:
+        rule = {"fractions": list(POOL_ANCHORS), "weights": list(weights)}
+        return {cell: float(np.mean([pooled_nll(it, curvecast.scaling.pool_weight(it["seen"], rule)) for it in items])) for cell, items in cells.items()}
+
+    candidates = monotone_rules(sorted(set(args.pool_grid)), len(POOL_ANCHORS))
+    mean_score = {w: float(np.mean(list(scores(w).values()))) for w in candidates}
+    best = min(candidates, key=lambda w: (round(mean_score[w], 4), w))
+    shown = {"table alone": (0.0,) * len(POOL_ANCHORS), "own forecast alone": (1.0,) * len(POOL_ANCHORS),
+             "default (the fraction seen)": tuple(POOL_ANCHORS), "chosen": best}
+    table = []
+    for label, weights in shown.items():
+        rule = {"fractions": list(POOL_ANCHORS), "weights": list(weights)}
+        per_cell = scores(weights)
+        for (source, fraction), items in sorted(cells.items()):
+            covered = []
+            for it in items:
+                w = curvecast.scaling.pool_weight(it["seen"], rule)
+                low, high = pool(it["parts"], [w, 1.0 - w]).interval(0.9)
+                covered.append(bool(low[0] <= it["y"] <= high[0]))
+            table.append({"rule": label, "weights": list(weights), "source": source, "fraction": fraction,
+                          "nll_capped": per_cell[source, fraction], "coverage90": float(np.mean(covered)), "n": len(items)})
+        cells_text = "  ".join(f"{r['source']} f={r['fraction']} {r['nll_capped']:.3f}/{r['coverage90']:.2f}" for r in table if r["rule"] == label)
+        print(f"{label:<28} {list(weights)}  mean capped nll {mean_score.get(weights, float(np.mean(list(per_cell.values())))):.4f}   {cells_text}")
+    rule = {"fractions": list(POOL_ANCHORS), "weights": list(best)}
+    print(f"pool_weight = {rule} (best of {len(candidates)} rules)")
     write_table(args.json, table, rule)
     if args.write:
         how = (
-            "benchmarks/calibrate.py --pool-weight: per observed fraction, the weight of the run's own forecast (over "
-            f"{grid}) with the lowest mean capped NLL, the mean over sources, ties to the smaller, on the 4th-6th largest run "
-            "of each size ladder (hold-outs benchmarks/scaling.py does not score)"
+            f"benchmarks/calibrate.py --pool-weight: the own forecast's weights at {list(POOL_ANCHORS)} of the run's x seen "
+            f"(non-decreasing, from {sorted(set(args.pool_grid))}) with the lowest mean capped NLL over the (source, fraction) cells, "
+            f"ties to the smaller, on the 4th-6th largest run of each size ladder seen for {list(POOL_TASK_FRACTIONS)} of its points "
+            "(hold-outs benchmarks/scaling.py does not score)"
         )
-        validation = {f"{r['fraction']}/{r['weight']}/{r['source']}": {"capped_nll": r["nll_capped"], "coverage90": r["coverage90"], "n": r["n"]} for r in table}
+        validation = {f"{r['rule']}/{r['source']}/{r['fraction']}": {k: r[k] for k in ("weights", "nll_capped", "coverage90", "n")} for r in table}
         write_choice(table_model.path, "pool_weight", rule, how, validation)
     return 0
 

@@ -47,8 +47,8 @@ Methods (each gives, per target, the log density at the true value, the median a
   ``law.predict`` at the held-out run's size and tokens; not applicable to runs already under way, to seeds of one
   size or to tables (whose ``multi`` is already a table reading);
 * ``final``: for a held-out curve of a size ladder, not started or under way, ``curvecast.scaling.predict_final``:
-  ``multi``'s forecast and ``table``'s reading pooled (a mixture), the forecast weighted by the fraction of the run
-  observed as the tables model's ``calibration.pool_weight`` says (chosen on hold-outs this script does not score,
+  ``multi``'s forecast and ``table``'s reading pooled (a mixture), the forecast weighted by the fraction of the run's
+  x observed as the tables model's ``calibration.pool_weight`` says (chosen on hold-outs this script does not score,
   ``benchmarks/calibrate.py --pool-weight``); curvecast's answer wherever it applies (``multi`` elsewhere);
 * ``single``: curvecast on the held-out run's observed points alone (fraction 0.2, at least 3 observed points);
 * ``power_law``: realcurves.py's saturating power law fitted to the held-out run's observed points (fraction 0.2,

@@ -77,6 +77,7 @@ class _Task:
     bounds: tuple[float, float]
     named: bool = False  # label predictions with their run's name
     table: bool = False  # a scaling table's rows (runs read at their end): queries take the table temperature
+    ladder: bool = False  # the table holds a sweep's finished runs (scaling.fit_runs): its own temperature where given
 
     @property
     def n_context(self) -> int:
@@ -178,17 +179,20 @@ def far_factor(reach: np.ndarray | torch.Tensor, beyond: float, spread: float) -
 RUN_KINDS = ("observed", "unobserved")
 #: The optional key of a ``temperature_runs`` mapping for scaling-table rows (:mod:`curvecast.scaling`).
 TABLE_KIND = "table"
+#: The ``temperature_runs`` key of a table made of a sweep's finished runs (``curvecast.scaling.fit_runs``).
+LADDER_KIND = "ladder"
 
 
 def _check_runs_temperature(value: Any) -> float | dict[str, float]:
-    """``temperature_runs`` as a float, or as ``{"observed": a, "unobserved": b}`` (optionally with ``"table": c``)
-    when given per kind of run."""
+    """``temperature_runs`` as a float, or as ``{"observed": a, "unobserved": b}`` (optionally with ``"table": c``
+    and ``"ladder": d``) when given per kind of run."""
     if not isinstance(value, Mapping):
         return _check_factor("temperature_runs", value)
-    if not set(RUN_KINDS) <= set(value) <= {*RUN_KINDS, TABLE_KIND}:
+    if not set(RUN_KINDS) <= set(value) <= {*RUN_KINDS, TABLE_KIND, LADDER_KIND}:
         raise InvalidConfigError(
             "temperature_runs per kind of run needs the keys 'observed' (runs with points) and 'unobserved' "
-            "(runs not started, table rows to predict), and may add 'table' (scaling-table rows apart), "
+            "(runs not started, table rows to predict), and may add 'table' (scaling-table rows apart) and 'ladder' "
+            "(rows of a table of a sweep's finished runs, scaling.fit_runs), "
             f"e.g. {{'observed': 1.1, 'unobserved': 0.8}}; got keys {sorted(map(str, value))}"
         )
     factors = {k: _check_factor(f"temperature_runs[{k!r}]", value[k]) for k in value}
@@ -337,7 +341,8 @@ class Predictor:
             anything is computed from them.
         temperature_runs: the same for predictions whose context holds more than one run (a float, or one
             factor per kind of predicted run, ``{"observed": a, "unobserved": b}``, optionally with
-            ``"table": c`` for scaling-table rows; :meth:`runs_temperature`).
+            ``"table": c`` for scaling-table rows and ``"ladder": d`` for those of a table of a sweep's finished
+            runs; :meth:`runs_temperature`).
         spread: single-curve predictive distributions are then scaled about their medians by this factor (a
             float), or by one factor per direction (``{"min": a, "max": b}``; :meth:`spread_for`).
         spread_few_points: ``{"below": n, "spread": s}`` or ``None``: single curves with fewer than ``n``
@@ -426,12 +431,15 @@ class Predictor:
             )
         self.table_rows_inside: int | None = None if table_rows_inside is False else min(int(table_rows_inside), self.max_runs)
 
-    def runs_temperature(self, *, observed: bool, table: bool = False) -> float:
+    def runs_temperature(self, *, observed: bool, table: bool = False, ladder: bool = False) -> float:
         """The logit temperature of a run predicted from other runs: one with observed points (``observed``)
         or one not started (a new setting, a table row to predict); a row a scaling table predicts
-        (``table``) takes the ``"table"`` factor where one is given, else that of runs not started."""
+        (``table``) takes the ``"table"`` factor where one is given, else that of runs not started; a row of a
+        table of a sweep's finished runs (``ladder`` too) takes the ``"ladder"`` factor where one is given."""
         if isinstance(self.temperature_runs, float):
             return self.temperature_runs
+        if table and ladder and LADDER_KIND in self.temperature_runs:
+            return self.temperature_runs[LADDER_KIND]
         if table and TABLE_KIND in self.temperature_runs:
             return self.temperature_runs[TABLE_KIND]
         return self.temperature_runs["observed" if observed else "unobserved"]
@@ -752,11 +760,12 @@ class Predictor:
         named: bool = False,
         warn: bool = True,
         table: bool = False,
+        ladder: bool = False,
     ) -> RunPredictions:
         """Predict the runs with queries, reading the others as context; one :class:`RunPredictions` (with
         ``None`` for runs that have no queries) in the order of ``runs``. ``warn=False`` leaves out the
         warnings about runs and points not read (for callers that subsample on purpose); ``table`` marks a
-        scaling table's rows (:meth:`runs_temperature`)."""
+        scaling table's rows, ``ladder`` a table of a sweep's finished runs (:meth:`runs_temperature`)."""
         sign = check_direction(direction)
         check_enough_context(runs)
         all_y = np.concatenate([r.y for r in runs])
@@ -774,6 +783,7 @@ class Predictor:
             bounds=resolved,
             named=named,
             table=table,
+            ladder=ladder,
         )
         (preds, joint, positions) = self._predict_tasks([task], with_joint=True)[0]
         by_run = dict(zip(kept, zip(preds, positions)))
@@ -901,7 +911,7 @@ class Predictor:
                 continue
             temps[i] = self.runs_temperature(observed=True)
             for read, positions in zip(task.context, query_pos[i], strict=True):
-                temps[i, positions] = self.runs_temperature(observed=read.size > 0, table=task.table)
+                temps[i, positions] = self.runs_temperature(observed=read.size > 0, table=task.table, ladder=task.ladder)
         return torch.from_numpy(temps).float().to(self.device)
 
     @torch.inference_mode()

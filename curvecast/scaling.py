@@ -180,7 +180,9 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
     ``table``): for the largest run held out and not started, reading the ladder's final values as a table
     predicts its final value better than ``predict(..., runs=...)`` (Gemstones, Pythia, Gadre et al.).
     Only the runs' ends are read: a run's earlier points were taken at learning rates not yet decayed, so they
-    are not the final values of shorter runs.
+    are not the final values of shorter runs. Such a table is read at the model's ``temperature_runs["ladder"]``
+    where it has one (the shipped tables model: 0.8, chosen on size ladders' hold-outs the benchmark does not score
+    by ``benchmarks/calibrate.py --ladders``; scaling tables keep their ``"table"`` factor, 0.9).
 
     Args:
         runs: at least 3 :class:`~curvecast.Run`, each finished, with at least one observed point, and a config
@@ -208,7 +210,8 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
         columns["lr"].append(config.get("lr"))
         columns["batch_size"].append(config.get("batch_size"))
     optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k])}
-    return fit(columns["n_params"], columns["n_tokens"], columns["loss"], model=model, direction=direction, **optional)
+    law = fit(columns["n_params"], columns["n_tokens"], columns["loss"], model=model, direction=direction, **optional)
+    return replace(law, ladder=True)
 
 
 #: Where a tables model's calibration has no ``pool_weight``: the run's own forecast weighs the fraction of the
@@ -407,6 +410,8 @@ class ScalingLaw:
         lr, batch_size: optional columns.
         model: the :class:`~curvecast.Predictor`.
         direction: ``"min"`` (a loss) or ``"max"`` (a metric that grows with scale; no :meth:`optimum`).
+        ladder: the rows are a sweep's finished runs (:func:`fit_runs`): predictions take the model's
+            ``temperature_runs["ladder"]`` where it has one (:meth:`~curvecast.Predictor.runs_temperature`).
     """
 
     n_params: np.ndarray
@@ -416,6 +421,7 @@ class ScalingLaw:
     batch_size: np.ndarray | None
     model: "Predictor" = field(repr=False)
     direction: Direction = "min"
+    ladder: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -510,7 +516,7 @@ class ScalingLaw:
             runs = rows + queries
             slots = encode_hparams([{}] * len(runs))
             query_x = [np.empty(0)] * len(rows) + [x[start + j : start + j + 1] for j in range(len(group))]
-            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True))
+            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True, ladder=self.ladder))
         preds = [p for part in parts for p in part if p is not None]
         zmap = ZMap(*(torch.cat([getattr(p._zmap, f).reshape(1) for p in preds]) for f in ("loc", "scale", "sign", "z_low", "z_high")))
         groups = []

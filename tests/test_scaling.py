@@ -1,5 +1,6 @@
 """curvecast.scaling: fit, predict and optimum on tables of finished runs; the scaling CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -391,11 +392,18 @@ def test_fit_runs_reads_each_runs_final_value_as_a_table_row():
     n = np.array([r.config["n_params"] for r in runs])
     np.testing.assert_allclose(law.loss, chinchilla(n, 20 * n), rtol=1e-12)  # the value at the largest x, not the first given
     np.testing.assert_allclose(law.n_tokens, 20 * n)
-    assert law.lr is None and law.direction == "min"
+    assert law.lr is None and law.direction == "min" and law.ladder
     same = curvecast.scaling.fit(n, 20 * n, chinchilla(n, 20 * n))
-    a, b = law.predict([8e8], [1.6e10]), same.predict([8e8], [1.6e10])
+    assert not same.ladder
+    # the same rows read at the same temperature give the same forecast; a ladder's own factor sharpens it
+    as_ladder = dataclasses.replace(same, ladder=True)
+    a, b = law.predict([8e8], [1.6e10]), as_ladder.predict([8e8], [1.6e10])
     np.testing.assert_allclose(a.median, b.median, rtol=1e-6)
     np.testing.assert_allclose(a.interval(0.9), b.interval(0.9), rtol=1e-6)
+    factors = law.model.temperature_runs
+    if isinstance(factors, dict) and "ladder" in factors and factors["ladder"] < factors.get("table", factors["unobserved"]):
+        width = lambda p: float(np.subtract(*p.interval(0.9)[::-1])[0])  # noqa: E731
+        assert width(a) < width(same.predict([8e8], [1.6e10]))
     with_lr = curvecast.scaling.fit_runs(_ladder_runs(lr=[1e-3, 2e-3, 3e-3, 4e-3, 5e-3]))
     np.testing.assert_allclose(with_lr.lr, [1e-3, 2e-3, 3e-3, 4e-3, 5e-3])
 
@@ -493,3 +501,15 @@ def test_predict_final_rejects_what_it_cannot_place():
         curvecast.scaling.predict_final(target, runs, x_final, weight=1.5)
     with pytest.raises(InvalidConfigError, match="target is a dict"):
         curvecast.scaling.predict_final({"x": []}, runs, x_final)
+
+
+def test_a_ladders_temperature_applies_to_tables_of_runs_only():
+    model = curvecast.scaling.load_table_predictor()
+    model.temperature_runs = {"observed": 1.0, "unobserved": 0.7, "table": 0.9, "ladder": 0.8}
+    assert model.runs_temperature(observed=False, table=True, ladder=True) == 0.8
+    assert model.runs_temperature(observed=False, table=True) == 0.9
+    assert model.runs_temperature(observed=False, ladder=True) == 0.7  # not a table row: the runs' factor
+    model.temperature_runs = {"observed": 1.0, "unobserved": 0.7, "table": 0.9}
+    assert model.runs_temperature(observed=False, table=True, ladder=True) == 0.9  # no ladder factor: the table's
+    with pytest.raises(InvalidConfigError, match="'ladder'"):
+        curvecast.load(model.path, temperature_runs={"observed": 1.0, "unobserved": 0.7, "rows": 0.8})
