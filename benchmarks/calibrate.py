@@ -727,22 +727,36 @@ def write_runs_by_observed(args: argparse.Namespace, model: curvecast.Predictor,
 def write_runs_for_tables(args: argparse.Namespace, model: curvecast.Predictor, table: Sequence[dict], sources: Sequence[str]) -> int:
     """``--runs --tables``: :func:`closest_coverage` over the scaling tables' cells; the choice is stored as the
     ``"table"`` factor of ``temperature_runs`` beside the model's factors for curves."""
+    how = (
+        "benchmarks/calibrate.py --runs --tables: the table factor, mean 90% coverage closest to 0.9 over the grid "
+        f"{args.grid} on the scaling tables' hold-outs benchmarks/scaling.py does not score ({list(sources)}); the curves' factors as they were"
+    )
+    return choose_runs_factor(args, model.path, table, TABLE_KIND, how)
+
+
+def choose_runs_factor(args: argparse.Namespace, model_path: str | Path, table: Sequence[dict], kind: str, how: str) -> int:
+    """:func:`closest_coverage` over ``table``'s cells, printed; with ``--write`` stored as ``temperature_runs[kind]``."""
     best, score, coverage, in_band = report_grid(
-        args, table, "temperature_runs['table']", lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid)
+        args, table, f"temperature_runs[{kind!r}]", lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid)
     )
     if args.write:
-        current = stored_calibration(model.path).get("temperature_runs", 1.0)
-        curves = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
-        curves.pop(TABLE_KIND, None)
-        how = (
-            "benchmarks/calibrate.py --runs --tables: the table factor, mean 90% coverage closest to 0.9 over the grid "
-            f"{args.grid} on the scaling tables' hold-outs benchmarks/scaling.py does not score ({list(sources)}); the curves' factors as they were"
-        )
-        store_calibration(model.path, {"temperature_runs": {**curves, TABLE_KIND: best},
-                                       "temperature_runs_table_how": how,
-                                       "temperature_runs_table_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}})
-        print(f"wrote calibration.temperature_runs['table'] = {best} to {model.path}", file=sys.stderr)
+        store_runs_factor(model_path, kind, best, how, {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band})
     return 0
+
+
+def other_runs_factors(model_path: str | Path, kind: str) -> dict[str, float]:
+    """The stored ``temperature_runs`` as factors per kind of run, without ``kind``'s."""
+    current = stored_calibration(model_path).get("temperature_runs", 1.0)
+    factors = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
+    factors.pop(kind, None)
+    return factors
+
+
+def store_runs_factor(model_path: str | Path, kind: str, value: float, how: str, validation: dict) -> None:
+    """Store ``temperature_runs[kind]`` beside the model's other factors, with how it was chosen and its scores."""
+    store_calibration(model_path, {"temperature_runs": {**other_runs_factors(model_path, kind), kind: value},
+                                   f"temperature_runs_{kind}_how": how, f"temperature_runs_{kind}_validation": validation})
+    print(f"wrote calibration.temperature_runs[{kind!r}] = {value} to {model_path}", file=sys.stderr)
 
 
 def cooldown_grid(end: float) -> list[float]:
@@ -884,9 +898,7 @@ def choose_ladder_temperature(args: argparse.Namespace) -> int:
     sc = _load_sibling("scaling_benchmark", "scaling.py")
     model = curvecast.load(args.table_model) if args.table_model else curvecast.scaling.load_table_predictor()
     cells = {cell: made for cell, made in validation_run_cells(sc, args.data).items() if cell[1] == 0.0 and cell[0] not in sc.TABLE_SOURCES}
-    current = stored_calibration(model.path).get("temperature_runs", 1.0)
-    factors = dict(current) if isinstance(current, dict) else dict.fromkeys(("observed", "unobserved"), float(current))
-    factors.pop(LADDER_KIND, None)
+    factors = other_runs_factors(model.path, LADDER_KIND)
     table = []
     for temperature in args.grid:
         model.temperature_runs = {**factors, LADDER_KIND: float(temperature)}
@@ -899,21 +911,12 @@ def choose_ladder_temperature(args: argparse.Namespace) -> int:
                       "coverage90": float(np.mean([r["covered"] for r in rows])), "n": len(rows)}
             table.append({"temperature": temperature, "source": source, "fraction": fraction, **scores})
             print(f"ladder temperature={temperature:<5g} {source:>16}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
-    sources = sorted({r["source"] for r in table})
-    best, score, coverage, in_band = report_grid(
-        args, table, "temperature_runs['ladder']", lambda score, coverage, in_band: closest_coverage(score, coverage, args.grid)
+    how = (
+        "benchmarks/calibrate.py --ladders: the factor of tables of a sweep's finished runs (scaling.fit_runs), mean 90% coverage "
+        f"closest to 0.9 over the grid {args.grid} on the size ladders' runs not started, hold-outs benchmarks/scaling.py does not "
+        f"score ({sorted({r['source'] for r in table})}); the other factors as they were"
     )
-    if args.write:
-        how = (
-            "benchmarks/calibrate.py --ladders: the factor of tables of a sweep's finished runs (scaling.fit_runs), mean 90% coverage "
-            f"closest to 0.9 over the grid {args.grid} on the size ladders' runs not started, hold-outs benchmarks/scaling.py does not "
-            f"score ({sources}); the other factors as they were"
-        )
-        store_calibration(model.path, {"temperature_runs": {**factors, LADDER_KIND: best},
-                                       "temperature_runs_ladder_how": how,
-                                       "temperature_runs_ladder_validation": {"capped_nll": score, "coverage90": coverage, "cells_in_band": in_band}})
-        print(f"wrote calibration.temperature_runs['ladder'] = {best} to {model.path}", file=sys.stderr)
-    return 0
+    return choose_runs_factor(args, model.path, table, LADDER_KIND, how)
 
 
 #: The hold-outs ``--pool-weight`` scores (fractions of each run's points observed, as in ``benchmarks/scaling.py``),

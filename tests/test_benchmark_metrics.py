@@ -609,6 +609,35 @@ def test_calibrate_runs_tables_adds_a_table_factor_beside_the_curves(tmp_path, c
         cal.main(["--tables"])  # goes with --runs
 
 
+
+def test_calibrate_ladders_adds_a_ladder_factor_and_keeps_the_tables(tmp_path, capsys):
+    cal = _load_benchmark("calibrate")
+    # mean coverage 0.96 at T = 0.9 and 0.915 at T = 0.8, 0.87 at T = 0.7: 0.8 is closest to 0.9
+    cells = {(0.9, "g"): 1.0, (0.9, "p"): 0.92, (0.8, "g"): 0.92, (0.8, "p"): 0.91, (0.7, "g"): 0.85, (0.7, "p"): 0.89}
+    table = [{"temperature": t, "source": src, "fraction": 0.0, "nll_capped": 0.0, "coverage90": c} for (t, src), c in cells.items()]
+    (tmp_path / "config.json").write_text(json.dumps({"calibration": {"temperature_runs": {"observed": 1.0, "unobserved": 0.7, "table": 0.9}}}))
+    args = cal.argparse.Namespace(grid=[0.7, 0.8, 0.9], json=None, write=True)
+    assert cal.choose_runs_factor(args, tmp_path, table, cal.LADDER_KIND, "by test") == 0
+    calibration = json.loads((tmp_path / "config.json").read_text())["calibration"]
+    assert calibration["temperature_runs"] == {"observed": 1.0, "unobserved": 0.7, "table": 0.9, "ladder": 0.8}
+    assert calibration["temperature_runs_ladder_how"] == "by test"
+    assert calibration["temperature_runs_ladder_validation"]["coverage90"]["0.8"] == pytest.approx(0.915)
+    assert "wrote calibration.temperature_runs['ladder'] = 0.8" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cal.main(["--ladders", "--pool-weight"])  # exclusive
+
+
+def test_pool_weight_rules_are_monotone_and_score_the_mixture():
+    cal = _load_benchmark("calibrate")
+    rules = cal.monotone_rules([0.0, 0.5, 1.0], 3)
+    assert len(rules) == 10 and all(a <= b <= c for a, b, c in rules)  # C(3 + 3 - 1, 3) non-decreasing triples
+    # densities 0.5 and 0.1 (scale 1): the pool at weight 0.25 has density 0.25 * 0.5 + 0.75 * 0.1 = 0.2
+    item = {"logpdf_own": np.log(0.5), "logpdf_table": np.log(0.1), "scale": 1.0}
+    assert cal.pooled_nll(item, 0.25) == pytest.approx(-np.log(0.2))
+    assert cal.pooled_nll(item, 1.0) == pytest.approx(-np.log(0.5))
+    assert cal.pooled_nll({**item, "logpdf_own": -np.inf, "logpdf_table": -np.inf}, 0.5) == cal.rc.NLL_CAP
+
+
 def test_calibrate_spread_by_direction_chooses_per_direction(tmp_path):
     cal = _load_benchmark("calibrate")
     # Losses are over-covered at every factor (no cell in band: the smallest factor); accuracies enter the band at 1.2.
