@@ -101,7 +101,9 @@ With ``--pool-weight`` it chooses ``pool_weight`` of the tables model (``--table
 the weights :func:`curvecast.scaling.predict_final` gives a size ladder run's own forecast (``predict(...,
 runs=...)``) against the ladder's finished runs read as a table (``fit_runs``) at 0, 20 and 50% of the run's x
 seen (linear between), on the ``--runs`` hold-outs of the ladders (Gemstones, Pythia; Gadre's ladders are too
-short to have them) seen for 0, 20 and 50% of their points, the lowest mean capped NLL, ties to smaller weights. About 12 minutes on 2 CPU cores. Not part of ``--all``: it
+short to have them) seen for 0, 20 and 50% of their points, the lowest mean capped NLL, ties to smaller weights;
+and ``pool_weight_replicates`` the same way on the seed hold-outs (modded-nanogpt), for a run whose setting's other
+seeds are in the sweep. About 12 minutes on 2 CPU cores. Not part of ``--all``: it
 writes the tables model, which a newly trained default model does not replace.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
@@ -927,13 +929,14 @@ POOL_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 
 
 def pool_components(sc, model: curvecast.Predictor, table_model: curvecast.Predictor, task) -> tuple | None:
-    """The two forecasts :func:`curvecast.scaling.predict_final` pools for ``task`` (a ladder run's own
-    forecast given the context runs, and the context runs read as a table); None for seeds or a failure."""
+    """The two forecasts :func:`curvecast.scaling.predict_final` pools for ``task`` (the run's own forecast given
+    the context runs, and the context runs read as a table: a ladder's sizes, or a setting's other seeds); None for
+    a ladder run of unknown size or a failure."""
     group = task.group
-    if group.seeds or not np.isfinite(task.run.n_params):
+    if not group.seeds and not np.isfinite(task.run.n_params):
         return None
-    runs = [curvecast.Run(r.x, r.y, sc.run_config(group, r), name=r.name) for r in task.context_runs]
-    target = curvecast.Run(task.x_obs, task.y_obs, sc.run_config(group, task.run), name=task.run.name)
+    runs = [curvecast.Run(r.x, r.y, sc.placed_config(group, r), name=r.name) for r in task.context_runs]
+    target = curvecast.Run(task.x_obs, task.y_obs, sc.placed_config(group, task.run), name=task.run.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
         try:
@@ -958,22 +961,28 @@ def pooled_nll(item: dict, weight: float) -> float:
     return min(-logpdf, rc.NLL_CAP) if np.isfinite(logpdf) else rc.NLL_CAP
 
 
+#: The rules ``--pool-weight`` chooses: the tables model's calibration key, and which hold-outs score it.
+POOL_RULES = {"pool_weight": "ladders", "pool_weight_replicates": "seeds"}
+
+
 def choose_pool_weight(args: argparse.Namespace) -> int:
-    """``--pool-weight``: the rule by which :func:`curvecast.scaling.predict_final` weighs a ladder run's own
-    forecast against its sweep's table reading: one weight at each fraction of the run's x in ``POOL_ANCHORS``,
-    linear between (:func:`curvecast.scaling.pool_weight`). Scored on the hold-outs of ``--runs`` (the 4th to 6th
-    largest run of each size ladder, from the strictly smaller ones; ``benchmarks/scaling.py`` scores the three
-    largest) with ``POOL_TASK_FRACTIONS`` of their points seen, each task weighted by the rule at its own fraction
-    of x seen (Pythia's and Gadre's checkpoints are log-spaced early: a fifth of the points is a twelfth of the
-    steps or less). Every non-decreasing choice of anchor weights from ``--pool-grid`` is tried; the lowest mean
-    capped NLL over the (source, fraction) cells wins, ties to the smaller weights. Written to the tables model's
-    ``calibration.pool_weight`` (``--table-model``, default the shipped one) as ``{"fractions": [...], "weights": [...]}``."""
+    """``--pool-weight``: the rules by which :func:`curvecast.scaling.predict_final` weighs a run's own forecast
+    against its sweep's table reading: one weight at each fraction of the run's x in ``POOL_ANCHORS``, linear
+    between (:func:`curvecast.scaling.pool_weight`); ``pool_weight`` for size ladders, ``pool_weight_replicates``
+    for runs whose setting's other seeds are in the sweep. Scored on the hold-outs of ``--runs`` (the 4th to 6th
+    largest run of each size ladder, from the strictly smaller ones, or three seeds per record that
+    ``benchmarks/scaling.py`` does not score) with ``POOL_TASK_FRACTIONS`` of their points seen, each task weighted
+    by the rule at its own fraction of x seen (Pythia's and Gadre's checkpoints are log-spaced early: a fifth of the
+    points is a twelfth of the steps or less). Every non-decreasing choice of anchor weights from ``--pool-grid``
+    is tried; the lowest mean capped NLL over the (source, fraction) cells wins, ties to the smaller weights. Written
+    to the tables model's calibration (``--table-model``, default the shipped one) as ``{"fractions": [...],
+    "weights": [...]}``."""
     from curvecast.pooling import pool
 
     sc = _load_sibling("scaling_benchmark", "scaling.py")
     model = curvecast.load(args.model)
     table_model = curvecast.load(args.table_model) if args.table_model else curvecast.scaling.load_table_predictor()
-    cells: dict[tuple[str, float], list[dict]] = {}
+    cells: dict[str, dict[tuple[str, float], list[dict]]] = {kind: {} for kind in POOL_RULES.values()}
     for source in sc.SOURCES:
         if source in sc.TABLE_SOURCES:
             continue
@@ -984,23 +993,50 @@ def choose_pool_weight(args: argparse.Namespace) -> int:
                     if parts is None:
                         continue
                     y = float(task.y_true[0])
-                    cells.setdefault((source, fraction), []).append({
+                    cells["seeds" if group.seeds else "ladders"].setdefault((source, fraction), []).append({
                         "parts": parts, "y": y, "scale": float(task.scale[0]),
                         "seen": float(task.x_obs[-1] / task.x_final) if task.n_obs else 0.0,
                         "logpdf_own": float(parts[0].logpdf(y)[0]), "logpdf_table": float(parts[1].logpdf(y)[0]),
                     })
+    table, chosen = [], {}
+    for key, kind in POOL_RULES.items():
+        if not cells[kind]:
+            print(f"{key}: no {kind} hold-outs", file=sys.stderr)
+            continue
+        best, rows = choose_pool_rule(cells[kind], sorted(set(args.pool_grid)), pool)
+        chosen[key] = {"fractions": list(POOL_ANCHORS), "weights": list(best)}
+        table += [{"key": key, **r} for r in rows]
+        print(f"{key} = {chosen[key]}")
+    write_table(args.json, table, chosen)
+    if args.write:
+        for key, rule in chosen.items():
+            how = (
+                f"benchmarks/calibrate.py --pool-weight: the own forecast's weights at {list(POOL_ANCHORS)} of the run's x seen "
+                f"(non-decreasing, from {sorted(set(args.pool_grid))}) with the lowest mean capped NLL over the (source, fraction) cells, "
+                f"ties to the smaller, on {POOL_RULES[key]} hold-outs benchmarks/scaling.py does not score (the 4th-6th largest run of each "
+                f"size ladder, or three seeds per record) seen for {list(POOL_TASK_FRACTIONS)} of their points"
+            )
+            validation = {f"{r['rule']}/{r['source']}/{r['fraction']}": {k: r[k] for k in ("weights", "nll_capped", "coverage90", "n")}
+                          for r in table if r["key"] == key}
+            write_choice(table_model.path, key, rule, how, validation)
+    return 0
+
+
+def choose_pool_rule(cells: dict[tuple[str, float], list[dict]], grid: Sequence[float], pool) -> tuple[tuple[float, ...], list[dict]]:
+    """The best non-decreasing anchor weights for ``cells`` (see :func:`choose_pool_weight`), and the scores of it
+    and of three reference rules per cell, printed."""
     print(f"validation hold-outs: { {f'{s} f={f}': len(v) for (s, f), v in sorted(cells.items())} }", file=sys.stderr)
 
     def scores(weights: tuple[float, ...]) -> dict[tuple[str, float], float]:
         rule = {"fractions": list(POOL_ANCHORS), "weights": list(weights)}
         return {cell: float(np.mean([pooled_nll(it, curvecast.scaling.pool_weight(it["seen"], rule)) for it in items])) for cell, items in cells.items()}
 
-    candidates = monotone_rules(sorted(set(args.pool_grid)), len(POOL_ANCHORS))
+    candidates = monotone_rules(grid, len(POOL_ANCHORS))
     mean_score = {w: float(np.mean(list(scores(w).values()))) for w in candidates}
     best = min(candidates, key=lambda w: (round(mean_score[w], 4), w))
     shown = {"table alone": (0.0,) * len(POOL_ANCHORS), "own forecast alone": (1.0,) * len(POOL_ANCHORS),
              "default (the fraction seen)": tuple(POOL_ANCHORS), "chosen": best}
-    table = []
+    rows = []
     for label, weights in shown.items():
         rule = {"fractions": list(POOL_ANCHORS), "weights": list(weights)}
         per_cell = scores(weights)
@@ -1010,23 +1046,11 @@ def choose_pool_weight(args: argparse.Namespace) -> int:
                 w = curvecast.scaling.pool_weight(it["seen"], rule)
                 low, high = pool(it["parts"], [w, 1.0 - w]).interval(0.9)
                 covered.append(bool(low[0] <= it["y"] <= high[0]))
-            table.append({"rule": label, "weights": list(weights), "source": source, "fraction": fraction,
-                          "nll_capped": per_cell[source, fraction], "coverage90": float(np.mean(covered)), "n": len(items)})
-        cells_text = "  ".join(f"{r['source']} f={r['fraction']} {r['nll_capped']:.3f}/{r['coverage90']:.2f}" for r in table if r["rule"] == label)
-        print(f"{label:<28} {list(weights)}  mean capped nll {mean_score.get(weights, float(np.mean(list(per_cell.values())))):.4f}   {cells_text}")
-    rule = {"fractions": list(POOL_ANCHORS), "weights": list(best)}
-    print(f"pool_weight = {rule} (best of {len(candidates)} rules)")
-    write_table(args.json, table, rule)
-    if args.write:
-        how = (
-            f"benchmarks/calibrate.py --pool-weight: the own forecast's weights at {list(POOL_ANCHORS)} of the run's x seen "
-            f"(non-decreasing, from {sorted(set(args.pool_grid))}) with the lowest mean capped NLL over the (source, fraction) cells, "
-            f"ties to the smaller, on the 4th-6th largest run of each size ladder seen for {list(POOL_TASK_FRACTIONS)} of its points "
-            "(hold-outs benchmarks/scaling.py does not score)"
-        )
-        validation = {f"{r['rule']}/{r['source']}/{r['fraction']}": {k: r[k] for k in ("weights", "nll_capped", "coverage90", "n")} for r in table}
-        write_choice(table_model.path, "pool_weight", rule, how, validation)
-    return 0
+            rows.append({"rule": label, "weights": list(weights), "source": source, "fraction": fraction,
+                         "nll_capped": per_cell[source, fraction], "coverage90": float(np.mean(covered)), "n": len(items)})
+        cells_text = "  ".join(f"{r['source']} f={r['fraction']} {r['nll_capped']:.3f}/{r['coverage90']:.2f}" for r in rows if r["rule"] == label)
+        print(f"{label:<28} {list(weights)}  mean capped nll {float(np.mean(list(per_cell.values()))):.4f}   {cells_text}")
+    return best, rows
 
 
 def choose_read_limit(args: argparse.Namespace, model: curvecast.Predictor, key: str, grid: Sequence[float], apply, *, ties_to_larger: bool) -> int:

@@ -49,7 +49,9 @@ Methods (each gives, per target, the log density at the true value, the median a
 * ``final``: for a held-out curve of a size ladder, not started or under way, ``curvecast.scaling.predict_final``:
   ``multi``'s forecast and ``table``'s reading pooled (a mixture), the forecast weighted by the fraction of the run's
   x observed as the tables model's ``calibration.pool_weight`` says (chosen on hold-outs this script does not score,
-  ``benchmarks/calibrate.py --pool-weight``); curvecast's answer wherever it applies (``multi`` elsewhere);
+  ``benchmarks/calibrate.py --pool-weight``; for seeds of one setting, whose other seeds are replicates of its final
+  value, ``calibration.pool_weight_replicates``; modded-nanogpt's records give no size or tokens, so every seed is
+  placed at one placeholder size and its final step); curvecast's answer wherever it applies (``multi`` elsewhere);
 * ``single``: curvecast on the held-out run's observed points alone (fraction 0.2, at least 3 observed points);
 * ``power_law``: realcurves.py's saturating power law fitted to the held-out run's observed points (fraction 0.2,
   at least 3 observed points; with 3 it falls back to realcurves' last-value baseline, counted as fallbacks);
@@ -919,17 +921,32 @@ def table_curve(model, task: CurveTask) -> Outcome | None:
     return _guarded(call)
 
 
+#: Where a group of seeds records no size or tokens (modded-nanogpt), ``final`` places every seed at this size and at
+#: its own final x as its tokens: seeds of one record share both, which is all a table of replicates needs.
+SEED_PLACEHOLDER_N_PARAMS = 1e8
+
+
+def placed_config(group: CurveGroup, run: CurveRun) -> dict:
+    """:func:`run_config`, with ``n_params`` and ``n_tokens`` filled in for seeds of a record that lacks them
+    (:data:`SEED_PLACEHOLDER_N_PARAMS`, the run's last x)."""
+    config = run_config(group, run)
+    if group.seeds:
+        config.setdefault("n_params", SEED_PLACEHOLDER_N_PARAMS)
+        config.setdefault("n_tokens", float(run.x[-1]))
+    return config
+
+
 def final_curve(model, table_model, task: CurveTask) -> Outcome | None:
     """``curvecast.scaling.predict_final``: the held-out run's own forecast given the context runs, pooled with
-    the context runs read as a table (weights by the fraction observed, the tables model's calibration); None
-    (N/A) for a group of seeds (no size to place it by)."""
+    the context runs read as a table (weights by the fraction of x observed, the tables model's calibration; other
+    seeds of the run's setting are replicates of its final value); None (N/A) for a ladder run of unknown size."""
     group = task.group
-    if group.seeds or not math.isfinite(task.run.n_params):
+    if not group.seeds and not math.isfinite(task.run.n_params):
         return None
 
     def call():
-        runs = [curvecast.Run(r.x, r.y, run_config(group, r), name=r.name) for r in task.context_runs]
-        target = curvecast.Run(task.x_obs, task.y_obs, run_config(group, task.run), name=task.run.name)
+        runs = [curvecast.Run(r.x, r.y, placed_config(group, r), name=r.name) for r in task.context_runs]
+        target = curvecast.Run(task.x_obs, task.y_obs, placed_config(group, task.run), name=task.run.name)
         pred = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model)
         return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs), "pool_weights": getattr(pred, "weights", np.ones(1)).tolist()}
 

@@ -252,6 +252,8 @@ def predict_final(
     weight of the run's own forecast rises with the fraction observed (``x`` of its last observed point /
     ``x_final``), by the rule stored in the tables model (``calibration.pool_weight``, chosen on hold-outs
     ``benchmarks/scaling.py`` does not score: ``benchmarks/calibrate.py --pool-weight``; :func:`pool_weight`).
+    Where some of ``runs`` sit at the target's own ``n_params`` and ``n_tokens`` (other seeds of its setting), the
+    table reads them as replicates of its final value, and ``calibration.pool_weight_replicates`` applies.
 
     Args:
         target: the run to forecast (:class:`~curvecast.Run`; its ``x``, ``y`` may be empty for a run not
@@ -290,7 +292,9 @@ def predict_final(
     table = law.predict([config["n_params"]], [config["n_tokens"]], **{k: v for k, v in extra.items() if v is not None})
     if weight is None:
         fraction = float(x_seen[-1] / x_end) if x_seen.size else 0.0
-        weight = pool_weight(fraction, (law.model.config.get("calibration") or {}).get("pool_weight"))
+        calibration = law.model.config.get("calibration") or {}
+        replicates = bool(np.any(np.isclose(law.n_params, float(config["n_params"]), rtol=1e-9) & np.isclose(law.n_tokens, float(config["n_tokens"]), rtol=1e-9)))
+        weight = pool_weight(fraction, calibration.get("pool_weight_replicates" if replicates else "pool_weight"))
     own = (model if model is not None else load()).predict(target.x, target.y, [x_end], direction=direction, config=target.config, runs=runs)
     return pool([own, table], [float(weight), 1.0 - float(weight)])
 

@@ -489,6 +489,20 @@ def test_predict_final_pools_a_run_under_way_with_the_table_reading():
     np.testing.assert_allclose(by_rule.weights, [weight, 1.0 - weight], rtol=1e-9)
 
 
+def test_predict_final_reads_other_seeds_of_the_setting_as_replicates():
+    runs = _ladder_runs()
+    target, x_final, _ = _target(4, n=runs[-1].config["n_params"])  # the largest rung again: a new seed
+    seed = curvecast.Run(runs[-1].x, np.asarray(runs[-1].y) + 0.01, runs[-1].config, name="seed 2")
+    calibration = curvecast.scaling.load_table_predictor().config.get("calibration") or {}
+    seen = float(target.x[-1] / x_final)
+    pooled = curvecast.scaling.predict_final(target, [*runs, seed], x_final)
+    expected = curvecast.scaling.pool_weight(seen, calibration.get("pool_weight_replicates"))
+    np.testing.assert_allclose(pooled.weights, [expected, 1.0 - expected], rtol=1e-9)
+    larger, larger_final, _ = _target(4)  # no run at its point: the ladder rule
+    ladder = curvecast.scaling.predict_final(larger, runs, larger_final)
+    np.testing.assert_allclose(ladder.weights[0], curvecast.scaling.pool_weight(seen, calibration.get("pool_weight")), rtol=1e-9)
+
+
 def test_predict_final_rejects_what_it_cannot_place():
     runs = _ladder_runs()
     target, x_final, _ = _target(4)
