@@ -5,6 +5,8 @@ The public surface is small:
 - :func:`load` returns a :class:`Predictor` (the shipped default model, or one you trained), whose
   :meth:`~Predictor.predict` / :meth:`~Predictor.predict_many` turn partial curves (:class:`Curve`) into
   :class:`Prediction` objects (quantiles, density, joint samples, fan charts);
+- :mod:`curvecast.scaling` (scaling laws from tables and sweeps; :func:`curvecast.scaling.predict_final`, a run's
+  final value given its sweep) and :mod:`curvecast.pooling` (:class:`PooledPrediction`, a mixture of forecasts);
 - the error hierarchy :mod:`curvecast.errors`;
 - the engine packages :mod:`curvecast.priors` (synthetic curve priors), :mod:`curvecast.pfn` (the
   transformer PFN), :mod:`curvecast.training` (pretraining) and :mod:`curvecast.bo` (Bayesian optimisation);
@@ -29,21 +31,23 @@ _LAZY = {
     "Curve": "curvecast.curve",
     "Run": "curvecast.run",
     "RunPredictions": "curvecast.prediction",
+    "PooledPrediction": "curvecast.pooling",
 }
 
-__all__ = ["errors", "__version__", "load", "Predictor", "Prediction", "RunPredictions", "Curve", "Run", "scaling"]
+__all__ = ["errors", "__version__", "load", "Predictor", "Prediction", "RunPredictions", "PooledPrediction", "Curve", "Run", "scaling", "pooling"]
 
 if TYPE_CHECKING:
     from curvecast.curve import Curve
-    from curvecast import scaling
+    from curvecast import pooling, scaling
+    from curvecast.pooling import PooledPrediction
     from curvecast.prediction import Prediction, RunPredictions
     from curvecast.predictor import Predictor, load
     from curvecast.run import Run
 
 
 def __getattr__(name: str) -> Any:
-    if name == "scaling":
-        value = import_module("curvecast.scaling")
+    if name in ("scaling", "pooling"):
+        value = import_module(f"curvecast.{name}")
         globals()[name] = value
         return value
     if name in _LAZY:

@@ -273,8 +273,9 @@ def predict_final(
         the run's own forecast and the table reading (whose ``x`` is ``n_tokens``), ``weights`` theirs.
 
     Raises:
-        InvalidConfigError: ``target`` is not a Run or lacks ``n_params`` / ``n_tokens``; ``x_final`` is not a
-            positive number past the target's last observed x; ``weight`` outside [0, 1].
+        InvalidConfigError: ``target`` is not a Run or lacks ``n_params`` / ``n_tokens``, or is among ``runs`` (by
+            identity or name); ``x_final`` is not a positive number past the target's last observed x; ``weight``
+            outside [0, 1].
     """
     from curvecast.pooling import pool
     from curvecast.predictor import load
@@ -283,6 +284,12 @@ def predict_final(
         target, "target", "predict_final places it in the sweep by its size and the tokens it will have trained on at x_final"
     )
     x_end = _positive_scalar("x_final", x_final)
+    runs = list(runs)
+    if any(run is target or (target.name is not None and getattr(run, "name", None) == target.name) for run in runs):
+        raise InvalidConfigError(
+            f"run {name!r} is among the sweep's runs; pass the other runs only: its own points are read as its forecast's, and "
+            "a run under way read as a table row would pass its last point off as a final value"
+        )
     if x_seen.size and x_seen[-1] > x_end:
         raise InvalidConfigError(f"x_final ({x_end:g}) lies before run {name!r}'s last observed x ({x_seen[-1]:g}); pass the x at which the run ends")
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0):

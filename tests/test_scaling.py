@@ -516,6 +516,8 @@ def test_predict_final_rejects_what_it_cannot_place():
         curvecast.scaling.predict_final(target, runs, x_final, weight=1.5)
     with pytest.raises(InvalidConfigError, match="target is a dict"):
         curvecast.scaling.predict_final({"x": []}, runs, x_final)
+    with pytest.raises(InvalidConfigError, match="run 'next' is among the sweep's runs"):
+        curvecast.scaling.predict_final(target, [*runs, curvecast.Run(target.x, target.y, target.config, name="next")], x_final)
 
 
 def test_a_ladders_temperature_applies_to_tables_of_runs_only():
