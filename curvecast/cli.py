@@ -185,6 +185,8 @@ def _predict(args: argparse.Namespace) -> int:
             f"--isoflop reads one isoFLOP profile, got {len(data)} runs; for profiles at several budgets, write them as one "
             "table (n_params, n_tokens, loss) and run `curvecast scaling TABLE.csv`"
         )
+    if args.tokens_per_x is not None and not (args.final and math.isfinite(args.tokens_per_x) and args.tokens_per_x > 0):
+        raise InvalidConfigError(f"--tokens-per-x places runs for --final and must be a positive number (e.g. 4194304 tokens per step), got {args.tokens_per_x:g}")
     if args.final and (single or args.plot or args.isoflop is not None):
         raise InvalidConfigError(
             "--final forecasts one run's final value from the other runs of its sweep read as a scaling table: give the "
@@ -218,6 +220,10 @@ def _predict(args: argparse.Namespace) -> int:
                 given = {"total_steps": args.total_steps, "schedule": args.schedule, "cooldown_steps": args.cooldown_steps,
                          "warmup_steps": args.warmup_steps, "isoflop": args.isoflop}
                 config.update({k: v for k, v in given.items() if v is not None})
+            if args.tokens_per_x is not None and "n_tokens" not in config:  # --final places runs by the tokens they end at
+                end = args.until if r.name in targets else _last_x(r.x)
+                if end is not None:
+                    config["n_tokens"] = end * args.tokens_per_x
             runs.append(curvecast.Run(r.x, r.y, config or None, name=r.name))
         if single:
             preds = [model.predict(data[0].x, data[0].y, queries[names[0]], direction=direction, config=runs[0].config)]
@@ -467,6 +473,8 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--final", action="store_true",
                     help="forecast only the target's value at --until, its own forecast pooled with the other (finished) runs read as a "
                          "scaling table: every run's config needs n_params and n_tokens (curvecast.scaling.predict_final)")
+    pd.add_argument("--tokens-per-x", type=float, metavar="K",
+                    help="with --final, for runs whose config has no n_tokens: n_tokens = K times the run's last x (the target's: --until)")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)

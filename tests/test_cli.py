@@ -198,6 +198,15 @@ def test_predict_final_pools_a_ladder_runs_forecast_with_its_sweep_read_as_a_tab
     assert json.loads(capsys.readouterr().out)["runs"][0]["weights"] == result["weights"]
     assert main(["predict", str(path), "--until", "3000", "--target", "big", "--final", "--plot", str(tmp_path / "f.png")]) == 2
     assert "without --plot" in capsys.readouterr().err
+    untokened = tmp_path / "untokened.csv"  # the same ladder without n_tokens: --tokens-per-x sets them from each run's end
+    untokened.write_text("\n".join(",".join(row.split(",")[:4]) for row in rows) + "\n")
+    assert main(["predict", str(untokened), "--until", "3000", "--target", "big", "--final", "--json"]) == 2
+    assert "has no 'n_tokens'" in capsys.readouterr().err
+    assert main(["predict", str(untokened), "--until", "3000", "--target", "big", "--final", "--tokens-per-x", "1000", "--json"]) == 0
+    same = json.loads(capsys.readouterr().out)["runs"][0]
+    assert same["weights"] == result["weights"] and same["median"] == result["median"]  # 3000 x 1000 = the 3e6 tokens given above
+    assert main(["predict", str(untokened), "--until", "3000", "--target", "big", "--tokens-per-x", "1000"]) == 2
+    assert "for --final" in capsys.readouterr().err
 
 
 def test_predict_argument_mistakes_are_one_error_line(tmp_path, capsys):
