@@ -480,9 +480,18 @@ def test_predict_final_pools_a_run_under_way_with_the_table_reading():
     np.testing.assert_allclose(pooled.cdf(pooled.median), [0.5], atol=1e-6)
     low, high = pooled.interval(0.9)
     assert min(own.interval(0.9)[0][0], table.interval(0.9)[0][0]) <= low[0] < pooled.median[0] < high[0]
-    paths = pooled.sample(200, seed=3)
-    assert paths.shape == (200, 1) and np.isfinite(paths).all()
-    np.testing.assert_array_equal(paths, pooled.sample(200, seed=3))  # seeded
+    paths = pooled.sample(2000, seed=3)
+    assert paths.shape == (2000, 1) and np.isfinite(paths).all()
+    np.testing.assert_array_equal(paths, pooled.sample(2000, seed=3))  # seeded
+    # the draws follow the mixture: their share below each pooled quantile is that quantile's level (2000 draws:
+    # a binomial standard error of at most 0.011)
+    levels = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    below = (paths[:, 0][:, None] <= pooled.quantile(levels)[:, 0][None, :]).mean(axis=0)
+    np.testing.assert_allclose(below, levels, atol=0.04)
+    from matplotlib.figure import Figure
+
+    ax = pooled.plot(Figure().subplots())  # a figure of its own: no pyplot backend involved
+    assert ax.get_legend_handles_labels()[1][-1] == "observed"
     rule = (curvecast.scaling.load_table_predictor().config.get("calibration") or {}).get("pool_weight")
     by_rule = curvecast.scaling.predict_final(target, runs, x_final)
     weight = curvecast.scaling.pool_weight(float(target.x[-1] / x_final), rule)
