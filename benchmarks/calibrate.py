@@ -935,8 +935,7 @@ def pool_components(sc, model: curvecast.Predictor, table_model: curvecast.Predi
     group = task.group
     if not group.seeds and not np.isfinite(task.run.n_params):
         return None
-    runs = [curvecast.Run(r.x, r.y, sc.placed_config(group, r), name=r.name) for r in task.context_runs]
-    target = curvecast.Run(task.x_obs, task.y_obs, sc.placed_config(group, task.run), name=task.run.name)
+    target, runs = sc.placed_runs(task)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
         try:

@@ -936,6 +936,13 @@ def placed_config(group: CurveGroup, run: CurveRun) -> dict:
     return config
 
 
+def placed_runs(task: CurveTask) -> tuple[curvecast.Run, list[curvecast.Run]]:
+    """The held-out run (its observed points) and the context runs as ``predict_final`` reads them (:func:`placed_config`)."""
+    group = task.group
+    target = curvecast.Run(task.x_obs, task.y_obs, placed_config(group, task.run), name=task.run.name)
+    return target, [curvecast.Run(r.x, r.y, placed_config(group, r), name=r.name) for r in task.context_runs]
+
+
 def final_curve(model, table_model, task: CurveTask) -> Outcome | None:
     """``curvecast.scaling.predict_final``: the held-out run's own forecast given the context runs, pooled with
     the context runs read as a table (weights by the fraction of x observed, the tables model's calibration; other
@@ -945,10 +952,9 @@ def final_curve(model, table_model, task: CurveTask) -> Outcome | None:
         return None
 
     def call():
-        runs = [curvecast.Run(r.x, r.y, placed_config(group, r), name=r.name) for r in task.context_runs]
-        target = curvecast.Run(task.x_obs, task.y_obs, placed_config(group, task.run), name=task.run.name)
+        target, runs = placed_runs(task)
         pred = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model)
-        return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs), "pool_weights": getattr(pred, "weights", np.ones(1)).tolist()}
+        return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs), "pool_weights": pred.weights.tolist()}
 
     return _guarded(call)
 

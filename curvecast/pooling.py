@@ -75,21 +75,26 @@ class PooledPrediction:
     def __repr__(self) -> str:
         return f"PooledPrediction({len(self.components)} forecasts, weights {np.round(self.weights, 3).tolist()}, median at last query {self.median[-1]:.4g})"
 
+    def _weighted(self) -> list[tuple[float, Prediction]]:
+        """The components that carry weight, with their weights: a weightless forecast adds nothing to any sum."""
+        return [(float(w), c) for w, c in zip(self.weights, self.components) if w > 0]
+
     def logpdf(self, y: Any) -> np.ndarray:
         """Log predictive density at ``y`` (one value per query point, or a scalar): ``log sum_i w_i p_i(y)``."""
-        logs = np.stack([c.logpdf(y) for c in self.components])  # k x m
-        return logsumexp(logs, axis=0, b=self.weights[:, None])
+        weighted = self._weighted()
+        logs = np.stack([c.logpdf(y) for _, c in weighted])  # k x m
+        return logsumexp(logs, axis=0, b=np.array([w for w, _ in weighted])[:, None])
 
     def cdf(self, y: Any) -> np.ndarray:
         """P(Y <= y) at each query point: ``sum_i w_i F_i(y)``."""
-        return np.sum([wi * c.cdf(y) for wi, c in zip(self.weights, self.components)], axis=0)
+        return np.sum([w * c.cdf(y) for w, c in self._weighted()], axis=0)
 
     def quantile(self, qs: Any) -> np.ndarray:
         """Quantiles at levels ``qs`` (each strictly between 0 and 1): array ``len(qs) x m``; a scalar ``qs``
         gives an array of length ``m``. The mixture CDF inverted by bisection between the components'
         quantiles at the same level, which bracket it."""
         levels, scalar = check_levels(qs)
-        active = [c for c, w in zip(self.components, self.weights) if w > 0]  # a weightless forecast brackets nothing
+        active = [c for _, c in self._weighted()]  # a weightless forecast brackets nothing
         if len(active) == 1:
             out = active[0].quantile(levels)
             return out[0] if scalar else out
@@ -110,9 +115,8 @@ class PooledPrediction:
         n = _check_n(n)
         rng = np.random.default_rng(seed)
         counts = rng.multinomial(n, self.weights)
-        draws = [c.sample(int(k), seed=int(rng.integers(2**31))) for c, k in zip(self.components, counts) if k > 0]
-        paths = np.concatenate(draws) if draws else np.empty((0, len(self.x)))
-        return paths[rng.permutation(len(paths))]
+        paths = np.concatenate([c.sample(int(k), seed=int(rng.integers(2**31))) for c, k in zip(self.components, counts) if k > 0])
+        return paths[rng.permutation(n)]
 
     def to_dict(self) -> dict[str, Any]:
         """:meth:`curvecast.Prediction.to_dict`'s summary, plus the pool's ``weights``."""

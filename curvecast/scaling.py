@@ -295,8 +295,8 @@ def predict_final(
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0):
         raise InvalidConfigError(f"weight is the run's own forecast's share of the pool, in [0, 1] (e.g. 0.6), got {weight!r}")
     law = fit_runs(runs, direction=direction, model=table_model)
-    extra = {key: config.get(key) for key in ("lr", "batch_size") if getattr(law, key) is not None}
-    table = law.predict([config["n_params"]], [config["n_tokens"]], **{k: v for k, v in extra.items() if v is not None})
+    extra = {key: config[key] for key in ("lr", "batch_size") if getattr(law, key) is not None and config.get(key) is not None}
+    table = law.predict([config["n_params"]], [config["n_tokens"]], **extra)
     if weight is None:
         fraction = float(x_seen[-1] / x_end) if x_seen.size else 0.0
         calibration = law.model.config.get("calibration") or {}
