@@ -103,7 +103,7 @@ runs=...)``) against the ladder's finished runs read as a table (``fit_runs``) a
 seen (linear between), on the ``--runs`` hold-outs of the ladders (Gemstones, Pythia; Gadre's ladders are too
 short to have them) seen for 0, 20 and 50% of their points, the lowest mean capped NLL, ties to smaller weights;
 and ``pool_weight_replicates`` the same way on the seed hold-outs (modded-nanogpt), for a run whose setting's other
-seeds are in the sweep. About 12 minutes on 2 CPU cores. Not part of ``--all``: it
+seeds are in the sweep. About 7 minutes on 2 idle CPU cores (measured: ladders and seeds). Not part of ``--all``: it
 writes the tables model, which a newly trained default model does not replace.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
