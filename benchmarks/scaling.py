@@ -190,6 +190,7 @@ class CurveGroup:
     tokens_per_step: float | None  # None: unknown, n_tokens is not given and chinchilla's D is x itself
     warmup_skip: float = WARMUP_SKIP
     seeds: bool = False  # hold out random runs instead of the largest
+    points: str = "last"  # "all": every point ended a run of its own (Gadre et al.'s token sweeps): what fit_runs reads
 
     def tokens(self, x: np.ndarray) -> np.ndarray:
         """Tokens seen at x (chinchilla's D): ``x * tokens_per_step``, or x where tokens per step is unknown."""
@@ -387,7 +388,7 @@ def gadre_curve_groups(frame: pd.DataFrame) -> list[CurveGroup]:
         if params is not None:
             _collect(curves, directions, (group, metric), direction, CurveRun(curve_id, x, y, params))
     return [
-        CurveGroup("gadre_curves", f"{group}/{metric}", directions[(group, metric)], tuple(runs), 1.0, warmup_skip=0.0)
+        CurveGroup("gadre_curves", f"{group}/{metric}", directions[(group, metric)], tuple(runs), 1.0, warmup_skip=0.0, points="all")
         for (group, metric), runs in curves.items()
     ]
 
@@ -914,7 +915,7 @@ def table_curve(model, task: CurveTask) -> Outcome | None:
 
     def call():
         runs = [curvecast.Run(r.x, r.y, run_config(group, r), name=r.name) for r in task.context_runs]
-        law = curvecast.scaling.fit_runs(runs, direction=group.direction, model=model)
+        law = curvecast.scaling.fit_runs(runs, direction=group.direction, model=model, points=group.points)
         pred = law.predict([task.run.n_params], group.tokens([task.x_final]))
         return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs)}
 
@@ -953,7 +954,9 @@ def final_curve(model, table_model, task: CurveTask) -> Outcome | None:
 
     def call():
         target, runs = placed_runs(task)
-        pred = curvecast.scaling.predict_final(target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model)
+        pred = curvecast.scaling.predict_final(
+            target, runs, task.x_final, direction=group.direction, model=model, table_model=table_model, points=group.points
+        )
         return _from_curvecast(pred, task.y_true), {"n_context_runs": len(runs), "pool_weights": pred.weights.tolist()}
 
     return _guarded(call)

@@ -187,6 +187,8 @@ def _predict(args: argparse.Namespace) -> int:
         )
     if args.tokens_per_x is not None and not (args.final and math.isfinite(args.tokens_per_x) and args.tokens_per_x > 0):
         raise InvalidConfigError(f"--tokens-per-x places runs for --final and must be a positive number (e.g. 4194304 tokens per step), got {args.tokens_per_x:g}")
+    if args.points_are_runs and not args.final:
+        raise InvalidConfigError("--points-are-runs says how --final's table reads the sweep; add --final (and --target)")
     if args.final and (single or args.plot or args.isoflop is not None):
         raise InvalidConfigError(
             "--final forecasts one run's final value from the other runs of its sweep read as a scaling table: give the "
@@ -230,7 +232,8 @@ def _predict(args: argparse.Namespace) -> int:
         elif args.final:
             target = runs[names.index(targets[0])]
             others = [run for run in runs if run.name != target.name]
-            preds = [curvecast.scaling.predict_final(target, others, args.until, direction=direction, model=model)]
+            points = "all" if args.points_are_runs else "last"
+            preds = [curvecast.scaling.predict_final(target, others, args.until, direction=direction, model=model, points=points)]
         elif len(targets) == 1:
             target = runs[names.index(targets[0])]
             others = [run for run in runs if run.name != target.name]
@@ -475,6 +478,9 @@ def _parser() -> argparse.ArgumentParser:
                          "scaling table: every run's config needs n_params and n_tokens (curvecast.scaling.predict_final)")
     pd.add_argument("--tokens-per-x", type=float, metavar="K",
                     help="with --final, for runs whose config has no n_tokens: n_tokens = K times the run's last x (the target's: --until)")
+    pd.add_argument("--points-are-runs", action="store_true",
+                    help="with --final, every point of every run is a finished run's final value (one size trained to several token "
+                         "counts, each decayed on its own): all points join the table, not only each run's last")
     pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)

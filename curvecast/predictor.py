@@ -78,6 +78,7 @@ class _Task:
     named: bool = False  # label predictions with their run's name
     table: bool = False  # a scaling table's rows (runs read at their end): queries take the table temperature
     ladder: bool = False  # the table holds a sweep's finished runs (scaling.fit_runs): its own temperature where given
+    spread: float = 1.0  # stretch of a multi-run task's queries about their medians (isoFLOP profiles: spread_isoflop)
 
     @property
     def n_context(self) -> int:
@@ -208,6 +209,7 @@ def load(
     spread: float | Mapping[str, float] | None = None,
     spread_few_points: Mapping[str, float] | Literal[False] | None = None,
     spread_far: Mapping[str, float] | Literal[False] | None = None,
+    spread_isoflop: float | None = None,
     wsd_cooldowns: Sequence[float] | None = None,
     context_runs: int | None = None,
     max_runs: int | None = None,
@@ -246,6 +248,10 @@ def load(
             too narrow; measured on real curves, see BENCHMARKS.md). ``False`` turns it off. ``None`` takes
             the checkpoint's ``calibration.spread_far`` when ``spread`` is ``None`` too, and is off when
             ``spread`` is given.
+        spread_isoflop: scales the predictive distributions of an isoFLOP profile read as a table
+            (:func:`curvecast.scaling.isoflop_profile`) about their medians. ``None`` takes the checkpoint's
+            ``calibration.spread_isoflop`` (chosen on isoFLOP profiles the real-curve benchmark does not score,
+            ``benchmarks/calibrate.py --isoflop-spread``), or 1.
         wsd_cooldowns: cooldown lengths (fractions of the run, each in ``(0, 1)``) under which a run with
             ``schedule="wsd"`` and ``total_steps`` but no ``cooldown_steps`` is predicted: the forecast is
             their mixture, weighted by how well each predicts the second half of the observed points from the
@@ -288,6 +294,7 @@ def load(
         spread=spread,
         spread_few_points=spread_few_points,
         spread_far=spread_far,
+        spread_isoflop=spread_isoflop,
         wsd_cooldowns=wsd_cooldowns,
         context_runs=context_runs,
         max_runs=max_runs,
@@ -367,6 +374,7 @@ class Predictor:
         spread: float | Mapping[str, float] | None = None,
         spread_few_points: Mapping[str, float] | Literal[False] | None = None,
         spread_far: Mapping[str, float] | Literal[False] | None = None,
+        spread_isoflop: float | None = None,
         wsd_cooldowns: Sequence[float] | None = None,
         context_runs: int | None = None,
         max_runs: int | None = None,
@@ -405,6 +413,7 @@ class Predictor:
         self.temperature = _check_factor("temperature", temperature)
         self.temperature_runs: float | dict[str, float] = _check_runs_temperature(temperature_runs)
         self.spread: float | dict[str, float] = _check_spread(spread)
+        self.spread_isoflop = _check_factor("spread_isoflop", calibration.get("spread_isoflop", 1.0) if spread_isoflop is None else spread_isoflop)
         if wsd_cooldowns is None:
             wsd_cooldowns = calibration.get("wsd_cooldowns", DEFAULT_WSD_COOLDOWNS)
         fractions = np.asarray(wsd_cooldowns, dtype=np.float64).reshape(-1) if not isinstance(wsd_cooldowns, (str, bytes)) else np.array([np.nan])
@@ -761,11 +770,13 @@ class Predictor:
         warn: bool = True,
         table: bool = False,
         ladder: bool = False,
+        spread: float = 1.0,
     ) -> RunPredictions:
         """Predict the runs with queries, reading the others as context; one :class:`RunPredictions` (with
         ``None`` for runs that have no queries) in the order of ``runs``. ``warn=False`` leaves out the
         warnings about runs and points not read (for callers that subsample on purpose); ``table`` marks a
-        scaling table's rows, ``ladder`` a table of a sweep's finished runs (:meth:`runs_temperature`)."""
+        scaling table's rows, ``ladder`` a table of a sweep's finished runs (:meth:`runs_temperature`); ``spread``
+        stretches the predictions about their medians."""
         sign = check_direction(direction)
         check_enough_context(runs)
         all_y = np.concatenate([r.y for r in runs])
@@ -784,6 +795,7 @@ class Predictor:
             named=named,
             table=table,
             ladder=ladder,
+            spread=spread,
         )
         (preds, joint, positions) = self._predict_tasks([task], with_joint=True)[0]
         by_run = dict(zip(kept, zip(preds, positions)))
@@ -942,7 +954,7 @@ class Predictor:
         q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B' x M x K
         bar = self.model.bar_distribution
         spreads = torch.tensor(
-            [self.spread_for("min" if t.sign > 0 else "max", int(t.context[0].size)) if len(t.runs) == 1 else 1.0 for t in variants], device=dev
+            [self.spread_for("min" if t.sign > 0 else "max", int(t.context[0].size)) if len(t.runs) == 1 else t.spread for t in variants], device=dev
         )
         factors = spreads[:, None].expand(q_logits.shape[:-1])
         if self.spread_far is not None:

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from curvecast.pooling import PooledPrediction
     from curvecast.predictor import Predictor
 
-__all__ = ["fit", "fit_runs", "predict_final", "pool_weight", "DEFAULT_POOL_WEIGHT", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
+__all__ = ["fit", "fit_runs", "RunPoints", "predict_final", "pool_weight", "DEFAULT_POOL_WEIGHT", "isoflop_profile", "load_table_predictor", "table_model_path", "ScalingLaw", "Optimum", "GROUP", "MIN_PROFILES", "ISOFLOP_KEY"]
 
 #: New points predicted per forward pass (and the size of the optimum's joint grid).
 GROUP = 8
@@ -169,7 +169,13 @@ def _placed_run(run: Any, label: str, placed_by: str) -> tuple[str, dict[str, An
     return name, config, x, y
 
 
-def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predictor | None = None) -> ScalingLaw:
+#: How :func:`fit_runs` reads a run: ``"last"``, its last point is its final value (a run's earlier points were taken
+#: at learning rates not yet decayed); ``"all"``, every point is the final value of a run stopped there (a token
+#: sweep of one size, each point trained and decayed on its own, as in Gadre et al. 2024's overtraining grid).
+RunPoints = Literal["last", "all"]
+
+
+def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predictor | None = None, points: RunPoints = "last") -> ScalingLaw:
     """A scaling law from finished training runs: each run's last observed value is its final value, read as a
     row of a scaling table (:func:`fit`) at its config's ``n_params`` and ``n_tokens``.
 
@@ -179,39 +185,54 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
     use for a run already under way. Measured on real size ladders (``benchmarks/scaling.py``, column
     ``table``): for the largest run held out and not started, reading the ladder's final values as a table
     predicts its final value better than ``predict(..., runs=...)`` (Gemstones, Pythia, Gadre et al.).
-    Only the runs' ends are read: a run's earlier points were taken at learning rates not yet decayed, so they
-    are not the final values of shorter runs. Such a table is read at the model's ``temperature_runs["ladder"]``
-    where it has one (the shipped tables model: 0.8, chosen on size ladders' hold-outs the benchmark does not score
-    by ``benchmarks/calibrate.py --ladders``; scaling tables keep their ``"table"`` factor, 0.9).
+    Only the runs' ends are read by default: a run's earlier points were taken at learning rates not yet decayed,
+    so they are not the final values of shorter runs. Such a table is read at the model's
+    ``temperature_runs["ladder"]`` where it has one (the shipped tables model: 0.8, chosen on size ladders'
+    hold-outs the benchmark does not score by ``benchmarks/calibrate.py --ladders``; scaling tables keep their
+    ``"table"`` factor, 0.9). Where every point of a run is itself a finished run's final value (``points="all"``:
+    one size trained to several token counts, each with its own schedule), each point is a row at
+    ``n_tokens * x / x_last``, and the table is read as a scaling table (its ``"table"`` factor), which it is.
 
     Args:
-        runs: at least 3 :class:`~curvecast.Run`, each finished, with at least one observed point, and a config
+        runs: at least 3 :class:`~curvecast.Run` (3 rows, with ``points="all"``), each finished, with at least one observed point, and a config
             giving ``n_params`` and ``n_tokens`` (the tokens the run trained on); ``lr`` and ``batch_size`` are
             read where every run gives them.
         direction: ``"min"`` (loss) or ``"max"`` (a metric that grows, such as accuracy).
         model: the predictor (default: the shipped tables model).
+        points: ``"last"`` (default): each run's last point is its one row; ``"all"``: every point is a row, at
+            ``n_tokens * x / x_last`` tokens (x > 0), for runs whose every point ended a run of its own.
 
     Returns:
         A :class:`ScalingLaw` over the runs' final values.
 
     Raises:
-        InvalidConfigError: a run's config lacks ``n_params`` or ``n_tokens``.
-        InvalidCurveError: a run has no finite observed value, or fewer than 3 runs are given.
+        InvalidConfigError: a run's config lacks ``n_params`` or ``n_tokens``; ``points`` is not ``"last"`` or ``"all"``.
+        InvalidCurveError: a run has no finite observed value, or (``points="all"``) a point at x <= 0; fewer than 3
+            runs are given.
     """
+    if points not in ("last", "all"):
+        raise InvalidConfigError(f"points must be 'last' (each run's final value) or 'all' (every point ended a run of its own), got {points!r}")
     runs = list(runs)
     columns: dict[str, list[float]] = {"n_params": [], "n_tokens": [], "loss": [], "lr": [], "batch_size": []}
     for i, run in enumerate(runs):
-        name, config, _, y = _placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on")
+        name, config, x, y = _placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on")
         if y.size == 0:
             raise InvalidCurveError(f"run {name!r} has no finite observed value; fit_runs reads each run's final value")
-        columns["n_params"].append(config["n_params"])
-        columns["n_tokens"].append(config["n_tokens"])
-        columns["loss"].append(float(y[-1]))  # the value at the largest x, whatever the order given
-        columns["lr"].append(config.get("lr"))
-        columns["batch_size"].append(config.get("batch_size"))
+        if points == "all" and x[0] <= 0:
+            raise InvalidCurveError(
+                f"run {name!r} has a point at x = {x[0]:g}; points='all' places each point at n_tokens * x / x_last tokens, so x must "
+                "be > 0 (tokens or steps counted from 1): drop that point, or read the run's final value alone (points='last')"
+            )
+        rows = slice(None) if points == "all" else slice(-1, None)  # clean_points sorted by x: the last is the final value
+        tokens = float(config["n_tokens"]) * x[rows] / x[-1]
+        columns["n_params"] += [config["n_params"]] * tokens.size
+        columns["n_tokens"] += tokens.tolist()
+        columns["loss"] += y[rows].tolist()
+        columns["lr"] += [config.get("lr")] * tokens.size
+        columns["batch_size"] += [config.get("batch_size")] * tokens.size
     optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k])}
     law = fit(columns["n_params"], columns["n_tokens"], columns["loss"], model=model, direction=direction, **optional)
-    return replace(law, ladder=True)
+    return replace(law, ladder=points == "last")
 
 
 #: Where a tables model's calibration has no ``pool_weight``: the run's own forecast weighs the fraction of the
@@ -241,6 +262,7 @@ def predict_final(
     model: Predictor | None = None,
     table_model: Predictor | None = None,
     weight: float | None = None,
+    points: RunPoints = "last",
 ) -> PooledPrediction:
     """How will ``target`` end? The predictive distribution of its value at ``x_final``, given a sweep of
     finished ``runs`` (a size ladder, runs of other lengths): the run's own forecast, ``model.predict(...,
@@ -266,6 +288,9 @@ def predict_final(
         model: the predictor of the run's own forecast (default: :func:`curvecast.load`, the shipped model).
         table_model: the predictor that reads the table (default: :func:`load_table_predictor`).
         weight: the own forecast's weight in [0, 1], overriding the rule (0: the table reading alone).
+        points: how the table reads the runs (:func:`fit_runs`): ``"last"``, their final values; ``"all"``, every
+            point as a finished run's final value (a token sweep per size), the target's observed points included
+            (at ``n_tokens * x / x_final`` tokens).
 
     Returns:
         A :class:`~curvecast.pooling.PooledPrediction` at the one query ``x_final`` (``median``, ``quantile``,
@@ -280,7 +305,7 @@ def predict_final(
     from curvecast.pooling import pool
     from curvecast.predictor import load
 
-    name, config, x_seen, _ = _placed_run(
+    name, config, x_seen, y_seen = _placed_run(
         target, "target", "predict_final places it in the sweep by its size and the tokens it will have trained on at x_final"
     )
     x_end = _positive_scalar("x_final", x_final)
@@ -294,7 +319,11 @@ def predict_final(
         raise InvalidConfigError(f"x_final ({x_end:g}) lies before run {name!r}'s last observed x ({x_seen[-1]:g}); pass the x at which the run ends")
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0):
         raise InvalidConfigError(f"weight is the run's own forecast's share of the pool, in [0, 1] (e.g. 0.6), got {weight!r}")
-    law = fit_runs(runs, direction=direction, model=table_model)
+    table_runs = runs
+    if points == "all" and x_seen.size:  # its points so far are finished runs of its size too
+        seen = Run(x_seen, y_seen, {**config, "n_tokens": float(config["n_tokens"]) * float(x_seen[-1]) / x_end}, name=name)
+        table_runs = [*runs, seen]
+    law = fit_runs(table_runs, direction=direction, model=table_model, points=points)
     extra = {key: config[key] for key in ("lr", "batch_size") if getattr(law, key) is not None and config.get(key) is not None}
     table = law.predict([config["n_params"]], [config["n_tokens"]], **extra)
     if weight is None:
@@ -348,7 +377,7 @@ def isoflop_profile(
         from curvecast.predictor import load
 
         model = load()
-    law = fit(n_params, flops / (k * n_params), loss, model=model)
+    law = replace(fit(n_params, flops / (k * n_params), loss, model=model), spread=model.spread_isoflop)
     points = [law._config(float(n), flops / (k * float(n)), None, None) for n in query]
     return law._predict_points(points, flops / (k * query), shown_x=query, shown_observed_x=n_params)
 
@@ -423,6 +452,8 @@ class ScalingLaw:
         direction: ``"min"`` (a loss) or ``"max"`` (a metric that grows with scale; no :meth:`optimum`).
         ladder: the rows are a sweep's finished runs (:func:`fit_runs`): predictions take the model's
             ``temperature_runs["ladder"]`` where it has one (:meth:`~curvecast.Predictor.runs_temperature`).
+        spread: predictions are stretched about their medians by this factor (1: as the network reads the
+            table; :func:`isoflop_profile` sets the model's ``spread_isoflop``).
     """
 
     n_params: np.ndarray
@@ -433,6 +464,7 @@ class ScalingLaw:
     model: "Predictor" = field(repr=False)
     direction: Direction = "min"
     ladder: bool = False
+    spread: float = 1.0
 
     def __repr__(self) -> str:
         return (
@@ -527,7 +559,7 @@ class ScalingLaw:
             runs = rows + queries
             slots = encode_hparams([{}] * len(runs))
             query_x = [np.empty(0)] * len(rows) + [x[start + j : start + j + 1] for j in range(len(group))]
-            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True, ladder=self.ladder))
+            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True, ladder=self.ladder, spread=self.spread))
         preds = [p for part in parts for p in part if p is not None]
         zmap = ZMap(*(torch.cat([getattr(p._zmap, f).reshape(1) for p in preds]) for f in ("loc", "scale", "sign", "z_low", "z_high")))
         groups = []

@@ -874,3 +874,28 @@ def test_isoflop_sources_are_told_their_budget_and_nothing_else():
     assert curve.config == {"isoflop": 4e17}
     with pytest.raises(SystemExit):
         rc.parse_args(["--isoflop", "porian2024_isoflop"])
+
+
+def test_constant_lr_isoflop_profiles_read_each_model_at_its_budgets_tokens(tmp_path):
+    cal = _load_benchmark("calibrate")
+    tokens_per_step = cal.GEMSTONES_TOKENS_PER_STEP
+    steps = np.array([1.0, 10.0, 100.0, 1000.0])
+    sizes = [1e6, 2e6, 4e6, 8e6, 16e6, 32e6]
+    rows = []
+    for n in sizes:  # loss = 10 - log10(steps) - 0.5 log10(n / 1e6): linear in log D, so interpolation is exact
+        for s in steps:
+            rows.append({"source": "gemstones", "curve_id": f"g:{n:g}", "group": "main_constant_lr", "config": json.dumps({"params": n}),
+                         "x": s, "y": 10.0 - np.log10(s) - 0.5 * np.log10(n / 1e6), "metric_name": "train_loss", "direction": "min"})
+    rows.append({**rows[0], "group": "lr_ablation", "curve_id": "g:ablation", "y": 0.0})  # another schedule: left out
+    pd.DataFrame(rows).to_parquet(tmp_path / "gemstones.parquet")
+    budget = 6 * 4e6 * 50.0 * tokens_per_step  # the 4M model at step 50
+    (profile,) = cal.constant_lr_isoflop_profiles(tmp_path, budgets=[budget])
+    # D = C / 6N lies within steps 1..1000 for N = 1M..32M: at N, step = 200e6 / N
+    np.testing.assert_allclose(profile.x, sizes)
+    expected = [10.0 - np.log10(200e6 / n) - 0.5 * np.log10(n / 1e6) for n in sizes]
+    np.testing.assert_allclose(profile.y, expected, rtol=1e-12)
+    assert json.loads(profile.config) == {"C": budget} and profile.source == cal.ISOFLOP_SOURCE and profile.direction == "min"
+    task = rc.make_tasks([profile], 0.2)[0]
+    assert rc.curvecast_curve(task, isoflop={cal.ISOFLOP_SOURCE: "C"}).config == {"isoflop": budget}
+    # a budget that only 3 models reach (8M..32M, at steps 1000..250) makes no profile: the benchmark needs 5 points
+    assert cal.constant_lr_isoflop_profiles(tmp_path, budgets=[6 * 1e6 * 8000.0 * tokens_per_step]) == []

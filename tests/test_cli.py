@@ -207,6 +207,11 @@ def test_predict_final_pools_a_ladder_runs_forecast_with_its_sweep_read_as_a_tab
     assert same["weights"] == result["weights"] and same["median"] == result["median"]  # 3000 x 1000 = the 3e6 tokens given above
     assert main(["predict", str(untokened), "--until", "3000", "--target", "big", "--tokens-per-x", "1000"]) == 2
     assert "for --final" in capsys.readouterr().err
+    assert main(["predict", str(path), "--until", "3000", "--target", "big", "--final", "--points-are-runs", "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)["runs"][0]  # every checkpoint a table row: another table, another forecast
+    assert every["weights"] == result["weights"] and every["median"] != result["median"]
+    assert main(["predict", str(path), "--until", "3000", "--target", "big", "--points-are-runs"]) == 2
+    assert "add --final" in capsys.readouterr().err
 
 
 def test_predict_argument_mistakes_are_one_error_line(tmp_path, capsys):

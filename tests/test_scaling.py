@@ -262,9 +262,10 @@ def test_isoflop_profile_is_the_table_of_its_points():
     pred = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17)
     # The same profile written out as a table (D = C / 6N), by hand, predicted at the same (N, D) points by the
     # model isoflop_profile reads profiles with (the default one; whole tables go to the tables model).
-    by_hand = curvecast.scaling.fit(sizes[seen], 4e17 / (6 * sizes[seen]), loss[seen], model=curvecast.load()).predict(
-        sizes[rest], 4e17 / (6 * sizes[rest])
-    )
+    # The model's calibrated spread_isoflop stretches the table's reading.
+    model = curvecast.load()
+    table = curvecast.scaling.fit(sizes[seen], 4e17 / (6 * sizes[seen]), loss[seen], model=model)
+    by_hand = dataclasses.replace(table, spread=model.spread_isoflop).predict(sizes[rest], 4e17 / (6 * sizes[rest]))
     np.testing.assert_allclose(pred.median, by_hand.median, rtol=1e-6)
     np.testing.assert_allclose(pred.logpdf(loss[rest]), by_hand.logpdf(loss[rest]), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(pred.x, sizes[rest])  # reported against model size, not tokens
@@ -272,6 +273,27 @@ def test_isoflop_profile_is_the_table_of_its_points():
     # k = 3 instead of 6 doubles every D: a different table, so a different prediction
     other = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17, flops_per_param_token=3.0)
     assert not np.allclose(other.median, pred.median)
+
+
+def test_spread_isoflop_stretches_a_profiles_forecast_about_its_median():
+    sizes, loss = _profile()
+    seen, rest = slice(0, 4), slice(4, None)
+    plain = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17, model=curvecast.load(spread_isoflop=1.0))
+    wide = curvecast.scaling.isoflop_profile(sizes[seen], loss[seen], sizes[rest], flops=4e17, model=curvecast.load(spread_isoflop=2.0))
+    np.testing.assert_allclose(wide.median, plain.median, rtol=1e-3)  # the stretch keeps the median
+    (low_p, high_p), (low_w, high_w) = plain.interval(0.9), wide.interval(0.9)
+    # about twice as far from the median on each side: the stretch re-bins onto the bar grid and renormalises within
+    # the bounds, so the far upper tails of the largest sizes widen less (measured ratios 1.5-2.3)
+    ratios = np.concatenate([(high_w - wide.median) / (high_p - plain.median), (wide.median - low_w) / (plain.median - low_p)])
+    assert ratios.min() > 1.4 and ratios.max() < 2.6 and abs(np.median(ratios) - 2.0) < 0.3, ratios
+    calibrated = curvecast.load()
+    assert calibrated.spread_isoflop == (calibrated.config.get("calibration") or {}).get("spread_isoflop", 1.0)
+    learning_curve = (np.arange(1.0, 21.0), 3.0 + 2.0 / np.sqrt(np.arange(1.0, 21.0)), [40.0])  # single curves: untouched
+    np.testing.assert_array_equal(
+        curvecast.load(spread_isoflop=3.0).predict(*learning_curve).interval(0.9), curvecast.load(spread_isoflop=1.0).predict(*learning_curve).interval(0.9)
+    )
+    with pytest.raises(InvalidConfigError, match="spread_isoflop must be a positive finite number"):
+        curvecast.load(spread_isoflop=0.0)
 
 
 def test_predict_routes_an_isoflop_config_to_the_table_reading():
@@ -425,6 +447,55 @@ def test_fit_runs_rejects_runs_it_cannot_place():
         curvecast.scaling.fit_runs(runs[:2])
     with pytest.raises(InvalidConfigError, match="direction must be"):
         curvecast.scaling.fit_runs(runs, direction="up")
+
+
+def _token_sweep_runs(sizes=(2e7, 5e7, 1e8, 2e8)):
+    """Gadre et al.-style token sweeps: per size, final losses of runs trained to 5..80 tokens per parameter, one
+    point each (x = tokens), on :func:`chinchilla`'s surface."""
+    runs = []
+    for i, n in enumerate(sizes):
+        x = np.array([5.0, 10.0, 20.0, 40.0, 80.0]) * n
+        runs.append(curvecast.Run(x, chinchilla(n, x), {"n_params": n, "n_tokens": x[-1]}, name=f"s{i}"))
+    return runs
+
+
+def test_fit_runs_reads_every_point_as_a_row_where_every_point_ended_a_run():
+    runs = _token_sweep_runs()
+    law = curvecast.scaling.fit_runs(runs, points="all")
+    n = np.repeat([r.config["n_params"] for r in runs], 5)
+    d = np.concatenate([r.x for r in runs])
+    np.testing.assert_allclose(law.n_params, n)
+    np.testing.assert_allclose(law.n_tokens, d, rtol=1e-12)  # n_tokens * x / x_last: x itself here
+    np.testing.assert_allclose(law.loss, chinchilla(n, d), rtol=1e-12)
+    assert not law.ladder  # a scaling table, read at the table's factor
+    table = curvecast.scaling.fit(n, d, chinchilla(n, d))
+    a, b = law.predict([4e8], [8e9]), table.predict([4e8], [8e9])
+    np.testing.assert_allclose(a.median, b.median, rtol=1e-9)
+    np.testing.assert_allclose(a.interval(0.9), b.interval(0.9), rtol=1e-9)
+    last = curvecast.scaling.fit_runs(runs)  # the default reads each run's end only
+    np.testing.assert_allclose(last.n_tokens, [r.x[-1] for r in runs])
+    assert last.ladder
+    steps = [curvecast.Run(r.x / 1e6, r.y, r.config, name=r.name) for r in runs]  # x in other units: tokens from n_tokens
+    np.testing.assert_allclose(curvecast.scaling.fit_runs(steps, points="all").n_tokens, d, rtol=1e-12)
+    with pytest.raises(InvalidConfigError, match="points must be 'last'"):
+        curvecast.scaling.fit_runs(runs, points="every")
+    at_zero = curvecast.Run(np.r_[0.0, runs[0].x], np.r_[9.0, runs[0].y], runs[0].config, name="from zero")
+    with pytest.raises(InvalidCurveError, match="run 'from zero' has a point at x = 0"):
+        curvecast.scaling.fit_runs([at_zero, *runs[1:]], points="all")
+
+
+def test_predict_final_adds_the_targets_own_points_to_a_token_sweeps_table():
+    runs = _token_sweep_runs()
+    n = 4e8
+    x = np.array([5.0, 10.0, 20.0, 40.0, 80.0]) * n
+    target = curvecast.Run(x[:2], chinchilla(n, x[:2]), {"n_params": n, "n_tokens": x[-1]}, name="next")
+    pooled = curvecast.scaling.predict_final(target, runs, x[-1], weight=0.0, points="all")
+    seen = curvecast.Run(x[:2], chinchilla(n, x[:2]), {"n_params": n, "n_tokens": x[1]}, name="next")
+    table = curvecast.scaling.fit_runs([*runs, seen], points="all").predict([n], [x[-1]])
+    np.testing.assert_allclose(pooled.median, table.median, rtol=1e-9)
+    np.testing.assert_allclose(pooled.interval(0.9), table.interval(0.9), rtol=1e-9)
+    ends = curvecast.scaling.predict_final(target, runs, x[-1], weight=0.0)
+    assert not np.allclose(ends.median, pooled.median)  # the sweep's ends alone are another table
 
 
 def test_a_law_of_a_rising_metric_predicts_but_has_no_optimum():
