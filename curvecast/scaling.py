@@ -223,11 +223,13 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
                 f"run {name!r} has a point at x = {x[0]:g}; points='all' places each point at n_tokens * x / x_last tokens, so x must "
                 "be > 0 (tokens or steps counted from 1): drop that point, or read the run's final value alone (points='last')"
             )
-        rows = slice(None) if points == "all" else slice(-1, None)  # clean_points sorted by x: the last is the final value
-        tokens = float(config["n_tokens"]) * x[rows] / x[-1]
+        if points == "all":
+            tokens, losses = float(config["n_tokens"]) * x / x[-1], y
+        else:  # clean_points sorted by x: the last point is the final value, at the tokens the config gives
+            tokens, losses = np.array([float(config["n_tokens"])]), y[-1:]
         columns["n_params"] += [config["n_params"]] * tokens.size
         columns["n_tokens"] += tokens.tolist()
-        columns["loss"] += y[rows].tolist()
+        columns["loss"] += losses.tolist()
         columns["lr"] += [config.get("lr")] * tokens.size
         columns["batch_size"] += [config.get("batch_size")] * tokens.size
     optional = {k: columns[k] for k in ("lr", "batch_size") if all(v is not None for v in columns[k])}

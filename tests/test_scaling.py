@@ -482,6 +482,8 @@ def test_fit_runs_reads_every_point_as_a_row_where_every_point_ended_a_run():
     at_zero = curvecast.Run(np.r_[0.0, runs[0].x], np.r_[9.0, runs[0].y], runs[0].config, name="from zero")
     with pytest.raises(InvalidCurveError, match="run 'from zero' has a point at x = 0"):
         curvecast.scaling.fit_runs([at_zero, *runs[1:]], points="all")
+    ends = curvecast.scaling.fit_runs([curvecast.Run([0.0], [r.y[-1]], r.config) for r in runs])  # x plays no part in an end's row
+    np.testing.assert_array_equal(ends.n_tokens, [r.config["n_tokens"] for r in runs])
 
 
 def test_predict_final_adds_the_targets_own_points_to_a_token_sweeps_table():
