@@ -6,7 +6,8 @@
 #    large run end? (`predict(..., runs=...)`)
 # 2. Predict several runs at once and draw their trajectories jointly (`predict_runs`); a run not started,
 #    from the others' final values read as a scaling table (`curvecast.scaling.fit_runs`); a run part seen, its
-#    own forecast pooled with that reading (`curvecast.scaling.predict_final`).
+#    own forecast pooled with that reading (`curvecast.scaling.predict_final`); a token sweep whose every point
+#    ended a run of its own (`points="all"`).
 # 3. A table of isoFLOP runs (Porian et al. 2024): the compute-optimal size for a budget twice the largest
 #    in the table (`curvecast.scaling`).
 # 4. One isoFLOP profile, part swept: the losses of the larger sizes (`config={"isoflop": C}`).
@@ -102,6 +103,29 @@ lo, hi = final.interval(0.9)
 print(f"predict_final: 1.9B run {target['x'][-1] / 83475:.0%} seen, weights (own, table) {np.round(final.weights, 2).tolist()}: "
       f"final loss median {final.median[0]:.3f}, 90% interval [{lo[0]:.3f}, {hi[0]:.3f}]")
 assert lo[0] < final.median[0] < hi[0] and abs(final.weights.sum() - 1.0) < 1e-12
+
+# %% [markdown]
+# Where every point of a run ended a run of its own (one size trained to several token counts, each with its own
+# schedule, as in Gadre et al. 2024's overtraining grid), `points="all"` reads each point as a table row, the
+# target's own points included. `examples/gadre_token_sweep.csv`: x is tokens; the 1.4B model's 115B-token run
+# ended at 2.472.
+
+# %%
+sweep: dict[str, dict] = {}
+with open(examples / "gadre_token_sweep.csv") as f:
+    for row in csv.DictReader(line for line in f if not line.startswith("#")):
+        run = sweep.setdefault(row["run"], {"x": [], "y": [], "n_params": float(row["n_params"])})
+        run["x"].append(float(row["x"]))
+        run["y"].append(float(row["y"]))
+smaller = [curvecast.Run(r["x"], r["y"], {"n_params": r["n_params"], "n_tokens": r["x"][-1]}, name=name) for name, r in sweep.items() if name != "1.4b"]
+big = sweep["1.4b"]
+big_run = curvecast.Run(big["x"], big["y"], {"n_params": big["n_params"], "n_tokens": 115184435200.0}, name="1.4b")
+for points in ("last", "all"):
+    pred = curvecast.scaling.predict_final(big_run, smaller, 115184435200.0, points=points)
+    lo, hi = pred.interval(0.9)
+    print(f"token sweep, points={points!r}: 1.4B at 115B tokens median {pred.median[0]:.3f}, 90% [{lo[0]:.3f}, {hi[0]:.3f}] (ended at 2.472)")
+rows = curvecast.scaling.fit_runs(smaller, points="all")
+assert rows.loss.size == sum(len(r["x"]) for name, r in sweep.items() if name != "1.4b")  # every point a row
 
 # %% [markdown]
 # ## 3. A scaling table: the compute-optimal model for a larger budget
