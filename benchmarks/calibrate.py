@@ -407,7 +407,10 @@ def constant_lr_isoflop_profiles(data: Path, budgets: Sequence[float] = ISOFLOP_
     ``rc.RealCurve`` (x = N, config ``{"C": C}``) per budget and metric. The Kaplan et al. 2020 envelope, not runs
     decayed to each length: a proxy for real isoFLOP profiles, made from curves the real-curve benchmark scores as
     learning curves, never as profiles."""
-    frame = pd.read_parquet(data.resolve() / "gemstones.parquet")
+    path = data.resolve() / "gemstones.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: --isoflop-spread reads Gemstones' runs from the real-curve data set; pass --data DIR")
+    frame = pd.read_parquet(path)
     frame = frame[frame["metric_name"].isin(ISOFLOP_METRICS) & (frame["group"] != "lr_ablation")]
     curves = []
     for metric, rows in frame.groupby("metric_name"):

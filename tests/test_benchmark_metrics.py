@@ -899,3 +899,5 @@ def test_constant_lr_isoflop_profiles_read_each_model_at_its_budgets_tokens(tmp_
     assert rc.curvecast_curve(task, isoflop={cal.ISOFLOP_SOURCE: "C"}).config == {"isoflop": budget}
     # a budget that only 3 models reach (8M..32M, at steps 1000..250) makes no profile: the benchmark needs 5 points
     assert cal.constant_lr_isoflop_profiles(tmp_path, budgets=[6 * 1e6 * 8000.0 * tokens_per_step]) == []
+    with pytest.raises(FileNotFoundError, match="pass --data DIR"):
+        cal.constant_lr_isoflop_profiles(tmp_path / "elsewhere")
