@@ -78,7 +78,6 @@ class _Task:
     named: bool = False  # label predictions with their run's name
     table: bool = False  # a scaling table's rows (runs read at their end): queries take the table temperature
     ladder: bool = False  # the table holds a sweep's finished runs (scaling.fit_runs): its own temperature where given
-    spread: float = 1.0  # stretch of a multi-run task's queries about their medians (isoFLOP profiles: spread_isoflop)
 
     @property
     def n_context(self) -> int:
@@ -770,13 +769,11 @@ class Predictor:
         warn: bool = True,
         table: bool = False,
         ladder: bool = False,
-        spread: float = 1.0,
     ) -> RunPredictions:
         """Predict the runs with queries, reading the others as context; one :class:`RunPredictions` (with
         ``None`` for runs that have no queries) in the order of ``runs``. ``warn=False`` leaves out the
         warnings about runs and points not read (for callers that subsample on purpose); ``table`` marks a
-        scaling table's rows, ``ladder`` a table of a sweep's finished runs (:meth:`runs_temperature`); ``spread``
-        stretches the predictions about their medians."""
+        scaling table's rows, ``ladder`` a table of a sweep's finished runs (:meth:`runs_temperature`)."""
         sign = check_direction(direction)
         check_enough_context(runs)
         all_y = np.concatenate([r.y for r in runs])
@@ -795,7 +792,6 @@ class Predictor:
             named=named,
             table=table,
             ladder=ladder,
-            spread=spread,
         )
         (preds, joint, positions) = self._predict_tasks([task], with_joint=True)[0]
         by_run = dict(zip(kept, zip(preds, positions)))
@@ -954,7 +950,7 @@ class Predictor:
         q_logits = logits.gather(1, q_index[..., None].expand(-1, -1, logits.shape[-1]))  # B' x M x K
         bar = self.model.bar_distribution
         spreads = torch.tensor(
-            [self.spread_for("min" if t.sign > 0 else "max", int(t.context[0].size)) if len(t.runs) == 1 else t.spread for t in variants], device=dev
+            [self.spread_for("min" if t.sign > 0 else "max", int(t.context[0].size)) if len(t.runs) == 1 else 1.0 for t in variants], device=dev
         )
         factors = spreads[:, None].expand(q_logits.shape[:-1])
         if self.spread_far is not None:

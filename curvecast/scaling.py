@@ -384,6 +384,18 @@ def isoflop_profile(
     return law._predict_points(points, flops / (k * query), shown_x=query, shown_observed_x=n_params)
 
 
+def _stretched(zmap: ZMap, median: np.ndarray, mean: np.ndarray, factor: float) -> tuple[ZMap, np.ndarray]:
+    """The map of ``median + factor * (Y - median)`` at each query (``m``-long fields), and the mean it moves to.
+
+    Exact, tails included: the predictive distribution is an affine image of the network's, so stretching it is
+    a new ``loc`` and ``scale`` per query. (The bar distribution's own stretch, which single curves take, re-bins
+    onto its grid and keeps the outer buckets' tail shape, which undercuts a large factor far out.) A table's
+    bounds are open, so the truncation bounds in z stay as they are."""
+    m = torch.as_tensor(median, dtype=zmap.loc.dtype)
+    stretched = ZMap(m + factor * (zmap.loc - m), factor * zmap.scale, zmap.sign, zmap.z_low, zmap.z_high)
+    return stretched, median + factor * (mean - median)
+
+
 def _positive_scalar(name: str, value: Any) -> float:
     """A budget or ``flops_per_param_token``: a finite number > 0 (6 for dense transformers, for the latter)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or value <= 0:
@@ -561,9 +573,12 @@ class ScalingLaw:
             runs = rows + queries
             slots = encode_hparams([{}] * len(runs))
             query_x = [np.empty(0)] * len(rows) + [x[start + j : start + j + 1] for j in range(len(group))]
-            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True, ladder=self.ladder, spread=self.spread))
+            parts.append(self.model._predict_group(runs, slots, query_x, direction=self.direction, bounds=None, warn=False, table=True, ladder=self.ladder))
         preds = [p for part in parts for p in part if p is not None]
         zmap = ZMap(*(torch.cat([getattr(p._zmap, f).reshape(1) for p in preds]) for f in ("loc", "scale", "sign", "z_low", "z_high")))
+        median, mean = np.concatenate([p.median for p in preds]), np.concatenate([p.mean for p in preds])
+        if self.spread != 1.0:
+            zmap, mean = _stretched(zmap, median, mean, self.spread)
         groups = []
         for part in parts:
             positions = torch.cat([pos for pos in part._positions if pos is not None])
@@ -573,8 +588,8 @@ class ScalingLaw:
             logits=torch.cat([p._logits for p in preds]),
             zmap=zmap,
             bar=preds[0]._bar,
-            mean=np.concatenate([p.mean for p in preds]),
-            median=np.concatenate([p.median for p in preds]),
+            mean=mean,
+            median=median,
             observed_x=self.n_tokens if shown_observed_x is None else shown_observed_x,
             observed_y=self.loss,
             bounds=(-math.inf, math.inf),
