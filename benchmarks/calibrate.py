@@ -113,13 +113,14 @@ isoFLOP profiles of the development set are Porian et al.'s, which the real-curv
 profiles are made: Gemstones' constant-LR runs read at ``D = C / 6N`` tokens at 12 budgets from 3e19 to 2.5e20 FLOPs,
 for their train loss and two validation losses (:func:`constant_lr_isoflop_profiles`, Kaplan et al. 2020's envelope).
 Scored with the benchmark's protocol (the first ``max(3, round(f n))`` sizes seen, f = 0.2, 0.4, 0.6); of every factor
-in ``--isoflop-grid`` and 1 (off), the most cells in band, then the lowest mean capped NLL, off on ties. About 30 s.
-Not part of ``--all``.
+in ``--isoflop-grid`` and 1 (off), the most cells in band, then the lowest mean capped NLL, off on ties. About 50 s.
+The last step of ``--all``: the profiles are read at the table temperature ``--runs --tables`` chooses.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
 ``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at
-those read limits) and ``--runs --tables`` (over ``TABLE_GRID``), each reading the choices before it.
+those read limits), ``--runs --tables`` (over ``TABLE_GRID``), ``--table-rows-inside`` and ``--isoflop-spread`` (over
+``ISOFLOP_GRID``), each reading the choices before it.
 About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
 adds 72 s, measured on the shipped model; ``--few-points`` 20 s; ``--replicate-from`` about 3 minutes, with another job
@@ -556,6 +557,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--runs", "--by-observed", "--without-tables", "--grid", *map(str, RUNS_GRID)],
         ["--runs", "--tables", "--grid", *map(str, TABLE_GRID)],
         ["--table-rows-inside", "--table-rows-grid", *map(str, TABLE_ROWS_GRID)],
+        ["--isoflop-spread", "--isoflop-grid", *map(str, ISOFLOP_GRID)],  # reads the table temperature chosen above
     )
     for step in steps:
         print(f"calibrate.py {' '.join(step)}", file=sys.stderr)
@@ -614,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table-model", help="with --pool-weight or --ladders: the tables model (default: the shipped one)")
     parser.add_argument("--all", action="store_true",
                         help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
-                        "--runs --tables in turn, each written")
+                        "--runs --tables, --table-rows-inside, --isoflop-spread in turn, each written")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)

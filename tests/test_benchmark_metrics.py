@@ -504,13 +504,15 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--table-rows-inside")
+    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--table-rows-inside",
+             "--isoflop-spread")
     steps = [next(a for a in argv if a in kinds) for argv in calls]
     assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs",
-                     "--table-rows-inside"]
-    assert calls[-1][-len(cal.TABLE_ROWS_GRID):] == [str(t) for t in cal.TABLE_ROWS_GRID]
-    assert "--tables" in calls[-2] and calls[-2][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
-    assert {"--by-observed", "--without-tables"} <= set(calls[-3]) and calls[-3][-len(cal.RUNS_GRID):] == [str(t) for t in cal.RUNS_GRID]
+                     "--table-rows-inside", "--isoflop-spread"]
+    assert calls[-1][-len(cal.ISOFLOP_GRID):] == [str(s) for s in cal.ISOFLOP_GRID]
+    assert calls[-2][-len(cal.TABLE_ROWS_GRID):] == [str(t) for t in cal.TABLE_ROWS_GRID]
+    assert "--tables" in calls[-3] and calls[-3][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
+    assert {"--by-observed", "--without-tables"} <= set(calls[-4]) and calls[-4][-len(cal.RUNS_GRID):] == [str(t) for t in cal.RUNS_GRID]
     assert all("--write" in argv and argv[argv.index("--model") + 1] == "some/model" for argv in calls)
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
