@@ -399,7 +399,6 @@ ISOFLOP_BUDGETS = tuple(float(c) for c in np.geomspace(3e19, 2.5e20, 12))
 ISOFLOP_METRICS = ("train_loss", "val_loss_dclm", "val_loss_fineweb_edu")
 ISOFLOP_GRID = (1.2, 1.4, 1.6, 1.8, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0)
 ISOFLOP_SOURCE = "gemstones_isoflop"
-GEMSTONES_TOKENS_PER_STEP = 4_194_304
 
 
 def constant_lr_isoflop_profiles(data: Path, budgets: Sequence[float] = ISOFLOP_BUDGETS) -> list:
@@ -408,20 +407,13 @@ def constant_lr_isoflop_profiles(data: Path, budgets: Sequence[float] = ISOFLOP_
     ``rc.RealCurve`` (x = N, config ``{"C": C}``) per budget and metric. The Kaplan et al. 2020 envelope, not runs
     decayed to each length: a proxy for real isoFLOP profiles, made from curves the real-curve benchmark scores as
     learning curves, never as profiles."""
-    path = data.resolve() / "gemstones.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: --isoflop-spread reads Gemstones' runs from the real-curve data set; pass --data DIR")
-    frame = pd.read_parquet(path)
-    frame = frame[frame["metric_name"].isin(ISOFLOP_METRICS) & (frame["group"] != "lr_ablation")]
+    sc = _load_sibling("scaling_benchmark", "scaling.py")
     curves = []
-    for metric, rows in frame.groupby("metric_name"):
-        models = []
-        for _, run in rows.groupby("curve_id"):
-            params = json.loads(run["config"].iloc[0]).get("params")
-            if params:
-                order = np.argsort(run["x"].to_numpy())
-                tokens = run["x"].to_numpy(dtype=np.float64)[order] * GEMSTONES_TOKENS_PER_STEP
-                models.append((float(params), tokens, run["y"].to_numpy(dtype=np.float64)[order]))
+    for group in sc.load_groups(data.resolve(), "gemstones"):  # one per (group, metric): runs with their size, x sorted
+        kind, metric = group.name.split("/", 1)
+        if metric not in ISOFLOP_METRICS or kind == "lr_ablation":
+            continue
+        models = [(run.n_params, group.tokens(run.x), run.y) for run in group.runs]
         for budget in budgets:
             points = sorted(
                 (n, float(np.interp(np.log(budget / (6 * n)), np.log(tokens), loss)))
@@ -429,7 +421,7 @@ def constant_lr_isoflop_profiles(data: Path, budgets: Sequence[float] = ISOFLOP_
             )
             if len(points) >= rc.MIN_POINTS:
                 x, y = (np.array(v) for v in zip(*points))
-                curves.append(rc.RealCurve(ISOFLOP_SOURCE, f"{ISOFLOP_SOURCE}:{metric}:C={budget:.3g}", str(metric), "min",
+                curves.append(rc.RealCurve(ISOFLOP_SOURCE, f"{ISOFLOP_SOURCE}:{metric}:C={budget:.3g}", metric, "min",
                                            json.dumps({"C": budget}), x, y))
     return [c for c in curves if rc.usable(c)]
 

@@ -218,12 +218,12 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
         name, config, x, y = _placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on")
         if y.size == 0:
             raise InvalidCurveError(f"run {name!r} has no finite observed value; fit_runs reads each run's final value")
-        if points == "all" and x[0] <= 0:
-            raise InvalidCurveError(
-                f"run {name!r} has a point at x = {x[0]:g}; points='all' places each point at n_tokens * x / x_last tokens, so x must "
-                "be > 0 (tokens or steps counted from 1): drop that point, or read the run's final value alone (points='last')"
-            )
         if points == "all":
+            if x[0] <= 0:
+                raise InvalidCurveError(
+                    f"run {name!r} has a point at x = {x[0]:g}; points='all' places each point at n_tokens * x / x_last tokens, so x must "
+                    "be > 0 (tokens or steps counted from 1): drop that point, or read the run's final value alone (points='last')"
+                )
             tokens, losses = float(config["n_tokens"]) * x / x[-1], y
         else:  # clean_points sorted by x: the last point is the final value, at the tokens the config gives
             tokens, losses = np.array([float(config["n_tokens"])]), y[-1:]

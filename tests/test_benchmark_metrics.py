@@ -880,7 +880,7 @@ def test_isoflop_sources_are_told_their_budget_and_nothing_else():
 
 def test_constant_lr_isoflop_profiles_read_each_model_at_its_budgets_tokens(tmp_path):
     cal = _load_benchmark("calibrate")
-    tokens_per_step = cal.GEMSTONES_TOKENS_PER_STEP
+    tokens_per_step = _load_benchmark("scaling").GEMSTONES_TOKENS_PER_STEP
     steps = np.array([1.0, 10.0, 100.0, 1000.0])
     sizes = [1e6, 2e6, 4e6, 8e6, 16e6, 32e6]
     rows = []
