@@ -116,6 +116,19 @@ Scored with the benchmark's protocol (the first ``max(3, round(f n))`` sizes see
 in ``--isoflop-grid`` and 1 (off), the most cells in band, then the lowest mean capped NLL, off on ties. About 50 s.
 The last step of ``--all``: the profiles are read at the table temperature ``--runs --tables`` chooses.
 
+With ``--table-ensemble`` it chooses the tables model's ``table_ensemble``: how many readings of a scaling table, each
+with the rows' run ids drawn anew, :func:`curvecast.load` mixes. The network was trained with ids drawn at random per
+task, so it reads any assignment, but not identically: one reading depends on which row carries which id, which says
+nothing about the table. Each candidate of ``--ensemble-grid`` reads the validation hold-outs that read a table (the
+scaling tables' and the size ladders' runs not started) with two seeds of the ids; the choice is the smallest value
+whose forecasts' medians move by at most ``ID_TOLERANCE`` of the target's scale between them (median over a cell's
+targets, mean over cells). Capped NLL and coverage are printed beside it. Choose ``--runs --tables``, ``--ladders`` and
+``--pool-weight`` again after it. About 3 minutes.
+
+``--check-exact`` chooses nothing: per validation cell it compares the single-curve predictions of the model as
+calibrated with the raw network's, widened by the same factors exactly, as ``--spread``, ``--few-points`` and
+``--far`` score them (the model re-bins its stretch onto the bar distribution's grid). About 25 s.
+
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
 ``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at
@@ -143,7 +156,7 @@ import pandas as pd
 
 import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
-from curvecast.predictor import LADDER_KIND, TABLE_KIND, default_model_path, far_factor
+from curvecast.predictor import LADDER_KIND, MAX_TABLE_ENSEMBLE, TABLE_KIND, default_model_path, far_factor
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -510,6 +523,45 @@ def choose_far(args: argparse.Namespace) -> int:
     return 0
 
 
+def calibrated_factors(model: curvecast.Predictor, task) -> np.ndarray:
+    """The spread factor ``model`` gives each held-out point of ``task`` (a single curve): its direction's spread or
+    the few-points factor, times the far-queries factor at the point's reach (what the rules above score)."""
+    factor = np.full(task.x_query.shape, model.spread_for(task.direction, task.n_obs), dtype=np.float64)
+    if model.spread_far is not None:
+        factor = factor * far_factor(query_reach(task), **model.spread_far)
+    return factor
+
+
+def check_exact(args: argparse.Namespace) -> int:
+    """``--check-exact``: does the model apply the spread factors as the rules above scored them? They score a
+    factor ``s`` exactly (quantiles ``m + s (q - m)``, :func:`scaled_metrics`); the model re-bins its stretch onto the
+    bar distribution's grid and keeps the outer buckets' tails (``BarDistribution.stretch``). Per validation cell:
+    the 90% coverage and mean capped NLL of the model as calibrated, and of the raw network (temperature 1, spread 1)
+    with the same factors applied exactly. It chooses nothing and writes nothing to the model."""
+    calibrated = curvecast.load(args.model)
+    raw = curvecast.load(args.model, temperature=1.0, spread=1.0)
+    rows = []
+    applied_cells = {cell: preds for cell, _, preds in validation_predictions(args, calibrated)}
+    for cell, tasks, preds in validation_predictions(args, raw):
+        applied = rc.aggregate([scaled_metrics(t, p, 1.0) for t, p in zip(tasks, applied_cells[cell], strict=True)])
+        exact = rc.aggregate([scaled_metrics(t, p, calibrated_factors(calibrated, t)) for t, p in zip(tasks, preds, strict=True)])
+        row = {"source": cell[0], "fraction": cell[1], "n": applied["n_curves"]}
+        for name, summary in (("applied", applied), ("exact", exact)):
+            row.update({f"{name}_coverage90": summary["coverage90"], f"{name}_nll_capped": summary["nll_capped"]})
+        rows.append(row)
+        print(f"{cell[0]:>16} f={cell[1]:.1f}: cov90 applied {row['applied_coverage90']:.3f} exact {row['exact_coverage90']:.3f}   "
+              f"capped nll applied {row['applied_nll_capped']:7.3f} exact {row['exact_nll_capped']:7.3f}")
+    if not rows:
+        print("no validation tasks: every source is scored whole by the benchmark", file=sys.stderr)
+        return 1
+    worst = max(abs(r["applied_coverage90"] - r["exact_coverage90"]) for r in rows)
+    in_band = {k: sum(rc.COVERAGE_TARGET[0] <= r[f"{k}_coverage90"] <= rc.COVERAGE_TARGET[1] for r in rows) for k in ("applied", "exact")}
+    print(f"cells in [0.85, 0.95]: applied {in_band['applied']}, exact {in_band['exact']} of {len(rows)}; largest coverage gap {worst:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"cells": rows, "cells_in_band": in_band, "largest_coverage_gap": worst}, indent=2) + "\n")
+    return 0
+
+
 def summarize_grid(table: Sequence[dict], key: str, grid: Sequence) -> tuple[dict, dict, dict]:
     """Per candidate ``grid`` value (``row[key]``) over its (source, fraction) cells: mean capped NLL, mean 90%
     coverage and the number of cells whose coverage lies in [0.85, 0.95]."""
@@ -606,6 +658,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="choose spread_isoflop: the stretch of isoFLOP-profile forecasts, on profiles read off Gemstones' constant-LR runs")
     parser.add_argument("--isoflop-grid", type=float, nargs="+", default=list(ISOFLOP_GRID), help="with --isoflop-spread: the candidate factors")
     parser.add_argument("--table-model", help="with --pool-weight or --ladders: the tables model (default: the shipped one)")
+    parser.add_argument("--table-ensemble", action="store_true",
+                        help="choose the tables model's table_ensemble: the fewest readings of a table whose mixture hardly depends on the run ids drawn")
+    parser.add_argument("--ensemble-grid", type=int, nargs="+", default=list(ENSEMBLE_GRID), help="with --table-ensemble: the candidate values")
+    parser.add_argument("--check-exact", action="store_true",
+                        help="compare the model's single-curve spread as applied with the same factors applied exactly, as the rules score them (chooses nothing)")
     parser.add_argument("--all", action="store_true",
                         help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
                         "--runs --tables, --table-rows-inside, --isoflop-spread in turn, each written")
@@ -613,9 +670,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.ladders + args.isoflop_spread + args.all > 1:
+    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.ladders + args.isoflop_spread + args.check_exact + args.table_ensemble + args.all > 1:
         parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs, --replicate-from, "
-                     "--table-rows-inside, --ladders, --pool-weight and --isoflop-spread are exclusive")
+                     "--table-rows-inside, --ladders, --pool-weight, --isoflop-spread, --table-ensemble and --check-exact are exclusive")
     if args.pool_weight and not all(0.0 <= w <= 1.0 for w in args.pool_grid):
         parser.error("--pool-grid weights lie in [0, 1]")
     if args.by_direction and not args.spread:
@@ -630,6 +687,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             parser.error("--all writes each choice into the model's config.json; --json goes with one choice at a time")
         return calibrate_all(args)
+    if args.check_exact:
+        return check_exact(args)
+    if args.table_ensemble:
+        if not all(1 <= m <= MAX_TABLE_ENSEMBLE for m in args.ensemble_grid):
+            parser.error(f"--ensemble-grid values lie in 1..{MAX_TABLE_ENSEMBLE}")
+        return choose_table_ensemble(args)
     if args.few_points:
         return choose_few_points(args)
     if args.isoflop_spread:
@@ -1002,6 +1065,87 @@ def choose_ladder_temperature(args: argparse.Namespace) -> int:
         f"score ({sorted({r['source'] for r in table})}); the other factors as they were"
     )
     return choose_runs_factor(args, model.path, table, LADDER_KIND, how)
+
+
+#: Candidate ``table_ensemble`` values of ``--table-ensemble``, and the most a forecast may move when the readings'
+#: run ids are drawn with another seed (|median shift| in units of each target's scale; median over a cell, mean over
+#: cells) for a value to count as settled.
+ENSEMBLE_GRID = (1, 4, 8, 16, 32)
+ID_TOLERANCE = 0.01
+
+
+def table_cells(sc, data: Path) -> dict[tuple[str, float, str], list]:
+    """Per (source, fraction, method): the validation hold-outs that read a table, the scaling tables' (``multi``) and
+    the size ladders' runs not started (``table``, a sweep's final values read by ``scaling.fit_runs``)."""
+    cells = {}
+    for (source, fraction), tasks in validation_run_cells(sc, data).items():
+        if source in sc.TABLE_SOURCES:
+            cells[(source, fraction, "multi")] = tasks
+        elif fraction == 0.0:
+            cells[(source, fraction, "table")] = tasks
+    return cells
+
+
+def table_records(sc, model: curvecast.Predictor, cell: tuple[str, float, str], tasks: Sequence) -> list[dict]:
+    """benchmarks/scaling.py's per-target records of ``tasks`` read by ``model`` (method ``cell[2]``)."""
+    source, _, method = cell
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+        outcomes = sc.method_outcomes(method, tasks, model, BENCHMARK_SEED, source, table_model=model)
+    return [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, method, task, o) if "nll" in r]
+
+
+def ensemble_choice(validation: dict[str, dict[str, float]], grid: Sequence[int]) -> int:
+    """The smallest of ``grid`` whose ``validation[str(value)]["id_shift"]`` is at most ``ID_TOLERANCE``; the largest
+    of ``grid`` when none is."""
+    settled = [m for m in grid if validation[str(m)]["id_shift"] <= ID_TOLERANCE]
+    return min(settled) if settled else max(grid)
+
+
+def choose_table_ensemble(args: argparse.Namespace) -> int:
+    """``--table-ensemble``: the tables model's ``table_ensemble`` (how many readings of a table, each with its rows'
+    run ids drawn anew, are mixed). Not a fit to the data: one reading depends on which row carries which id, which
+    says nothing about the table. On the validation hold-outs that read tables (scaling tables' and size ladders'),
+    each candidate is read with two seeds of the ids (``table_ensemble_seed`` 0 and 1); the choice is the smallest
+    value whose forecasts' medians move by at most ``ID_TOLERANCE`` of the targets' scale between the two (the median
+    over a cell's targets, the mean over cells). Capped NLL and coverage (seed 0) are reported beside it."""
+    sc = _load_sibling("scaling_benchmark", "scaling.py")
+    path = args.table_model or curvecast.scaling.table_model_path()
+    cells = {cell: tasks for cell, tasks in table_cells(sc, args.data).items() if tasks}
+    validation = {}
+    for members in args.ensemble_grid:
+        readings = [curvecast.load(path, table_ensemble=int(members), table_ensemble_seed=seed) for seed in (0, 1)]
+        nll, coverage, shift = [], [], []
+        for cell, tasks in cells.items():
+            rows, other = (table_records(sc, model, cell, tasks) for model in readings)  # the same targets, in the same order
+            if not rows:
+                continue
+            nll.append(float(np.mean([min(r["nll"], rc.NLL_CAP) for r in rows])))
+            coverage.append(float(np.mean([r["covered"] for r in rows])))
+            # the median over targets: a ladder of a metric that never moved has a scale near 0 (scaling.py's floor)
+            shift.append(float(np.median([abs(r["median"] - o["median"]) / r["scale"] for r, o in zip(rows, other, strict=True)])))
+            print(f"table_ensemble={members:<3d} {cell[0]:>16} f={cell[1]:.1f} {cell[2]:>5}: capped nll {nll[-1]:7.3f}  cov90 {coverage[-1]:.3f}  "
+                  f"id shift {shift[-1]:.4f}  n {len(rows)}")
+        if not nll:
+            print("no validation hold-outs read a table", file=sys.stderr)
+            return 1
+        validation[str(members)] = {"capped_nll": float(np.mean(nll)), "coverage90": float(np.mean(coverage)), "id_shift": float(np.mean(shift))}
+    chosen = ensemble_choice(validation, args.ensemble_grid)
+    for m in args.ensemble_grid:
+        v = validation[str(m)]
+        print(f"table_ensemble {m:<3d} mean capped nll {v['capped_nll']:.4f}  mean cov90 {v['coverage90']:.3f}  id shift {v['id_shift']:.4f}"
+              + ("   <- chosen" if m == chosen else ""))
+    if args.json:
+        args.json.write_text(json.dumps({"validation": validation, "chosen": chosen}, indent=2) + "\n")
+    if args.write:
+        how = (
+            "benchmarks/calibrate.py --table-ensemble: the smallest number of readings (each with the rows' run ids drawn anew) whose "
+            f"forecasts' medians move by at most {ID_TOLERANCE} of the target's scale (median over a cell's targets, mean over cells) "
+            f"when the ids are drawn with another seed, over {list(args.ensemble_grid)}, on the hold-outs benchmarks/scaling.py does not "
+            f"score that read a table ({sorted({c[0] for c in cells})}); capped NLL and coverage reported"
+        )
+        write_choice(path, "table_ensemble", int(chosen), how, validation)
+    return 0
 
 
 #: The hold-outs ``--pool-weight`` scores (fractions of each run's points observed, as in ``benchmarks/scaling.py``),

@@ -46,6 +46,8 @@ DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0
 #: modded-nanogpt's seeds, so their scatter spans that many more of the output grid's bars. Chosen on validation
 #: seeds of modded-nanogpt (0.2-0.3 alike; BENCHMARKS.md, "Seed replicates read late").
 DEFAULT_REPLICATE_FROM = 0.2
+#: The most readings :func:`load`'s ``table_ensemble`` mixes (each costs a forward pass of the table).
+MAX_TABLE_ENSEMBLE = 64
 #: A held-out point's log density in the cooldown backtest is floored here, so that one point outside a
 #: hypothesis' bounds lowers its weight without zeroing it.
 _BACKTEST_LOGPDF_FLOOR = -20.0
@@ -78,10 +80,15 @@ class _Task:
     named: bool = False  # label predictions with their run's name
     table: bool = False  # a scaling table's rows (runs read at their end): queries take the table temperature
     ladder: bool = False  # the table holds a sweep's finished runs (scaling.fit_runs): its own temperature where given
+    run_ids: np.ndarray | None = None  # the id each run's tokens carry (None: 0, 1, ..., R - 1); see Predictor._table_ensembles
 
     @property
     def n_context(self) -> int:
         return sum(c.size for c in self.context)
+
+    def run_id(self, r: int) -> int:
+        """The id the tokens of run ``r`` carry."""
+        return r if self.run_ids is None else int(self.run_ids[r])
 
     @property
     def n_tokens(self) -> int:
@@ -214,6 +221,8 @@ def load(
     max_runs: int | None = None,
     replicate_from: float | None = None,
     table_rows_inside: int | Literal[False] | None = None,
+    table_ensemble: int | None = None,
+    table_ensemble_seed: int = 0,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -274,6 +283,15 @@ def load(
             extrapolation reads up to ``max_runs`` (:meth:`curvecast.scaling.ScalingLaw.predict`). ``False``
             reads up to ``max_runs`` always; ``None`` takes the checkpoint's ``calibration.table_rows_inside``,
             else ``False``.
+        table_ensemble: how many times a scaling table (:mod:`curvecast.scaling`, isoFLOP profiles, the table
+            reading of :func:`curvecast.scaling.predict_final`) is read, each time with its rows' run ids drawn
+            anew, the readings mixed with equal weights (ensembling over label assignments, as TabPFN does). The
+            network reads any assignment of ids (they were drawn at random in training), but not identically, so
+            one reading depends on the order of the rows; a mixture much less (``benchmarks/calibrate.py
+            --table-ensemble``). Each reading costs a forward pass. ``None`` takes the checkpoint's
+            ``calibration.table_ensemble``, else 1.
+        table_ensemble_seed: seeds the run ids of those readings (0: the first reading keeps the ids 0, 1, ...,
+            in the table's own row order, by N, then D, then loss); another seed, other draws.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -299,6 +317,8 @@ def load(
         max_runs=max_runs,
         replicate_from=replicate_from,
         table_rows_inside=table_rows_inside,
+        table_ensemble=table_ensemble,
+        table_ensemble_seed=table_ensemble_seed,
     )
 
 
@@ -360,6 +380,8 @@ class Predictor:
             this fraction of their last observed x on (:data:`DEFAULT_REPLICATE_FROM`).
         table_rows_inside: most rows a scaling-table prediction reads when its points lie inside the table
             (``None``: as many as ``max_runs`` allows; :func:`load`).
+        table_ensemble: readings of a scaling table mixed, each with the rows' run ids drawn anew (:func:`load`).
+        table_ensemble_seed: the seed of those draws (:func:`load`).
     """
 
     def __init__(
@@ -379,6 +401,8 @@ class Predictor:
         max_runs: int | None = None,
         replicate_from: float | None = None,
         table_rows_inside: int | Literal[False] | None = None,
+        table_ensemble: int | None = None,
+        table_ensemble_seed: int = 0,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -438,6 +462,17 @@ class Predictor:
                 f"table_rows_inside is the most rows an interpolation in a scaling table reads (a positive int, e.g. 12) or False, got {table_rows_inside!r}"
             )
         self.table_rows_inside: int | None = None if table_rows_inside is False else min(int(table_rows_inside), self.max_runs)
+        if table_ensemble is None:
+            table_ensemble = calibration.get("table_ensemble", 1)
+        if isinstance(table_ensemble, bool) or not isinstance(table_ensemble, int) or not 1 <= table_ensemble <= MAX_TABLE_ENSEMBLE:
+            raise InvalidConfigError(
+                f"table_ensemble is how many times a scaling table is read, each time with its rows' run ids drawn anew (an int from 1 to "
+                f"{MAX_TABLE_ENSEMBLE}, e.g. 8; 1 reads it once), got {table_ensemble!r}"
+            )
+        self.table_ensemble = int(table_ensemble)
+        if isinstance(table_ensemble_seed, bool) or not isinstance(table_ensemble_seed, int) or table_ensemble_seed < 0:
+            raise InvalidConfigError(f"table_ensemble_seed seeds the run ids of a table's readings: an int >= 0, got {table_ensemble_seed!r}")
+        self.table_ensemble_seed = int(table_ensemble_seed)
 
     def runs_temperature(self, *, observed: bool, table: bool = False, ladder: bool = False) -> float:
         """The logit temperature of a run predicted from other runs: one with observed points (``observed``)
@@ -832,6 +867,28 @@ class Predictor:
             variants.append(replace(task, runs=runs))
         return variants
 
+    def _table_ensembles(self, groups: list[list[_Task]], log_weights: list[np.ndarray]) -> tuple[list[list[_Task]], list[np.ndarray]]:
+        """Each scaling table's variants ``table_ensemble`` times, with the rows' run ids drawn anew (with seed 0,
+        the first member keeps ids 0, 1, ...), and their log weights shared out equally. The network was trained
+        with ids drawn at random per task, so it reads any assignment, but not identically: one reading depends on
+        which row carries which id. The mixture depends on it far less (BENCHMARKS.md, "Run ids")."""
+        members, seed = self.table_ensemble, self.table_ensemble_seed
+        if (members == 1 and seed == 0) or not any(task.table for group in groups for task in group):
+            return groups, log_weights
+        id_space = self.model.config.max_runs
+        out_groups, out_weights = [], []
+        for group, weights in zip(groups, log_weights, strict=True):
+            if not group[0].table:
+                out_groups.append(group)
+                out_weights.append(weights)
+                continue
+            out_groups.append([
+                replace(task, run_ids=None if seed == m == 0 else np.random.default_rng([seed, m]).permutation(id_space)[: len(task.runs)])
+                for task in group for m in range(members)
+            ])
+            out_weights.append(np.repeat(weights, members) - math.log(members))
+        return out_groups, out_weights
+
     def _cooldown_log_weights(self, groups: list[list[_Task]]) -> list[np.ndarray]:
         """Log weights of the cooldown hypotheses of each task (one group of variants per task).
 
@@ -879,14 +936,14 @@ class Predictor:
             k = 0
             for r, (run, idx) in enumerate(zip(task.runs, task.context)):
                 sl = slice(k, k + idx.size)
-                x[i, sl], y[i, sl], run_id[i, sl], config[i, sl] = run.x[idx], run.y[idx], r, run.config
+                x[i, sl], y[i, sl], run_id[i, sl], config[i, sl] = run.x[idx], run.y[idx], task.run_id(r), run.config
                 hparams[i, sl], hparam_mask[i, sl] = task.hparams[r], task.hparam_mask[r]
                 k += idx.size
             is_context[i, :k] = True
             positions = []
             for r, (run, q) in enumerate(zip(task.runs, task.queries)):
                 sl = slice(k, k + q.size)
-                x[i, sl], run_id[i, sl], config[i, sl] = q, r, run.config
+                x[i, sl], run_id[i, sl], config[i, sl] = q, task.run_id(r), run.config
                 hparams[i, sl], hparam_mask[i, sl] = task.hparams[r], task.hparam_mask[r]
                 positions.append(np.arange(k, k + q.size))
                 k += q.size
@@ -933,6 +990,7 @@ class Predictor:
         b = len(tasks)
         groups = [self._cooldown_variants(task) if mix_cooldowns else [task] for task in tasks]
         log_weights = self._cooldown_log_weights(groups)
+        groups, log_weights = self._table_ensembles(groups, log_weights)
         variants = [v for group in groups for v in group]
         ends = np.cumsum([len(group) for group in groups])
         rows_of = [list(range(end - len(group), end)) for group, end in zip(groups, ends)]

@@ -498,8 +498,10 @@ class ScalingLaw:
         return config_vector({k: v for k, v in config.items() if v is not None})
 
     def _rows(self) -> list[CleanRun]:
+        """The table's rows as runs, in one order whatever order they were given in (by N, then D, then loss):
+        the network reads each row under its run id, and one reading depends a little on which row has which."""
         rows = []
-        for i in range(self.loss.size):
+        for i in np.lexsort((self.loss, self.n_tokens, self.n_params)):
             lr = None if self.lr is None else float(self.lr[i])
             bs = None if self.batch_size is None else float(self.batch_size[i])
             config = self._config(float(self.n_params[i]), float(self.n_tokens[i]), lr, bs)

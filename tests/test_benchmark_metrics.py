@@ -792,6 +792,27 @@ def test_calibrate_far_rule_widens_far_queries_when_it_helps_and_reach_is_read_a
     np.testing.assert_allclose(cal.query_reach(rc.Task(curve, 3)), [4.0 / 2.0, 10.0 / 2.0])
 
 
+def test_calibrated_factors_are_the_few_points_factor_times_the_far_ramp():
+    cal = _load_benchmark("calibrate")
+    rc = _load_benchmark("realcurves")
+    model = curvecast.load(spread=None, spread_few_points={"below": 4, "spread": 1.6}, spread_far={"beyond": 20.0, "spread": 1.5})
+    x = np.array([1.0, 2.0, 4.0, 8.0, 40.0, 80.0 * np.sqrt(10.0), 800.0, 4000.0])
+    curve = rc.RealCurve("s", "c", "m", "min", "{}", x, np.linspace(5.0, 2.0, x.size))
+    # 3 points seen (last x 4): reach 2, 10, 20 sqrt(10), 200, 1000 -> far ramp 1, 1, 1.25, 1.5, 1.5; times 1.6
+    np.testing.assert_allclose(cal.calibrated_factors(model, rc.Task(curve, 3)), 1.6 * np.array([1.0, 1.0, 1.25, 1.5, 1.5]))
+    # 4 points seen (last x 8): the calibrated spread of losses instead of 1.6; reach 5, 10 sqrt(10), 100, 500, whose
+    # ramp is 1 + 0.5 log10(reach / 20) between 20 and 200
+    ramp = [1.0, 1.0 + 0.5 * np.log10(np.sqrt(10.0) / 2.0), 1.0 + 0.5 * np.log10(5.0), 1.5]
+    np.testing.assert_allclose(cal.calibrated_factors(model, rc.Task(curve, 4)), model.spread_for("min", 4) * np.array(ramp))
+
+
+def test_table_ensemble_rule_takes_the_fewest_readings_that_settle():
+    cal = _load_benchmark("calibrate")
+    validation = {"1": {"id_shift": 0.02}, "4": {"id_shift": 0.011}, "8": {"id_shift": 0.006}, "16": {"id_shift": 0.004}}
+    assert cal.ensemble_choice(validation, [1, 4, 8, 16]) == 8  # the smallest at or under ID_TOLERANCE (0.01)
+    assert cal.ensemble_choice({"1": {"id_shift": 0.03}, "2": {"id_shift": 0.02}}, [1, 2]) == 2  # none: the largest
+
+
 def test_isoflop_shape_statistics_by_hand():
     shape = _load_benchmark("isoflop_shape")
     # sizes 1e6, 1e7, 1e8, 1e9 (given out of order): minimum at 1e7, the left end 0.5 above it, the right end 2.0

@@ -381,6 +381,51 @@ def test_a_table_temperature_applies_to_table_rows_only():
         curvecast.load(temperature_runs={"observed": 0.9, "unobserved": 0.9, "table": -1.0})
 
 
+def test_a_tables_reading_does_not_depend_on_the_order_of_its_rows():
+    rng = np.random.default_rng(0)
+    n = np.array([1e7, 2e7, 4e7, 8e7, 1.6e8, 3.2e8])
+    d = 20 * n
+    loss = chinchilla(n, d) + 0.003 * rng.standard_normal(n.size)
+    readings = [
+        np.ravel(curvecast.scaling.fit(n[order], d[order], loss[order]).predict([6.4e8], [1.28e10]).quantile([0.05, 0.5, 0.95]))
+        for order in (np.arange(n.size), np.arange(n.size)[::-1], np.array([3, 2, 0, 5, 4, 1]))
+    ]
+    np.testing.assert_array_equal(readings[0], readings[1])
+    np.testing.assert_array_equal(readings[0], readings[2])
+
+
+def test_table_ensemble_mixes_readings_that_depend_less_on_the_run_ids_drawn():
+    """One reading of a table depends on which row carries which run id; mixing 16 readings with ids drawn anew,
+    the forecast moves several times less between two seeds of the ids. Curves are not tables and stay as they were."""
+    rng = np.random.default_rng(0)
+    n = np.array([1e7, 2e7, 4e7, 8e7, 1.6e8, 3.2e8])
+    d = 20 * n
+    loss = chinchilla(n, d) + 0.003 * rng.standard_normal(n.size)
+    path = curvecast.scaling.table_model_path()
+
+    def reading(members, seed):
+        law = curvecast.scaling.fit(n, d, loss, model=curvecast.load(path, table_ensemble=members, table_ensemble_seed=seed))
+        return np.ravel(law.predict([6.4e8], [1.28e10]).quantile([0.05, 0.5, 0.95]))
+
+    once = np.abs(reading(1, 0) - reading(1, 1))
+    mixed = np.abs(reading(16, 0) - reading(16, 1))
+    assert (mixed < 0.5 * once).all()
+    shipped = curvecast.scaling.fit(n, d, loss).predict([6.4e8], [1.28e10]).quantile([0.05, 0.5, 0.95])
+    np.testing.assert_array_equal(np.ravel(shipped), reading(curvecast.scaling.load_table_predictor().table_ensemble, 0))
+    x, y = np.arange(1.0, 21.0), 2.0 + 3.0 / np.arange(1.0, 21.0) ** 0.5
+    single = [m.predict(x, y, [40.0, 80.0]).quantile([0.05, 0.5, 0.95]) for m in (curvecast.load(), curvecast.load(table_ensemble=16, table_ensemble_seed=3))]
+    np.testing.assert_array_equal(*single)
+
+
+@pytest.mark.parametrize("value", [0, 65, 1.5, True, "8"])
+def test_table_ensemble_rejects_anything_but_a_count(value):
+    with pytest.raises(InvalidConfigError, match="table_ensemble"):
+        curvecast.load(table_ensemble=value)
+    if value != 65:  # any int >= 0 seeds the ids
+        with pytest.raises(InvalidConfigError, match="table_ensemble_seed"):
+            curvecast.load(table_ensemble_seed=-1 if value == 0 else value)
+
+
 def test_points_inside_a_table_read_its_nearest_rows_only():
     """``table_rows_inside=k``: a point in the convex hull of the rows' (log N, log D) reads the k rows nearest
     to it; a point outside (an extrapolation) and a single isoFLOP profile (its rows on one line) read them all."""
