@@ -287,7 +287,7 @@ def load(
             reading of :func:`curvecast.scaling.predict_final`) is read, each time with its rows' run ids drawn
             anew, the readings mixed with equal weights (ensembling over label assignments, as TabPFN does). The
             network reads any assignment of ids (they were drawn at random in training), but not identically, so
-            one reading depends on the order of the rows; a mixture much less (``benchmarks/calibrate.py
+            one reading depends on which row carries which id; a mixture much less (``benchmarks/calibrate.py
             --table-ensemble``). Each reading costs a forward pass. ``None`` takes the checkpoint's
             ``calibration.table_ensemble``, else 1.
         table_ensemble_seed: seeds the run ids of those readings (0: the first reading keeps the ids 0, 1, ...,
