@@ -213,16 +213,27 @@ def validation_run_cells(sc, data: Path) -> dict[tuple[str, float], list]:
     return cells
 
 
-def evaluate_runs(sc, model: curvecast.Predictor, source: str, tasks: Sequence, seed: int) -> dict[str, float]:
-    """Capped mean NLL and 90% coverage of multi-run predictions on ``tasks`` (benchmarks/scaling.py's metrics)."""
-    outcomes = sc.method_outcomes("multi", tasks, model, seed, source)
-    rows = [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, "multi", task, o)]
-    rows = [r for r in rows if "nll" in r]
+def run_records(sc, model: curvecast.Predictor, source: str, method: str, tasks: Sequence, seed: int = BENCHMARK_SEED) -> list[dict]:
+    """benchmarks/scaling.py's per-target records (those with an NLL) of ``method`` on ``tasks``, ``model`` also
+    reading the tables (``table_model``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
+        outcomes = sc.method_outcomes(method, tasks, model, seed, source, table_model=model)
+    return [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, method, task, o) if "nll" in r]
+
+
+def records_summary(rows: Sequence[dict]) -> dict[str, float]:
+    """Capped mean NLL, 90% coverage and count of :func:`run_records` rows."""
     return {
         "nll_capped": float(np.mean([min(r["nll"], rc.NLL_CAP) for r in rows])),
         "coverage90": float(np.mean([r["covered"] for r in rows])),
         "n": len(rows),
     }
+
+
+def evaluate_runs(sc, model: curvecast.Predictor, source: str, tasks: Sequence, seed: int) -> dict[str, float]:
+    """Capped mean NLL and 90% coverage of multi-run predictions on ``tasks`` (benchmarks/scaling.py's metrics)."""
+    return records_summary(run_records(sc, model, source, "multi", tasks, seed))
 
 
 def stored_calibration(model_path: str | Path) -> dict:
@@ -1051,12 +1062,10 @@ def choose_ladder_temperature(args: argparse.Namespace) -> int:
     for temperature in args.grid:
         model.temperature_runs = {**factors, LADDER_KIND: float(temperature)}
         for (source, fraction), tasks in cells.items():
-            outcomes = sc.method_outcomes("table", tasks, model, BENCHMARK_SEED, source, table_model=model)
-            rows = [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, "table", task, o) if "nll" in r]
+            rows = run_records(sc, model, source, "table", tasks)
             if not rows:
                 continue
-            scores = {"nll_capped": float(np.mean([min(r["nll"], rc.NLL_CAP) for r in rows])),
-                      "coverage90": float(np.mean([r["covered"] for r in rows])), "n": len(rows)}
+            scores = records_summary(rows)
             table.append({"temperature": temperature, "source": source, "fraction": fraction, **scores})
             print(f"ladder temperature={temperature:<5g} {source:>16}: capped nll {scores['nll_capped']:7.3f}  cov90 {scores['coverage90']:.3f}  n {scores['n']}")
     how = (
@@ -1086,15 +1095,6 @@ def table_cells(sc, data: Path) -> dict[tuple[str, float, str], list]:
     return cells
 
 
-def table_records(sc, model: curvecast.Predictor, cell: tuple[str, float, str], tasks: Sequence) -> list[dict]:
-    """benchmarks/scaling.py's per-target records of ``tasks`` read by ``model`` (method ``cell[2]``)."""
-    source, _, method = cell
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", curvecast.errors.CurvecastWarning)
-        outcomes = sc.method_outcomes(method, tasks, model, BENCHMARK_SEED, source, table_model=model)
-    return [r for task, o in zip(tasks, outcomes) if o is not None for r in sc.target_records(source, method, task, o) if "nll" in r]
-
-
 def ensemble_choice(validation: dict[str, dict[str, float]], grid: Sequence[int]) -> int:
     """The smallest of ``grid`` whose ``validation[str(value)]["id_shift"]`` is at most ``ID_TOLERANCE``; the largest
     of ``grid`` when none is."""
@@ -1117,11 +1117,12 @@ def choose_table_ensemble(args: argparse.Namespace) -> int:
         readings = [curvecast.load(path, table_ensemble=int(members), table_ensemble_seed=seed) for seed in (0, 1)]
         nll, coverage, shift = [], [], []
         for cell, tasks in cells.items():
-            rows, other = (table_records(sc, model, cell, tasks) for model in readings)  # the same targets, in the same order
+            rows, other = (run_records(sc, model, cell[0], cell[2], tasks) for model in readings)  # the same targets, in the same order
             if not rows:
                 continue
-            nll.append(float(np.mean([min(r["nll"], rc.NLL_CAP) for r in rows])))
-            coverage.append(float(np.mean([r["covered"] for r in rows])))
+            summary = records_summary(rows)
+            nll.append(summary["nll_capped"])
+            coverage.append(summary["coverage90"])
             # the median over targets: a ladder of a metric that never moved has a scale near 0 (scaling.py's floor)
             shift.append(float(np.median([abs(r["median"] - o["median"]) / r["scale"] for r, o in zip(rows, other, strict=True)])))
             print(f"table_ensemble={members:<3d} {cell[0]:>16} f={cell[1]:.1f} {cell[2]:>5}: capped nll {nll[-1]:7.3f}  cov90 {coverage[-1]:.3f}  "
