@@ -11,6 +11,7 @@
     python benchmarks/calibrate.py --context-runs --model curvecast/models/default --write   # context curves read per pass
     python benchmarks/calibrate.py --max-runs --model curvecast/models/default --write   # runs (table rows) read per pass
     python benchmarks/calibrate.py --ladders --grid 0.6 0.7 0.8 0.9 1.0 --write   # tables of a sweep's finished runs
+    python benchmarks/calibrate.py --runs-ensemble --write   # readings of a multi-run prediction mixed over run ids
     python benchmarks/calibrate.py --pool-weight --write   # predict_final: a ladder run's own forecast against its sweep's table
     python benchmarks/calibrate.py --isoflop-spread --write   # isoFLOP profiles read as tables: their stretch
     python benchmarks/calibrate.py --all --model runs/gpu/run             # a newly trained model: every choice, in order, written
@@ -125,14 +126,19 @@ whose forecasts' medians move by at most ``ID_TOLERANCE`` of the target's scale 
 targets, mean over cells). Capped NLL and coverage are printed beside it. Choose ``--runs --tables``, ``--ladders`` and
 ``--pool-weight`` again after it. About 3 minutes.
 
+``--runs-ensemble`` does the same for the model's ``runs_ensemble``: predictions from several runs that are not a
+table's (``predict(..., runs=...)``, ``predict_runs``), on the ``--runs`` hold-outs of the curve sources (Gemstones,
+Pythia, modded-nanogpt; Gadre's ladders are too short to have them). Choose ``--runs --by-observed --without-tables``
+and the tables model's ``--pool-weight`` again after it. About 1 minute.
+
 ``--check-exact`` chooses nothing: per validation cell it compares the single-curve predictions of the model as
 calibrated with the raw network's, widened by the same factors exactly, as ``--spread``, ``--few-points`` and
 ``--far`` score them (the model re-bins its stretch onto the bar distribution's grid). About 25 s.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
 ``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
-``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at
-those read limits), ``--runs --tables`` (over ``TABLE_GRID``), ``--table-rows-inside`` and ``--isoflop-spread`` (over
+``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs-ensemble`` (over ``ENSEMBLE_GRID``),
+``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at those read limits and readings), ``--runs --tables`` (over ``TABLE_GRID``), ``--table-rows-inside`` and ``--isoflop-spread`` (over
 ``ISOFLOP_GRID``), each reading the choices before it.
 About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
@@ -149,7 +155,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -609,6 +615,7 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--context-runs", "--context-grid", *map(str, args.context_grid)],
         ["--max-runs", "--max-runs-grid", *map(str, args.max_runs_grid)],
         ["--replicate-from", "--replicate-grid", *map(str, args.replicate_grid)],
+        ["--runs-ensemble", "--ensemble-grid", *map(str, ENSEMBLE_GRID)],  # before the temperatures: a mixture is wider
         ["--runs", "--by-observed", "--without-tables", "--grid", *map(str, RUNS_GRID)],
         ["--runs", "--tables", "--grid", *map(str, TABLE_GRID)],
         ["--table-rows-inside", "--table-rows-grid", *map(str, TABLE_ROWS_GRID)],
@@ -671,7 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table-model", help="with --pool-weight or --ladders: the tables model (default: the shipped one)")
     parser.add_argument("--table-ensemble", action="store_true",
                         help="choose the tables model's table_ensemble: the fewest readings of a table whose mixture hardly depends on the run ids drawn")
-    parser.add_argument("--ensemble-grid", type=int, nargs="+", default=list(ENSEMBLE_GRID), help="with --table-ensemble: the candidate values")
+    parser.add_argument("--runs-ensemble", action="store_true",
+                        help="choose the model's runs_ensemble: the fewest readings of a prediction from several runs whose mixture hardly depends on the run ids drawn")
+    parser.add_argument("--ensemble-grid", type=int, nargs="+", default=list(ENSEMBLE_GRID), help="with --table-ensemble or --runs-ensemble: the candidate values")
     parser.add_argument("--check-exact", action="store_true",
                         help="compare the model's single-curve spread as applied with the same factors applied exactly, as the rules score them (chooses nothing)")
     parser.add_argument("--all", action="store_true",
@@ -681,9 +690,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
 
-    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.ladders + args.isoflop_spread + args.check_exact + args.table_ensemble + args.all > 1:
+    if args.runs + args.spread + args.few_points + args.far + args.cooldowns + args.context_runs + args.max_runs + args.replicate_from + args.table_rows_inside + args.pool_weight + args.ladders + args.isoflop_spread + args.check_exact + args.table_ensemble + args.runs_ensemble + args.all > 1:
         parser.error("--all, --runs, --spread, --few-points, --far, --cooldowns, --context-runs, --max-runs, --replicate-from, "
-                     "--table-rows-inside, --ladders, --pool-weight, --isoflop-spread, --table-ensemble and --check-exact are exclusive")
+                     "--table-rows-inside, --ladders, --pool-weight, --isoflop-spread, --table-ensemble, --runs-ensemble and --check-exact are exclusive")
     if args.pool_weight and not all(0.0 <= w <= 1.0 for w in args.pool_grid):
         parser.error("--pool-grid weights lie in [0, 1]")
     if args.by_direction and not args.spread:
@@ -700,10 +709,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return calibrate_all(args)
     if args.check_exact:
         return check_exact(args)
-    if args.table_ensemble:
+    if args.table_ensemble or args.runs_ensemble:
         if not all(1 <= m <= MAX_TABLE_ENSEMBLE for m in args.ensemble_grid):
             parser.error(f"--ensemble-grid values lie in 1..{MAX_TABLE_ENSEMBLE}")
-        return choose_table_ensemble(args)
+        return choose_ensemble(args, "table_ensemble" if args.table_ensemble else "runs_ensemble")
     if args.few_points:
         return choose_few_points(args)
     if args.isoflop_spread:
@@ -1102,19 +1111,31 @@ def ensemble_choice(validation: dict[str, dict[str, float]], grid: Sequence[int]
     return min(settled) if settled else max(grid)
 
 
-def choose_table_ensemble(args: argparse.Namespace) -> int:
-    """``--table-ensemble``: the tables model's ``table_ensemble`` (how many readings of a table, each with its rows'
-    run ids drawn anew, are mixed). Not a fit to the data: one reading depends on which row carries which id, which
-    says nothing about the table. On the validation hold-outs that read tables (scaling tables' and size ladders'),
-    each candidate is read with two seeds of the ids (``table_ensemble_seed`` 0 and 1); the choice is the smallest
-    value whose forecasts' medians move by at most ``ID_TOLERANCE`` of the targets' scale between the two (the median
-    over a cell's targets, the mean over cells). Capped NLL and coverage (seed 0) are reported beside it."""
+def runs_cells(sc, data: Path) -> dict[tuple[str, float, str], list]:
+    """Per (source, fraction, ``multi``): the validation hold-outs predicted from other runs that are not a table's."""
+    return {(source, fraction, "multi"): tasks for (source, fraction), tasks in validation_run_cells(sc, data).items() if source not in sc.TABLE_SOURCES}
+
+
+def choose_ensemble(args: argparse.Namespace, key: Literal["table_ensemble", "runs_ensemble"]) -> int:
+    """``--table-ensemble`` / ``--runs-ensemble``: the tables model's ``table_ensemble`` (how many readings of a table,
+    each with its rows' run ids drawn anew, are mixed), or the model's ``runs_ensemble`` (the same for predictions from
+    several runs that are not a table's). Not a fit to the data: one reading depends on which run carries which id,
+    which says nothing about the runs. On the validation hold-outs of that kind (tables: the scaling tables' and size
+    ladders' runs not started; runs: the ``--runs`` hold-outs of the curve sources), each candidate is read with two
+    seeds of the ids (``*_ensemble_seed`` 0 and 1); the choice is the smallest value whose forecasts' medians move by at
+    most ``ID_TOLERANCE`` of the targets' scale between the two (the median over a cell's targets, the mean over
+    cells). Capped NLL and coverage (seed 0) are reported beside it."""
     sc = _load_sibling("scaling_benchmark", "scaling.py")
-    path = args.table_model or curvecast.scaling.table_model_path()
-    cells = {cell: tasks for cell, tasks in table_cells(sc, args.data).items() if tasks}
+    if key == "table_ensemble":
+        path = args.table_model or curvecast.scaling.table_model_path()
+        cells, what = table_cells(sc, args.data), "that read a table"
+    else:
+        path = args.model or default_model_path()
+        cells, what = runs_cells(sc, args.data), "predicted from other runs that are not a table's"
+    cells = {cell: tasks for cell, tasks in cells.items() if tasks}
     validation = {}
     for members in args.ensemble_grid:
-        readings = [curvecast.load(path, table_ensemble=int(members), table_ensemble_seed=seed) for seed in (0, 1)]
+        readings = [curvecast.load(path, **{key: int(members), f"{key}_seed": seed}) for seed in (0, 1)]
         nll, coverage, shift = [], [], []
         for cell, tasks in cells.items():
             rows, other = (run_records(sc, model, cell[0], cell[2], tasks) for model in readings)  # the same targets, in the same order
@@ -1125,27 +1146,27 @@ def choose_table_ensemble(args: argparse.Namespace) -> int:
             coverage.append(summary["coverage90"])
             # the median over targets: a ladder of a metric that never moved has a scale near 0 (scaling.py's floor)
             shift.append(float(np.median([abs(r["median"] - o["median"]) / r["scale"] for r, o in zip(rows, other, strict=True)])))
-            print(f"table_ensemble={members:<3d} {cell[0]:>16} f={cell[1]:.1f} {cell[2]:>5}: capped nll {nll[-1]:7.3f}  cov90 {coverage[-1]:.3f}  "
+            print(f"{key}={members:<3d} {cell[0]:>16} f={cell[1]:.1f} {cell[2]:>5}: capped nll {nll[-1]:7.3f}  cov90 {coverage[-1]:.3f}  "
                   f"id shift {shift[-1]:.4f}  n {len(rows)}")
         if not nll:
-            print("no validation hold-outs read a table", file=sys.stderr)
+            print(f"no validation hold-outs {what}", file=sys.stderr)
             return 1
         validation[str(members)] = {"capped_nll": float(np.mean(nll)), "coverage90": float(np.mean(coverage)), "id_shift": float(np.mean(shift))}
     chosen = ensemble_choice(validation, args.ensemble_grid)
     for m in args.ensemble_grid:
         v = validation[str(m)]
-        print(f"table_ensemble {m:<3d} mean capped nll {v['capped_nll']:.4f}  mean cov90 {v['coverage90']:.3f}  id shift {v['id_shift']:.4f}"
+        print(f"{key} {m:<3d} mean capped nll {v['capped_nll']:.4f}  mean cov90 {v['coverage90']:.3f}  id shift {v['id_shift']:.4f}"
               + ("   <- chosen" if m == chosen else ""))
     if args.json:
         args.json.write_text(json.dumps({"validation": validation, "chosen": chosen}, indent=2) + "\n")
     if args.write:
         how = (
-            "benchmarks/calibrate.py --table-ensemble: the smallest number of readings (each with the rows' run ids drawn anew) whose "
+            f"benchmarks/calibrate.py --{key.replace('_', '-')}: the smallest number of readings (each with the runs' ids drawn anew) whose "
             f"forecasts' medians move by at most {ID_TOLERANCE} of the target's scale (median over a cell's targets, mean over cells) "
             f"when the ids are drawn with another seed, over {list(args.ensemble_grid)}, on the hold-outs benchmarks/scaling.py does not "
-            f"score that read a table ({sorted({c[0] for c in cells})}); capped NLL and coverage reported"
+            f"score {what} ({sorted({c[0] for c in cells})}); capped NLL and coverage reported"
         )
-        write_choice(path, "table_ensemble", int(chosen), how, validation)
+        write_choice(path, key, int(chosen), how, validation)
     return 0
 
 

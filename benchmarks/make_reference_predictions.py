@@ -71,6 +71,7 @@ def main() -> None:
         "weights_sha256": sha,
         "temperature": model.temperature,
         "temperature_runs": model.temperature_runs,
+        "runs_ensemble": model.runs_ensemble,
         "cases": cases,
         "runs_case": runs_case,
     }

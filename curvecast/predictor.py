@@ -46,7 +46,7 @@ DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0
 #: modded-nanogpt's seeds, so their scatter spans that many more of the output grid's bars. Chosen on validation
 #: seeds of modded-nanogpt (0.2-0.3 alike; BENCHMARKS.md, "Seed replicates read late").
 DEFAULT_REPLICATE_FROM = 0.2
-#: The most readings :func:`load`'s ``table_ensemble`` mixes (each costs a forward pass of the table).
+#: The most readings :func:`load`'s ``table_ensemble`` (and ``runs_ensemble``) mixes (each costs a forward pass).
 MAX_TABLE_ENSEMBLE = 64
 #: A held-out point's log density in the cooldown backtest is floored here, so that one point outside a
 #: hypothesis' bounds lowers its weight without zeroing it.
@@ -80,7 +80,7 @@ class _Task:
     named: bool = False  # label predictions with their run's name
     table: bool = False  # a scaling table's rows (runs read at their end): queries take the table temperature
     ladder: bool = False  # the table holds a sweep's finished runs (scaling.fit_runs): its own temperature where given
-    run_ids: np.ndarray | None = None  # the id each run's tokens carry (None: 0, 1, ..., R - 1); see Predictor._table_ensembles
+    run_ids: np.ndarray | None = None  # the id each run's tokens carry (None: 0, 1, ..., R - 1); see Predictor._id_ensembles
 
     @property
     def n_context(self) -> int:
@@ -120,6 +120,18 @@ def _check_factor(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
         raise InvalidConfigError(f"{name} must be a positive finite number (1 = as trained), got {value!r}")
     return float(value)
+
+
+def _check_ensemble(name: str, members: Any, seed: Any, what: str) -> tuple[int, int]:
+    """``(members, seed)`` of an id ensemble (``table_ensemble``, ``runs_ensemble``), else :class:`InvalidConfigError`."""
+    if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_TABLE_ENSEMBLE:
+        raise InvalidConfigError(
+            f"{name} is how many times {what} is read, each time with its runs' ids drawn anew (an int from 1 to "
+            f"{MAX_TABLE_ENSEMBLE}, e.g. 8; 1 reads it once), got {members!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidConfigError(f"{name}_seed seeds the run ids of the readings of {what}: an int >= 0, got {seed!r}")
+    return int(members), int(seed)
 
 
 def _check_spread(spread: Any) -> float | dict[str, float]:
@@ -223,6 +235,8 @@ def load(
     table_rows_inside: int | Literal[False] | None = None,
     table_ensemble: int | None = None,
     table_ensemble_seed: int = 0,
+    runs_ensemble: int | None = None,
+    runs_ensemble_seed: int = 0,
 ) -> "Predictor":
     """Load a model for prediction.
 
@@ -292,6 +306,12 @@ def load(
             ``calibration.table_ensemble``, else 1.
         table_ensemble_seed: seeds the run ids of those readings (0: the first reading keeps the ids 0, 1, ...,
             in the table's own row order, by N, then D, then loss); another seed, other draws.
+        runs_ensemble: the same for a prediction from several runs that is not a table's (``runs=``,
+            ``predict_runs``, the runs half of :func:`curvecast.scaling.predict_final`): how many readings, each
+            with the runs' ids drawn anew, are mixed (``benchmarks/calibrate.py --runs-ensemble``). Single curves
+            are read once. ``None`` takes the checkpoint's ``calibration.runs_ensemble``, else 1.
+        runs_ensemble_seed: seeds those ids (0: the first reading keeps the ids 0, 1, ... in the runs' reading
+            order, the predicted runs first, then the context curves); another seed, other draws.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
@@ -319,6 +339,8 @@ def load(
         table_rows_inside=table_rows_inside,
         table_ensemble=table_ensemble,
         table_ensemble_seed=table_ensemble_seed,
+        runs_ensemble=runs_ensemble,
+        runs_ensemble_seed=runs_ensemble_seed,
     )
 
 
@@ -382,6 +404,9 @@ class Predictor:
             (``None``: as many as ``max_runs`` allows; :func:`load`).
         table_ensemble: readings of a scaling table mixed, each with the rows' run ids drawn anew (:func:`load`).
         table_ensemble_seed: the seed of those draws (:func:`load`).
+        runs_ensemble: readings of a prediction from several runs (not a table's) mixed, each with the runs' ids
+            drawn anew (:func:`load`).
+        runs_ensemble_seed: the seed of those draws (:func:`load`).
     """
 
     def __init__(
@@ -403,6 +428,8 @@ class Predictor:
         table_rows_inside: int | Literal[False] | None = None,
         table_ensemble: int | None = None,
         table_ensemble_seed: int = 0,
+        runs_ensemble: int | None = None,
+        runs_ensemble_seed: int = 0,
     ) -> None:
         self.model = model.eval()
         self.config = config
@@ -462,17 +489,12 @@ class Predictor:
                 f"table_rows_inside is the most rows an interpolation in a scaling table reads (a positive int, e.g. 12) or False, got {table_rows_inside!r}"
             )
         self.table_rows_inside: int | None = None if table_rows_inside is False else min(int(table_rows_inside), self.max_runs)
-        if table_ensemble is None:
-            table_ensemble = calibration.get("table_ensemble", 1)
-        if isinstance(table_ensemble, bool) or not isinstance(table_ensemble, int) or not 1 <= table_ensemble <= MAX_TABLE_ENSEMBLE:
-            raise InvalidConfigError(
-                f"table_ensemble is how many times a scaling table is read, each time with its rows' run ids drawn anew (an int from 1 to "
-                f"{MAX_TABLE_ENSEMBLE}, e.g. 8; 1 reads it once), got {table_ensemble!r}"
-            )
-        self.table_ensemble = int(table_ensemble)
-        if isinstance(table_ensemble_seed, bool) or not isinstance(table_ensemble_seed, int) or table_ensemble_seed < 0:
-            raise InvalidConfigError(f"table_ensemble_seed seeds the run ids of a table's readings: an int >= 0, got {table_ensemble_seed!r}")
-        self.table_ensemble_seed = int(table_ensemble_seed)
+        self.table_ensemble, self.table_ensemble_seed = _check_ensemble(
+            "table_ensemble", calibration.get("table_ensemble", 1) if table_ensemble is None else table_ensemble, table_ensemble_seed, "a scaling table"
+        )
+        self.runs_ensemble, self.runs_ensemble_seed = _check_ensemble(
+            "runs_ensemble", calibration.get("runs_ensemble", 1) if runs_ensemble is None else runs_ensemble, runs_ensemble_seed, "a prediction from several runs"
+        )
 
     def runs_temperature(self, *, observed: bool, table: bool = False, ladder: bool = False) -> float:
         """The logit temperature of a run predicted from other runs: one with observed points (``observed``)
@@ -867,24 +889,24 @@ class Predictor:
             variants.append(replace(task, runs=runs))
         return variants
 
-    def _table_ensembles(self, groups: list[list[_Task]], log_weights: list[np.ndarray]) -> tuple[list[list[_Task]], list[np.ndarray]]:
-        """Each scaling table's variants ``table_ensemble`` times, with the rows' run ids drawn anew (with seed 0,
-        the first member keeps ids 0, 1, ...), and their log weights shared out equally. The network was trained
-        with ids drawn at random per task, so it reads any assignment, but not identically: one reading depends on
-        which row carries which id. The mixture depends on it far less (BENCHMARKS.md, "Run ids")."""
-        members, seed = self.table_ensemble, self.table_ensemble_seed
-        if (members == 1 and seed == 0) or not any(task.table for group in groups for task in group):
-            return groups, log_weights
+    def _id_ensembles(self, groups: list[list[_Task]], log_weights: list[np.ndarray]) -> tuple[list[list[_Task]], list[np.ndarray]]:
+        """Each task of several runs as its variants read ``table_ensemble`` times (a scaling table) or
+        ``runs_ensemble`` times (other runs), with the runs' ids drawn anew (with seed 0, the first member keeps
+        ids 0, 1, ...), their log weights shared out equally. The network was trained with ids drawn at random per
+        task, so it reads any assignment, but not identically: one reading depends on which run carries which id.
+        The mixture depends on it far less (BENCHMARKS.md, "Run ids"). Single curves are read once."""
         id_space = self.model.config.max_runs
         out_groups, out_weights = [], []
         for group, weights in zip(groups, log_weights, strict=True):
-            if not group[0].table:
+            task = group[0]
+            members, seed = (self.table_ensemble, self.table_ensemble_seed) if task.table else (self.runs_ensemble, self.runs_ensemble_seed)
+            if (len(task.runs) < 2 and not task.table) or (members == 1 and seed == 0):
                 out_groups.append(group)
                 out_weights.append(weights)
                 continue
             out_groups.append([
-                replace(task, run_ids=None if seed == m == 0 else np.random.default_rng([seed, m]).permutation(id_space)[: len(task.runs)])
-                for task in group for m in range(members)
+                replace(variant, run_ids=None if seed == m == 0 else np.random.default_rng([seed, m]).permutation(id_space)[: len(variant.runs)])
+                for variant in group for m in range(members)
             ])
             out_weights.append(np.repeat(weights, members) - math.log(members))
         return out_groups, out_weights
@@ -990,7 +1012,7 @@ class Predictor:
         b = len(tasks)
         groups = [self._cooldown_variants(task) if mix_cooldowns else [task] for task in tasks]
         log_weights = self._cooldown_log_weights(groups)
-        groups, log_weights = self._table_ensembles(groups, log_weights)
+        groups, log_weights = self._id_ensembles(groups, log_weights)
         variants = [v for group in groups for v in group]
         ends = np.cumsum([len(group) for group in groups])
         rows_of = [list(range(end - len(group), end)) for group, end in zip(groups, ends)]

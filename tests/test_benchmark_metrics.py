@@ -504,11 +504,12 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
 
     monkeypatch.setattr(cal, "main", record)
     assert cal.main(["--all", "--model", "some/model", "--context-grid", "2", "3"]) == 0
-    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--table-rows-inside",
-             "--isoflop-spread")
+    kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs-ensemble",
+             "--table-rows-inside", "--isoflop-spread")
     steps = [next(a for a in argv if a in kinds) for argv in calls]
-    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs", "--runs",
-                     "--table-rows-inside", "--isoflop-spread"]
+    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs-ensemble",
+                     "--runs", "--runs", "--table-rows-inside", "--isoflop-spread"]
+    assert calls[-5][-len(cal.ENSEMBLE_GRID):] == [str(m) for m in cal.ENSEMBLE_GRID]
     assert calls[-1][-len(cal.ISOFLOP_GRID):] == [str(s) for s in cal.ISOFLOP_GRID]
     assert calls[-2][-len(cal.TABLE_ROWS_GRID):] == [str(t) for t in cal.TABLE_ROWS_GRID]
     assert "--tables" in calls[-3] and calls[-3][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]

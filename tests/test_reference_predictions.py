@@ -36,6 +36,7 @@ def test_shipped_model_matches_reference_predictions_given_other_runs():
     reference = json.loads(REFERENCE.read_text())
     model = curvecast.load()
     assert model.temperature_runs == reference["temperature_runs"], "the shipped calibration changed: regenerate the reference file"
+    assert model.runs_ensemble == reference["runs_ensemble"], "the shipped calibration changed: regenerate the reference file"
     case = reference["runs_case"]
     assert {k: case[k] for k in ("runs", "target", "x_query", "direction")} == maker.reference_runs()
     pred = maker.predict_reference_runs(model, case)

@@ -170,6 +170,36 @@ def test_runs_temperature_per_kind_applies_to_observed_and_unobserved_runs_apart
         curvecast.load(temperature_runs={"observed": 1.0, "unobserved": 0.0})
 
 
+def test_runs_ensemble_mixes_readings_that_depend_less_on_the_run_ids_drawn(model):
+    """A prediction from several runs read once depends on which run carries which id; mixing 16 readings with the
+    ids drawn anew, it moves several times less between two seeds of the ids. The shipped model mixes its calibrated
+    count at seed 0; a single curve is read once whatever the setting."""
+    runs = [Run(*power_curve(floor=2.0 + 0.1 * k, seed=k), config={"n_params": 1e7 * 4**k}, name=f"r{k}") for k in range(3)]
+    x, y = power_curve(floor=2.3, seed=5)
+
+    def reading(predictor):
+        return np.ravel(predictor.predict(x[:6], y[:6], [3000.0, 6000.0], config={"n_params": 1e7 * 64}, runs=runs).quantile([0.05, 0.5, 0.95]))
+
+    def shift(members):
+        return np.abs(reading(curvecast.load(runs_ensemble=members)) - reading(curvecast.load(runs_ensemble=members, runs_ensemble_seed=1)))
+
+    assert shift(16).mean() < 0.5 * shift(1).mean()
+    assert model.runs_ensemble == 4
+    np.testing.assert_array_equal(reading(model), reading(curvecast.load(runs_ensemble=model.runs_ensemble, runs_ensemble_seed=0)))
+    single = [m.predict(x, y, [4000.0, 8000.0]).quantile([0.05, 0.5, 0.95]) for m in (curvecast.load(runs_ensemble=1), curvecast.load(runs_ensemble=16, runs_ensemble_seed=3))]
+    np.testing.assert_array_equal(*single)
+
+
+@pytest.mark.parametrize("key", ["runs_ensemble", "table_ensemble"])
+@pytest.mark.parametrize("value", [0, 65, 1.5, True, "8"])
+def test_id_ensembles_reject_anything_but_a_count(key, value):
+    with pytest.raises(InvalidConfigError, match=key):
+        curvecast.load(**{key: value})
+    if value != 65:  # any int >= 0 seeds the ids
+        with pytest.raises(InvalidConfigError, match=f"{key}_seed"):
+            curvecast.load(**{f"{key}_seed": -1 if value == 0 else value})
+
+
 def test_too_many_runs_are_subsampled_with_a_warning(model):
     runs = [Run(*power_curve(n=12, seed=k), config={"n_params": 1e6 * 1.3**k}, name=f"r{k}") for k in range(model.max_runs + 5)]
     every_setting = curvecast.load(context_runs=model.max_curve_runs)

@@ -417,15 +417,6 @@ def test_table_ensemble_mixes_readings_that_depend_less_on_the_run_ids_drawn():
     np.testing.assert_array_equal(*single)
 
 
-@pytest.mark.parametrize("value", [0, 65, 1.5, True, "8"])
-def test_table_ensemble_rejects_anything_but_a_count(value):
-    with pytest.raises(InvalidConfigError, match="table_ensemble"):
-        curvecast.load(table_ensemble=value)
-    if value != 65:  # any int >= 0 seeds the ids
-        with pytest.raises(InvalidConfigError, match="table_ensemble_seed"):
-            curvecast.load(table_ensemble_seed=-1 if value == 0 else value)
-
-
 def test_points_inside_a_table_read_its_nearest_rows_only():
     """``table_rows_inside=k``: a point in the convex hull of the rows' (log N, log D) reads the k rows nearest
     to it; a point outside (an extrapolation) and a single isoFLOP profile (its rows on one line) read them all."""
