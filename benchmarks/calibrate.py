@@ -128,17 +128,18 @@ targets, mean over cells). Capped NLL and coverage are printed beside it. Choose
 
 ``--runs-ensemble`` does the same for the model's ``runs_ensemble``: predictions from several runs that are not a
 table's (``predict(..., runs=...)``, ``predict_runs``), on the ``--runs`` hold-outs of the curve sources (Gemstones,
-Pythia, modded-nanogpt; Gadre's ladders are too short to have them). Choose ``--runs --by-observed --without-tables``
-and the tables model's ``--pool-weight`` again after it. About 1 minute.
+Pythia, modded-nanogpt; Gadre's ladders are too short to have them). Choose the read limits (``--context-runs``,
+``--max-runs``, ``--replicate-from``), ``--runs --by-observed --without-tables`` and the tables model's
+``--pool-weight`` again after it. About 1 minute.
 
 ``--check-exact`` chooses nothing: per validation cell it compares the single-curve predictions of the model as
 calibrated with the raw network's, widened by the same factors exactly, as ``--spread``, ``--few-points`` and
 ``--far`` score them (the model re-bins its stretch onto the bar distribution's grid). About 25 s.
 
 ``--all`` calibrates a newly trained model in one call and writes every choice into its ``config.json``:
-``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``, ``--context-runs`` (at that
-``temperature_runs``), ``--max-runs``, ``--replicate-from``, ``--runs-ensemble`` (over ``ENSEMBLE_GRID``),
-``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at those read limits and readings), ``--runs --tables`` (over ``TABLE_GRID``), ``--table-rows-inside`` and ``--isoflop-spread`` (over
+``--spread`` (over ``SPREAD_GRID``), ``--few-points`` (over the same grid), ``--far`` (over ``FAR_GRID``), ``--cooldowns``, ``--runs``,
+``--runs-ensemble`` (over ``ENSEMBLE_GRID``), ``--context-runs`` (at that ``temperature_runs`` and those readings),
+``--max-runs``, ``--replicate-from``, ``--runs --by-observed --without-tables`` (over ``RUNS_GRID``, at those read limits), ``--runs --tables`` (over ``TABLE_GRID``), ``--table-rows-inside`` and ``--isoflop-spread`` (over
 ``ISOFLOP_GRID``), each reading the choices before it.
 About 10 minutes on 2 idle CPU cores (6.3 measured on the previous shipped model before ``--max-runs``
 existed, which it reproduced: spread 1.6, cooldowns 0.1..0.9, temperature_runs 0.9, context_runs 3; ``--max-runs``
@@ -612,10 +613,10 @@ def calibrate_all(args: argparse.Namespace) -> int:
         ["--far", "--grid", *map(str, FAR_GRID)],
         ["--cooldowns", "--cooldown-ends", *map(str, args.cooldown_ends)],
         ["--runs"],
+        ["--runs-ensemble", "--ensemble-grid", *map(str, ENSEMBLE_GRID)],  # the read limits and temperatures below read it
         ["--context-runs", "--context-grid", *map(str, args.context_grid)],
         ["--max-runs", "--max-runs-grid", *map(str, args.max_runs_grid)],
         ["--replicate-from", "--replicate-grid", *map(str, args.replicate_grid)],
-        ["--runs-ensemble", "--ensemble-grid", *map(str, ENSEMBLE_GRID)],  # before the temperatures: a mixture is wider
         ["--runs", "--by-observed", "--without-tables", "--grid", *map(str, RUNS_GRID)],
         ["--runs", "--tables", "--grid", *map(str, TABLE_GRID)],
         ["--table-rows-inside", "--table-rows-grid", *map(str, TABLE_ROWS_GRID)],

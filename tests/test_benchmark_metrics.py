@@ -507,9 +507,9 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     kinds = ("--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs-ensemble",
              "--table-rows-inside", "--isoflop-spread")
     steps = [next(a for a in argv if a in kinds) for argv in calls]
-    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--context-runs", "--max-runs", "--replicate-from", "--runs-ensemble",
+    assert steps == ["--spread", "--few-points", "--far", "--cooldowns", "--runs", "--runs-ensemble", "--context-runs", "--max-runs", "--replicate-from",
                      "--runs", "--runs", "--table-rows-inside", "--isoflop-spread"]
-    assert calls[-5][-len(cal.ENSEMBLE_GRID):] == [str(m) for m in cal.ENSEMBLE_GRID]
+    assert calls[5][-len(cal.ENSEMBLE_GRID):] == [str(m) for m in cal.ENSEMBLE_GRID]
     assert calls[-1][-len(cal.ISOFLOP_GRID):] == [str(s) for s in cal.ISOFLOP_GRID]
     assert calls[-2][-len(cal.TABLE_ROWS_GRID):] == [str(t) for t in cal.TABLE_ROWS_GRID]
     assert "--tables" in calls[-3] and calls[-3][-len(cal.TABLE_GRID):] == [str(t) for t in cal.TABLE_GRID]
@@ -518,7 +518,7 @@ def test_calibrate_all_runs_every_choice_in_order_and_writes_each(monkeypatch):
     for step in calls[:2]:
         assert step[step.index("--grid") + 1:][: len(cal.SPREAD_GRID)] == [str(s) for s in cal.SPREAD_GRID]
     assert calls[2][calls[2].index("--grid") + 1:] == [str(s) for s in cal.FAR_GRID]
-    assert calls[5][-2:] == ["2", "3"] and calls[6][-3:] == ["32", "40", "48"] and calls[7][-2:] == ["0.4", "0.5"]
+    assert calls[6][-2:] == ["2", "3"] and calls[7][-3:] == ["32", "40", "48"] and calls[8][-2:] == ["0.4", "0.5"]
     # A step that fails stops the chain with its exit code.
     calls.clear()
     monkeypatch.setattr(cal, "main", lambda argv: real_main(argv) if "--all" in argv else (calls.append(argv) or 1))
