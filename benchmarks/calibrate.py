@@ -163,7 +163,7 @@ import pandas as pd
 
 import curvecast
 from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, read_config
-from curvecast.predictor import LADDER_KIND, MAX_TABLE_ENSEMBLE, TABLE_KIND, default_model_path, far_factor
+from curvecast.predictor import LADDER_KIND, MAX_ID_ENSEMBLE, TABLE_KIND, default_model_path, far_factor
 
 
 def _load_sibling(module_name: str, filename: str):
@@ -685,8 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check-exact", action="store_true",
                         help="compare the model's single-curve spread as applied with the same factors applied exactly, as the rules score them (chooses nothing)")
     parser.add_argument("--all", action="store_true",
-                        help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --context-runs, --max-runs, --replicate-from, --runs, "
-                        "--runs --tables, --table-rows-inside, --isoflop-spread in turn, each written")
+                        help="a newly trained model: --spread, --few-points, --far, --cooldowns, --runs, --runs-ensemble, --context-runs, --max-runs, "
+                        "--replicate-from, --runs --by-observed, --runs --tables, --table-rows-inside, --isoflop-spread in turn, each written")
     parser.add_argument("--write", action="store_true", help="store the chosen temperature in the model's config.json")
     parser.add_argument("--json", type=Path, help="write the table as JSON")
     args = parser.parse_args(argv)
@@ -711,8 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check_exact:
         return check_exact(args)
     if args.table_ensemble or args.runs_ensemble:
-        if not all(1 <= m <= MAX_TABLE_ENSEMBLE for m in args.ensemble_grid):
-            parser.error(f"--ensemble-grid values lie in 1..{MAX_TABLE_ENSEMBLE}")
+        if not all(1 <= m <= MAX_ID_ENSEMBLE for m in args.ensemble_grid):
+            parser.error(f"--ensemble-grid values lie in 1..{MAX_ID_ENSEMBLE}")
         return choose_ensemble(args, "table_ensemble" if args.table_ensemble else "runs_ensemble")
     if args.few_points:
         return choose_few_points(args)
@@ -1086,7 +1086,7 @@ def choose_ladder_temperature(args: argparse.Namespace) -> int:
     return choose_runs_factor(args, model.path, table, LADDER_KIND, how)
 
 
-#: Candidate ``table_ensemble`` values of ``--table-ensemble``, and the most a forecast may move when the readings'
+#: Candidate values of ``--table-ensemble`` and ``--runs-ensemble``, and the most a forecast may move when the readings'
 #: run ids are drawn with another seed (|median shift| in units of each target's scale; median over a cell, mean over
 #: cells) for a value to count as settled.
 ENSEMBLE_GRID = (1, 4, 8, 16, 32)

@@ -47,7 +47,7 @@ DEFAULT_WSD_COOLDOWNS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0
 #: seeds of modded-nanogpt (0.2-0.3 alike; BENCHMARKS.md, "Seed replicates read late").
 DEFAULT_REPLICATE_FROM = 0.2
 #: The most readings :func:`load`'s ``table_ensemble`` (and ``runs_ensemble``) mixes (each costs a forward pass).
-MAX_TABLE_ENSEMBLE = 64
+MAX_ID_ENSEMBLE = 64
 #: A held-out point's log density in the cooldown backtest is floored here, so that one point outside a
 #: hypothesis' bounds lowers its weight without zeroing it.
 _BACKTEST_LOGPDF_FLOOR = -20.0
@@ -124,10 +124,10 @@ def _check_factor(name: str, value: Any) -> float:
 
 def _check_ensemble(name: str, members: Any, seed: Any, what: str) -> tuple[int, int]:
     """``(members, seed)`` of an id ensemble (``table_ensemble``, ``runs_ensemble``), else :class:`InvalidConfigError`."""
-    if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_TABLE_ENSEMBLE:
+    if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_ID_ENSEMBLE:
         raise InvalidConfigError(
             f"{name} is how many times {what} is read, each time with its runs' ids drawn anew (an int from 1 to "
-            f"{MAX_TABLE_ENSEMBLE}, e.g. 8; 1 reads it once), got {members!r}"
+            f"{MAX_ID_ENSEMBLE}, e.g. 8; 1 reads it once), got {members!r}"
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidConfigError(f"{name}_seed seeds the run ids of the readings of {what}: an int >= 0, got {seed!r}")
@@ -310,8 +310,8 @@ def load(
             ``predict_runs``, the runs half of :func:`curvecast.scaling.predict_final`): how many readings, each
             with the runs' ids drawn anew, are mixed (``benchmarks/calibrate.py --runs-ensemble``). Single curves
             are read once. ``None`` takes the checkpoint's ``calibration.runs_ensemble``, else 1.
-        runs_ensemble_seed: seeds those ids (0: the first reading keeps the ids 0, 1, ... in the runs' reading
-            order, the predicted runs first, then the context curves); another seed, other draws.
+        runs_ensemble_seed: seeds those ids (0: the first reading keeps the ids 0, 1, ... of the runs read, in the
+            order they were given); another seed, other draws.
 
     Nothing is downloaded: the default model is part of the installed package.
     """
