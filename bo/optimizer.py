@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from curvecast.curve import MIN_OBSERVED, Direction, check_direction
 from curvecast.prediction import quantiles
-from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, StorageError, TrialStateError, UnknownTrialError
+from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, SearchExhausted, StorageError, TrialStateError, UnknownTrialError
 from curvecast.run import Run
 from curvecast.bo.model import PFNModel, load_bo_predictor
 from curvecast.bo.policy import PolicySettings, freeze_thaw_decision
@@ -36,10 +36,6 @@ from curvecast.bo.storage import Storage, TrialRecord, TrialState
 __all__ = ["Trial", "Optimizer", "minimize", "SearchExhausted"]
 
 _REL = 1e-9  # relative slack when comparing x with a budget
-
-
-class SearchExhausted(StopIteration):
-    """``ask`` has nothing left to propose: every configuration of a finite space is running or complete."""
 
 
 @dataclass(frozen=True)

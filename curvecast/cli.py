@@ -178,7 +178,13 @@ def _predict(args: argparse.Namespace) -> int:
     names = [r.name for r in data]
     if args.target is not None and args.target not in names:
         raise InvalidConfigError(f"--target {args.target!r} names no run; the runs are {names}")
-    direction = args.direction or next((r.direction for r in data if r.direction), None) or "min"
+    said = {r.direction for r in data if r.direction}
+    if args.direction is None and len(said) > 1:
+        raise InvalidConfigError(
+            f"the files say different directions ({', '.join(f'{r.name}: {r.direction}' for r in data if r.direction)}), from their "
+            "y column names or JSON; runs read together track one metric: pass --direction min or --direction max"
+        )
+    direction = args.direction or next(iter(said), None) or "min"
     single = len(data) == 1
     if args.isoflop is not None and not single:
         raise InvalidConfigError(
@@ -462,7 +468,8 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--target", metavar="RUN", help="the run to forecast (a file's name without extension, or a run column value); default: every run short of --until")
     pd.add_argument("--until", type=float, required=True, metavar="X", help="predict up to this x")
     pd.add_argument("--points", type=int, default=10, metavar="K", help="query points between the last observed x and --until (default 10)")
-    pd.add_argument("--direction", choices=["min", "max"], help="min: lower is better (loss; default); max: higher is better (accuracy)")
+    pd.add_argument("--direction", choices=["min", "max"], help="min: lower is better (loss); max: higher is better (accuracy); default: what a CSV's y column name "
+                    "(accuracy, acc, score, reward, ...: max; loss, error, ppl, ...: min) or a JSON file's direction says, else min")
     pd.add_argument("--plot", metavar="OUT.png", help="write a fan chart to this PNG file")
     pd.add_argument("--plot-samples", type=int, default=0, metavar="N", help="draw N sampled trajectories on the fan chart")
     pd.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -18,6 +18,11 @@ The rules, in the order they are applied (each is tested):
   ``cooldown_steps`` are in the units of ``x``; ``schedule`` is one of :data:`SCHEDULES`. Any other key is a
   free hyperparameter (see :mod:`curvecast.run`); alone, one curve's free hyperparameters say nothing, so
   they only matter when other runs are given. A free key close to a fixed one (``total_step``) warns.
+  ``total_steps`` far below the observed x (under half its largest value) is a unit mistake: it and the
+  schedule lengths are ignored, with a warning; below the largest observed x, it warns (the run is read as
+  continuing past its planned end). ``schedule``, ``warmup_steps`` and ``cooldown_steps`` are positions within
+  the planned run, so without ``total_steps`` they are ignored, with a warning; so is ``cooldown_steps`` with
+  a schedule other than ``"wsd"``.
 """
 
 from __future__ import annotations
@@ -197,7 +202,39 @@ def check_config_against_x(config: np.ndarray, x: np.ndarray) -> np.ndarray:
         )
         config = config.copy()
         config[lengths] = np.nan
+    elif np.isfinite(total) and x.size and total < float(x.max()):
+        warnings.warn(
+            f"the run is observed up to x = {float(x.max()):g}, past config['total_steps'] = {total:g}: the points beyond it are "
+            "read as after the planned end of its LR schedule; if total_steps is not in units of x, fix its units",
+            CurvecastWarning,
+            stacklevel=4,
+        )
+    _warn_unread_schedule_fields(config)
     return config
+
+
+def _warn_unread_schedule_fields(config: np.ndarray) -> None:
+    """Warn about schedule fields the model cannot read: the schedule and its lengths are positions within the
+    planned run, so they need ``total_steps``, and only a ``wsd`` schedule has a cooldown."""
+    known = {k for k in ("schedule", "warmup_steps", "cooldown_steps") if np.isfinite(config[CONFIG_FIELDS.index(k)])}
+    if not np.isfinite(config[CONFIG_FIELDS.index("total_steps")]):
+        if known:
+            warnings.warn(
+                f"config gives {sorted(known)} but no total_steps; the schedule is read as positions within the planned run, "
+                "so without total_steps (the run's planned length, in units of x) it is ignored: add total_steps",
+                CurvecastWarning,
+                stacklevel=5,
+            )
+        return
+    schedule = config[CONFIG_FIELDS.index("schedule")]
+    if "cooldown_steps" in known and not (np.isfinite(schedule) and SCHEDULES[int(schedule)] == "wsd"):
+        named = f"schedule={SCHEDULES[int(schedule)]!r}" if np.isfinite(schedule) else "no schedule"
+        warnings.warn(
+            f"config gives cooldown_steps with {named}; only a 'wsd' schedule has a cooldown, so cooldown_steps is ignored: "
+            "add schedule='wsd' if the run decays its learning rate at the end (or drop cooldown_steps)",
+            CurvecastWarning,
+            stacklevel=5,
+        )
 
 
 def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> tuple[np.ndarray, dict[str, Any]]:

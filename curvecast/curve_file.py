@@ -2,7 +2,9 @@
 
 CSV: two columns ``x,y`` (more columns are fine when a header names ``x`` and ``y``); the header line is
 optional; blank lines and lines starting with ``#`` are skipped; empty cells and ``nan`` become NaN (and are
-dropped with a warning at prediction time).
+dropped with a warning at prediction time). A header's y column name sets the direction where it says which
+way is better (``accuracy``, ``val_acc``, ``reward``: max; ``loss``, ``error``, ``ppl``: min;
+:func:`direction_from_name`); ``--direction`` overrides it.
 
 Long CSV (several runs in one file): a header with ``run``, ``x`` and ``y`` columns; every other column is
 the run's config (``n_params``, ``lr``, ``dropout``, ``optimizer``, ...): numbers or text, one value per run
@@ -22,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ class CurveFile:
 
     x: list[float]
     y: list[float]
-    direction: str | None = None  # only JSON files can say
+    direction: str | None = None  # a JSON file's "direction", or what a CSV's y column name says (direction_from_name)
     config: dict[str, Any] = field(default_factory=dict)
     name: str = ""
 
@@ -58,6 +61,21 @@ Y_ALIASES = ("y", "loss", "val_loss", "valid_loss", "validation_loss", "eval_los
              "accuracy", "acc", "val_acc", "val_accuracy", "test_acc", "score", "metric", "value", "return", "reward")
 
 
+#: Words in a y column's name that say which way is better (``val_accuracy``: higher; ``eval_loss``: lower).
+HIGHER_IS_BETTER = frozenset({"acc", "accuracy", "score", "reward", "return", "auc", "f1", "top1", "top5", "bleu", "rouge", "iou", "map"})
+LOWER_IS_BETTER = frozenset({"loss", "error", "err", "perplexity", "ppl", "nll", "mse", "rmse", "mae", "wer", "cer", "regret"})
+
+
+def direction_from_name(name: str) -> str | None:
+    """``"max"`` or ``"min"`` where a column's name says which way is better (its words, split at anything but
+    letters and digits, hold a word of :data:`HIGHER_IS_BETTER` or :data:`LOWER_IS_BETTER` and not both), else ``None``."""
+    words = set(re.split(r"[^a-z0-9]+", name.strip().lower()))
+    higher, lower = bool(words & HIGHER_IS_BETTER), bool(words & LOWER_IS_BETTER)
+    if higher == lower:
+        return None
+    return "max" if higher else "min"
+
+
 def _pick(names: list[str], wanted: str | None, aliases: tuple[str, ...], what: str, path: Path) -> int | None:
     lower = [n.strip().lower() for n in names]
     if wanted is not None:
@@ -71,6 +89,7 @@ def _read_csv(path: Path, rows: list[tuple[int, list[str]]], x_column: str | Non
     if not rows:
         raise InvalidCurveError(f"{path} holds no rows; write one 'x,y' pair per line")
     x_col, y_col = 0, 1
+    direction = None
     first_line, first = rows[0]
     try:
         [float(c) for c in first[:2]]
@@ -87,6 +106,7 @@ def _read_csv(path: Path, rows: list[tuple[int, list[str]]], x_column: str | Non
                     f"{path}: cannot tell x and y apart in the header {first}; name them x and y, or pass --x COLUMN --y COLUMN"
                 ) from None
         x_col, y_col = x_found, y_found
+        direction = direction_from_name(first[y_col])
         rows = rows[1:]
     else:
         if x_column is not None or y_column is not None:
@@ -97,7 +117,7 @@ def _read_csv(path: Path, rows: list[tuple[int, list[str]]], x_column: str | Non
             raise InvalidCurveError(f"{path}, line {line}: expected at least {max(x_col, y_col) + 1} columns, got {row!r}")
         xs.append(_number(row[x_col], path, line))
         ys.append(_number(row[y_col], path, line))
-    return CurveFile(xs, ys)
+    return CurveFile(xs, ys, direction)
 
 
 def _json_numbers(values: Any, key: str, path: Path) -> list[float]:

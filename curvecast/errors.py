@@ -22,6 +22,7 @@ __all__ = [
     "UnknownTrialError",
     "TrialStateError",
     "StorageError",
+    "SearchExhausted",
     "CurvecastWarning",
 ]
 
@@ -80,6 +81,12 @@ class TrialStateError(CurvecastError, ValueError):
 
 class StorageError(CurvecastError, ValueError):
     """Optimizer storage that cannot be used: another study's search space or direction, or an unreadable file."""
+
+
+class SearchExhausted(CurvecastError, RuntimeError):
+    """``Optimizer.ask`` has nothing left to propose: every configuration of a finite space is running or complete.
+
+    Not a ``StopIteration``: raised inside a generator, that would turn into an unrelated ``RuntimeError``."""
 
 
 class CurvecastWarning(UserWarning):

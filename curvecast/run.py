@@ -185,7 +185,8 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
     """Validate a group of runs (rules in the module docstring); returns the cleaned runs and their slots.
 
     With ``duplicates="drop"`` a repeated run is dropped (with a warning) and the others keep their order;
-    with ``"error"`` (where every run is to be predicted) it is an :class:`InvalidCurveError`.
+    with ``"error"`` (where every run is to be predicted) it is an :class:`InvalidCurveError`, and so is a name
+    given to more than one run.
     """
     sign = check_direction(direction)
     if runs is None or isinstance(runs, (str, bytes, Mapping, Run)) or not isinstance(runs, Sequence):
@@ -197,6 +198,10 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
     units = {r.x_unit for r in items if r.x_unit is not None}
     if len(units) > 1:
         raise InvalidCurveError(f"{what} mix x units {sorted(units)}; convert every run's x to one unit (e.g. tokens) first")
+    given = [run.name for run in items if run.name is not None]
+    repeated = sorted({n for n in given if given.count(n) > 1})
+    if repeated and duplicates == "error":
+        raise InvalidCurveError(f"{what}: the names {repeated} are given to more than one run; name each run once (the names key the predictions)")
     seen: dict[tuple, str] = {}
     for i, run in enumerate(items):
         name = run.name if run.name is not None else str(i)

@@ -41,7 +41,9 @@ def _instantiate(obj: Any, spec: str) -> Any:
 def _split(spec: str, what: str) -> tuple[str, str]:
     head, sep, name = spec.rpartition(":")
     if not sep or not head or not name:
-        raise PriorLoadError(f"{what} must look like {'FILE.py:NAME' if what == '--prior-file' else 'module:attr'}, got {spec!r}")
+        if what == "--prior-file":
+            raise PriorLoadError(f"--prior-file must look like FILE.py:NAME, got {spec!r}")
+        raise PriorLoadError(f"--prior must be a built-in prior ({', '.join(map(repr, sorted(_BUILT_IN)))}) or look like module:attr, got {spec!r}")
     return head, name
 
 

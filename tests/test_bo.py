@@ -219,6 +219,23 @@ def test_finite_space_is_exhausted_not_repeated(predictor):
     assert sorted(set(seen)) == ["relu", "tanh"] and len(opt.trials()) == 2
 
 
+def test_search_exhausted_is_a_curvecast_error_that_generators_pass_on(predictor):
+    from curvecast.errors import CurvecastError
+
+    opt = bo.Optimizer({"act": bo.Categorical(["relu", "tanh"])}, max_budget=2, seed=0, predictor=predictor, n_initial=2)
+
+    def trials():  # a StopIteration raised in here would surface as "generator raised StopIteration"
+        while True:
+            t = opt.ask()
+            x, y, _ = toy_objective({"lr": 3e-3, **t.config}, t.budget, None)
+            opt.tell(t.id, x, y)
+            yield t
+
+    with pytest.raises(bo.SearchExhausted, match="every configuration") as caught:
+        list(trials())
+    assert isinstance(caught.value, CurvecastError) and isinstance(caught.value, RuntimeError)
+
+
 def test_bad_arguments():
     with pytest.raises(InvalidConfigError, match="max_budget"):
         bo.Optimizer(SPACE, max_budget=0)

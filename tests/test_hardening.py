@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -172,3 +173,51 @@ def test_a_total_steps_far_below_x_is_ignored_for_runs_too():
     other = curvecast.Run(x, 2.0 + 3.0 * x**-0.5, {"total_steps": 5.0}, name="other")
     with pytest.warns(CurvecastWarning, match="far below the last observed x"):
         curvecast.load().predict(x[:10], 2.1 + 3.0 * x[:10] ** -0.5, [30.0], runs=[other])
+
+
+def test_schedule_fields_the_model_cannot_read_warn():
+    import numpy as np
+
+    import curvecast
+    from curvecast.errors import CurvecastWarning
+
+    model = curvecast.load()
+    x = np.arange(1.0, 21.0) * 10.0
+    y = 2.0 + 3.0 * (x / 10.0) ** -0.5
+    with pytest.warns(CurvecastWarning, match="no total_steps"):
+        model.predict(x, y, [400.0], config={"schedule": "cosine"})
+    with pytest.warns(CurvecastWarning, match="only a 'wsd' schedule has a cooldown"):
+        model.predict(x, y, [400.0], config={"total_steps": 400, "cooldown_steps": 100})
+    with pytest.warns(CurvecastWarning, match="schedule='cosine'"):
+        model.predict(x, y, [400.0], config={"total_steps": 400, "schedule": "cosine", "cooldown_steps": 100})
+    with pytest.warns(CurvecastWarning, match="past config\\['total_steps'\\] = 150"):
+        model.predict(x, y, [300.0], config={"total_steps": 150, "schedule": "cosine"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what the model reads raises nothing
+        model.predict(x, y, [400.0], config={"total_steps": 400, "schedule": "wsd", "cooldown_steps": 100})
+        model.predict(x, y, [400.0], config={"total_steps": 200, "schedule": "cosine"})
+
+
+def test_a_csv_y_column_name_sets_the_direction(tmp_path, capsys):
+    from curvecast.curve_file import direction_from_name
+
+    assert [direction_from_name(n) for n in ("accuracy", "val_acc", "Test-Accuracy", "episode_reward", "eval_loss", "ppl", "y", "acc_loss")] == [
+        "max", "max", "max", "max", "min", "min", None, None
+    ]
+    acc = tmp_path / "acc.tsv"
+    acc.write_text("epoch\taccuracy\n" + "".join(f"{e}\t{0.2 + 0.38 * (1 - 0.8 ** e):.4f}\n" for e in range(1, 9)))
+    assert read_run_files([acc])[0].direction == "max"
+    assert main(["predict", str(acc), "--until", "12", "--points", "1"]) == 0
+    assert "direction max" in capsys.readouterr().out  # read as an accuracy: no --direction needed
+    loss = tmp_path / "loss.csv"
+    loss.write_text("step,loss\n1,5\n2,4\n3,3.5\n4,3.3\n")
+    assert main(["predict", str(acc), str(loss), "--until", "12", "--points", "1"]) == 2
+    assert "--direction" in capsys.readouterr().err
+
+
+def test_prior_spec_errors_name_the_built_in_priors():
+    from curvecast.errors import PriorLoadError
+    from curvecast.priors import load_prior
+
+    with pytest.raises(PriorLoadError, match="'default', 'simple'"):
+        load_prior("nothing")

@@ -393,3 +393,10 @@ def test_seed_keys_label_replicates_and_are_not_read():
     np.testing.assert_allclose(a.quantile([0.05, 0.5, 0.95]), b.quantile([0.05, 0.5, 0.95]), rtol=1e-6)
     with_dropout = clean_runs([Run([1, 2, 3], [3, 2, 1.5], {"seed": 1, "dropout": 0.1}), Run([1, 2, 3], [3, 2.1, 1.6], {"seed": 2, "dropout": 0.2})], direction="min")[1]
     assert with_dropout.slots == (("dropout", None),)
+
+
+def test_predict_runs_refuses_a_name_given_to_two_runs():
+    x = np.arange(1.0, 11.0)
+    runs = [curvecast.Run(x, 2.0 + x**-0.5, {"lr": 1e-3}, name="a"), curvecast.Run(x, 3.0 + x**-0.5, {"lr": 3e-3}, name="a")]
+    with pytest.raises(InvalidCurveError, match="names \\['a'\\] are given to more than one run"):
+        curvecast.load().predict_runs(runs, [20.0], direction="min")
