@@ -10,7 +10,7 @@ import torch
 
 from curvecast.cli import main
 from curvecast.curve_file import read_run_files
-from curvecast.errors import CheckpointError, InvalidConfigError, InvalidCurveError
+from curvecast.errors import CheckpointError, InvalidConfigError, InvalidCurveError, PriorLoadError
 from curvecast.pfn import ModelConfig
 from curvecast.training import TrainConfig, train
 
@@ -216,7 +216,6 @@ def test_a_csv_y_column_name_sets_the_direction(tmp_path, capsys):
 
 
 def test_prior_spec_errors_name_the_built_in_priors():
-    from curvecast.errors import PriorLoadError
     from curvecast.priors import load_prior
 
     with pytest.raises(PriorLoadError, match="'default', 'simple'"):
