@@ -4,6 +4,7 @@
     python benchmarks/realcurves.py --methods last_value power_law --max-curves 20 --sources lcdb pythia
     python benchmarks/realcurves.py --json results.json --markdown results.md --model runs/big
     python benchmarks/realcurves.py --sources gemstones pythia --by-direction   # losses and accuracies apart
+    python benchmarks/realcurves.py --sources pythia --methods curvecast --by-metric   # each metric of a source apart
 
 Data: ``../shared/data/realcurves/*.parquet`` next to the repository (``--data`` to change it), one row per
 point with columns ``source, curve_id, group, config, x, y, metric_name, direction``. A curve is one
@@ -27,6 +28,8 @@ Protocol, per source (the ``source`` column):
   - ``final_bias``: median over curves of the same difference, signed so that a forecast worse than the outcome
     (a loss above it, an accuracy below it) is positive: which way a method errs, not only how far;
   - ``coverage90``: per curve the fraction of held-out points inside ``[q05, q95]``, mean over curves;
+  - ``miss_worse`` / ``miss_better``: the same for the points outside it on the worse side (a loss above
+    ``q95``, an accuracy below ``q05``) and on the better side;
   - ``n_curves``.
 
 With ``--bootstrap B``, each cell's curves are resampled with replacement ``B`` times (paired: one resample
@@ -246,12 +249,15 @@ def curve_metrics(task: Task, pred: Prediction) -> dict[str, float]:
     sign = 1.0 if task.direction == "min" else -1.0
     final_bias = sign * (median_last - y_true[-1]) / y_range if np.isfinite(median_last) else math.nan
     covered = (pred.q05 <= y_true) & (y_true <= pred.q95)  # False where a quantile is NaN
+    above, below = y_true > pred.q95, y_true < pred.q05
     return {
         "nll": float(-logpdf.mean()),
         "nll_capped": float(np.minimum(-logpdf, NLL_CAP).mean()),
         "final_err": float(final_err),
         "final_bias": float(final_bias),
         "coverage": float(covered.mean()),
+        "miss_worse": float((above if task.direction == "min" else below).mean()),
+        "miss_better": float((below if task.direction == "min" else above).mean()),
         "n_nonfinite": int(bad.sum()),
     }
 
@@ -262,7 +268,7 @@ def aggregate(per_curve: Sequence[dict[str, float]]) -> dict[str, float]:
     if not per_curve:
         nan = float("nan")
         return {"nll": nan, "nll_median": nan, "nll_capped": nan, "final_err": nan, "final_bias": nan, "coverage90": nan,
-                "n_curves": 0, "n_nonfinite": 0}
+                "miss_worse": nan, "miss_better": nan, "n_curves": 0, "n_nonfinite": 0}
     nll = np.array([m["nll"] for m in per_curve])
     bias = np.array([m["final_bias"] for m in per_curve])
     return {
@@ -272,6 +278,9 @@ def aggregate(per_curve: Sequence[dict[str, float]]) -> dict[str, float]:
         "final_err": float(np.median([m["final_err"] for m in per_curve])),
         "final_bias": float(np.median(bias[np.isfinite(bias)])) if np.isfinite(bias).any() else math.nan,
         "coverage90": float(np.mean([m["coverage"] for m in per_curve])),
+        # per-curve metrics made elsewhere (calibrate.py's) may lack the miss sides
+        "miss_worse": float(np.mean([m.get("miss_worse", math.nan) for m in per_curve])),
+        "miss_better": float(np.mean([m.get("miss_better", math.nan) for m in per_curve])),
         "n_curves": len(per_curve),
         "n_nonfinite": int(sum(m["n_nonfinite"] for m in per_curve)),
     }
@@ -612,10 +621,12 @@ def run_benchmark(
     fractions: Sequence[float] = FRACTIONS,
     by_direction: bool = False,
     bootstrap: int = 0,
+    by_metric: bool = False,
 ) -> list[dict]:
     """One row per (source, fraction, method) with the metrics of :func:`aggregate` and ``n_fallbacks``; with
     ``by_direction``, also ``by_direction``: the same metrics over the losses (``min``) and the accuracies
-    (``max``) of the cell apart, since one source can hold both (Gemstones, Pythia) and they fail differently.
+    (``max``) of the cell apart, since one source can hold both (Gemstones, Pythia) and they fail differently;
+    with ``by_metric``, also ``by_metric``: the same per metric name (Pythia's benchmarks, say).
     With ``bootstrap`` resamples (and all three methods), the curvecast row also gets ``bootstrap``
     (:func:`bootstrap_targets`, seeded by ``seed``)."""
     rows = []
@@ -650,6 +661,11 @@ def run_benchmark(
                     for task, metrics in zip(tasks, per_curve):
                         by_dir.setdefault(task.direction, []).append(metrics)
                     row["by_direction"] = {d: aggregate(by_dir[d]) for d in DIRECTIONS if d in by_dir}
+                if by_metric:
+                    by_name: dict[str, list[dict]] = {}
+                    for task, metrics in zip(tasks, per_curve):
+                        by_name.setdefault(task.curve.metric_name, []).append(metrics)
+                    row["by_metric"] = {name: aggregate(by_name[name]) for name in sorted(by_name)}
                 rows.append(row)
                 print(
                     f"{source:>24} f={fraction:.1f} {name:>10}: nll {fmt(summary['nll']):>9}  final_err "
@@ -669,15 +685,16 @@ def results_table(rows: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)[columns]
 
 
-def direction_table(rows: Sequence[dict]) -> pd.DataFrame:
-    """The ``by_direction`` summaries of :func:`run_benchmark`'s rows, one line per (source, fraction, method, direction)."""
-    columns = ["nll", "final_err", "final_bias", "coverage90", "n_curves"]
+def split_table(rows: Sequence[dict], key: str = "by_direction", label: str = "direction") -> pd.DataFrame:
+    """The ``key`` summaries (``by_direction`` or ``by_metric``) of :func:`run_benchmark`'s rows, one line per
+    (source, fraction, method, part)."""
+    columns = ["nll", "final_err", "final_bias", "coverage90", "miss_worse", "miss_better", "n_curves"]
     lines = [
-        {"source": r["source"], "fraction": r["fraction"], "method": r["method"], "direction": d, **{c: s[c] for c in columns}}
+        {"source": r["source"], "fraction": r["fraction"], "method": r["method"], label: part, **{c: s[c] for c in columns}}
         for r in rows
-        for d, s in r.get("by_direction", {}).items()
+        for part, s in r.get(key, {}).items()
     ]
-    return pd.DataFrame(lines, columns=["source", "fraction", "method", "direction", *columns])
+    return pd.DataFrame(lines, columns=["source", "fraction", "method", label, *columns])
 
 
 def targets(by_method: dict[str, dict]) -> dict[str, bool] | None:
@@ -878,6 +895,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "config[KEY] (e.g. porian2024_isoflop=C): they are read as tables of finished runs")
     parser.add_argument("--by-direction", action="store_true",
                         help="also report every cell's losses (direction min) and accuracies (max) apart")
+    parser.add_argument("--by-metric", action="store_true",
+                        help="also report every cell's metrics (Pythia's benchmarks, Gemstones' losses and tasks, ...) apart")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="B",
                         help="resample each cell's curves B times (paired across methods) and report how often each target holds")
     parser.add_argument("--raw", action="store_true", help="score the network without its calibration (temperature 1, spread 1)")
@@ -936,7 +955,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     methods = {m: methods[m] for m in METHODS if m in methods}  # fixed column order
 
     rows = run_benchmark(curves, methods, args.max_curves, args.seed, args.fractions, by_direction=args.by_direction,
-                         bootstrap=args.bootstrap)
+                         bootstrap=args.bootstrap, by_metric=args.by_metric)
     wall = time.perf_counter() - wall_start
 
     import torch
@@ -962,7 +981,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with pd.option_context("display.width", 250, "display.max_rows", None, "display.float_format", fmt):
         print(results_table(rows).to_string(index=False))
         if args.by_direction:
-            print(direction_table(rows).to_string(index=False))
+            print(split_table(rows).to_string(index=False))
+        if args.by_metric:
+            print(split_table(rows, "by_metric", "metric").to_string(index=False))
     if args.json:
         payload = {"meta": meta, "results": rows, "targets": target_rows(rows)}
         args.json.write_text(json.dumps(json_safe(payload), indent=2) + "\n")

@@ -189,7 +189,7 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
     so they are not the final values of shorter runs. Such a table is read at the model's
     ``temperature_runs["ladder"]`` where it has one (the shipped tables model: 0.8, chosen on size ladders'
     hold-outs the benchmark does not score by ``benchmarks/calibrate.py --ladders``; scaling tables keep their
-    ``"table"`` factor, 0.9). Where every point of a run is itself a finished run's final value (``points="all"``:
+    ``"table"`` factor, 0.8). Where every point of a run is itself a finished run's final value (``points="all"``:
     one size trained to several token counts, each with its own schedule), each point is a row at
     ``n_tokens * x / x_last``, and the table is read as a scaling table (its ``"table"`` factor), which it is.
 

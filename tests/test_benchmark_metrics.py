@@ -34,8 +34,8 @@ def _load_benchmark(name: str = "realcurves"):
 rc = _load_benchmark()
 
 
-def make_curve(x, y, direction="min", curve_id="c", source="synthetic") -> rc.RealCurve:
-    return rc.RealCurve(source, curve_id, "loss", direction, "{}", np.asarray(x, float), np.asarray(y, float))
+def make_curve(x, y, direction="min", curve_id="c", source="synthetic", metric_name="loss") -> rc.RealCurve:
+    return rc.RealCurve(source, curve_id, metric_name, direction, "{}", np.asarray(x, float), np.asarray(y, float))
 
 
 def power_law_curve(n=20, noise=0.0, seed=0, a=2.0, b=3.0, c=0.5, x0=1.0):
@@ -59,10 +59,13 @@ def test_curve_metrics_hand_computed():
     assert m["final_err"] == pytest.approx(0.5 / 4.0)
     assert m["final_bias"] == pytest.approx(0.5 / 4.0)  # a loss forecast above the outcome: pessimistic
     assert m["coverage"] == pytest.approx(0.5)
+    assert (m["miss_worse"], m["miss_better"]) == (0.0, 0.5)  # y = 0 lies below q05 = 0.6: a loss better than forecast
     assert m["n_nonfinite"] == 0
     accuracy = make_curve([1, 2, 3, 4, 5], [0.0, 1.0, 2.0, 3.0, 4.0], direction="max")
     flipped = rc.Prediction(logpdf=pred.logpdf, median=np.array([3.0, 3.5]), q05=pred.q05, q95=pred.q95)
-    assert rc.curve_metrics(rc.Task(accuracy, 3), flipped)["final_bias"] == pytest.approx(0.5 / 4.0)  # 3.5 < 4
+    m = rc.curve_metrics(rc.Task(accuracy, 3), flipped)
+    assert m["final_bias"] == pytest.approx(0.5 / 4.0)  # 3.5 < 4
+    assert (m["miss_worse"], m["miss_better"]) == (0.0, 1.0)  # y = 3, 4 above q95: accuracies better than forecast
 
 
 def test_curve_metrics_nll_is_density_of_y_over_range():
@@ -89,13 +92,13 @@ def test_curve_metrics_nonfinite_is_floored_and_counted():
 
 def test_aggregate():
     per_curve = [
-        {"nll": 1.0, "nll_capped": 1.0, "final_err": 0.1, "final_bias": -0.1, "coverage": 1.0, "n_nonfinite": 0},
-        {"nll": 2.0, "nll_capped": 2.0, "final_err": 0.3, "final_bias": 0.3, "coverage": 0.5, "n_nonfinite": 1},
-        {"nll": 60.0, "nll_capped": 9.0, "final_err": 0.2, "final_bias": 0.2, "coverage": 0.0, "n_nonfinite": 0},
+        {"nll": 1.0, "nll_capped": 1.0, "final_err": 0.1, "final_bias": -0.1, "coverage": 1.0, "miss_worse": 0.0, "miss_better": 0.0, "n_nonfinite": 0},
+        {"nll": 2.0, "nll_capped": 2.0, "final_err": 0.3, "final_bias": 0.3, "coverage": 0.5, "miss_worse": 0.5, "miss_better": 0.0, "n_nonfinite": 1},
+        {"nll": 60.0, "nll_capped": 9.0, "final_err": 0.2, "final_bias": 0.2, "coverage": 0.0, "miss_worse": 0.25, "miss_better": 0.75, "n_nonfinite": 0},
     ]
     agg = rc.aggregate(per_curve)
     assert agg == {"nll": 21.0, "nll_median": 2.0, "nll_capped": 4.0, "final_err": 0.2, "final_bias": 0.2,
-                   "coverage90": 0.5, "n_curves": 3, "n_nonfinite": 1}
+                   "coverage90": 0.5, "miss_worse": 0.25, "miss_better": 0.25, "n_curves": 3, "n_nonfinite": 1}
     assert rc.aggregate([])["n_curves"] == 0
 
 
@@ -354,7 +357,17 @@ def test_by_direction_splits_each_cell_into_losses_and_accuracies():
     assert split["min"]["final_bias"] == pytest.approx(0.5 / 0.9) and split["max"]["final_bias"] == pytest.approx(1.0 / 1.8)
     assert row["final_err"] == pytest.approx(np.median([0.5 / 0.9, 1.0 / 1.8]))
     assert "by_direction" not in rc.run_benchmark({"toy": [loss]}, {"last_value": rc.predict_last_value}, 10, 0, fractions=[0.5])[0]
-    assert list(rc.direction_table([row])["direction"]) == ["min", "max"]
+    assert list(rc.split_table([row])["direction"]) == ["min", "max"]
+
+
+def test_by_metric_splits_each_cell_by_metric_name():
+    x = np.arange(1.0, 11.0)
+    curves = [make_curve(x, 3.0 - 0.1 * x, curve_id=f"run{i}", metric_name=name) for i, name in enumerate(["a", "b", "b"])]
+    (row,) = rc.run_benchmark({"toy": curves}, {"last_value": rc.predict_last_value}, 10, 0, fractions=[0.5], by_metric=True)
+    assert {k: v["n_curves"] for k, v in row["by_metric"].items()} == {"a": 1, "b": 2}
+    assert row["by_metric"]["b"]["final_bias"] == pytest.approx(0.5 / 0.9)  # last value 0.5 above the end, range 0.9
+    table = rc.split_table([row], "by_metric", "metric")
+    assert list(table["metric"]) == ["a", "b"] and list(table["n_curves"]) == [1, 2]
 
 
 def test_main_missing_data_is_one_error_line(tmp_path, capsys):
