@@ -90,10 +90,14 @@ def _improvement(bar, logits: torch.Tensor, z_threshold: torch.Tensor, kind: str
 def _incumbents(model: PFNModel, grid: np.ndarray) -> np.ndarray:
     """Per budget step, the best value (in y) any context run showed at that step (its last point at or
     below it, if the run got that far); where no run got that far, the best value seen at all."""
-    best_all = min(model.sign * r.y.min() for r in model.context)
+    best_all = min(float(np.min(model.sign * r.y)) for r in model.context)
     out = np.full(len(grid), best_all)
     for j, b in enumerate(grid):
-        values = [model.sign * r.y[np.searchsorted(r.x, b * (1 + 1e-9), side="right") - 1] for r in model.context if r.x[-1] >= b * (1 - 1e-9)]
+        values = []
+        for r in model.context:
+            last = np.searchsorted(r.x, b * (1 + 1e-9), side="right") - 1  # the last point at or below b; -1: none
+            if last >= 0 and r.x[-1] >= b * (1 - 1e-9):
+                values.append(model.sign * r.y[last])
         if values:
             out[j] = min(values)
     return model.sign * out

@@ -288,7 +288,8 @@ class Prediction:
         return cdfs(self._bar, self._logits, self._zmap, self._values("cdf", y)).numpy()
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
-        """``n x m`` joint trajectories (each row a coherent path over all query points).
+        """``n x m`` joint trajectories (each row a coherent path over all query points; a query asked for
+        twice is drawn twice, like two evaluations of the run, so its two columns differ: ask once instead).
 
         Paths are drawn autoregressively through the PFN (each sampled point joins the context of the
         next), which gives their dependence across x. Autoregressive draws compound the model's errors, so

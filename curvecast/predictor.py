@@ -254,7 +254,9 @@ def load(
             ``temperature`` if given, else the checkpoint's ``calibration.temperature_runs``, else its
             ``calibration.temperature``, or 1.
         spread: scales single-curve predictive distributions about their medians (``> 1`` widens every
-            central interval by that factor, tails included, without the tail inflation of a temperature);
+            central interval by that factor, tails included, without the tail inflation of a temperature; an
+            interval end past the bar grid's outer borders, far out, moves further:
+            :meth:`~curvecast.pfn.BarDistribution.stretch`);
             a mapping ``{"min": a, "max": b}`` gives losses (``direction="min"``) and accuracies
             (``"max"``) their own factors. ``None`` takes the checkpoint's ``calibration.spread``, or 1.
             ``temperature=1, spread=1`` is the raw network.

@@ -20,8 +20,12 @@ of its own and what it was measured to gain), unless ``model=`` names another. A
 What the model reads: at most ``Predictor.max_runs`` runs per pass (48 for the shipped models). New points
 are predicted in groups of :data:`GROUP` (8); every group of one call reads the same table rows: all of them
 if they fit beside a group, else the ones nearest to any of the points (in log N, log D, log lr and log
-batch size) that fit: 40 beside a full group, 47 beside a single point (for the shipped models). Marginal predictions are exact for any
-number of points; samples are joint within a group and independent across groups. :meth:`ScalingLaw.optimum`
+batch size) that fit: 40 beside a full group, 47 beside a single point (for the shipped models). Any number of
+points can be asked for; samples are joint within a group and independent across groups. A point's prediction
+depends a little on the others asked for with it: the points of a group are read as runs not started, each under a
+run id drawn at random, and which ids they draw depends on the group (measured: medians move by up to 5% of the 90%
+band's width when 8 points are permuted); reading the table ``table_ensemble`` times with fresh ids (4 for the
+shipped tables model) averages that out, more readings more so. :meth:`ScalingLaw.optimum`
 places its final grid of :data:`GROUP` sizes in one group, so its samples of the loss along the isoFLOP
 curve are joint, and the distribution of the argmin is the posterior of the compute-optimal size.
 
@@ -413,7 +417,7 @@ class Optimum:
         n_params, n_tokens, loss: posterior medians of the optimal size, its tokens ``C / (k N)`` and the
             loss there (``k`` = ``flops_per_param_token``, 6 by default).
         lr, batch_size: posterior medians of the best lr and batch size at that size (``None`` unless the
-            table has them).
+            table has them, and varies them).
         samples: posterior samples of each quantity (arrays of equal length), for any other summary.
         at_edge: the median optimum sits at the edge of the sizes searched (the table says little there).
         method: how the optimal size was found: ``"isoflop"`` (the table's isoFLOP profiles extrapolated) or
@@ -676,8 +680,8 @@ class ScalingLaw:
 
     def isoflop_profiles(self, *, flops_per_param_token: float = 6.0) -> dict[str, np.ndarray]:
         """The table's isoFLOP profiles with an interior minimum: rows whose budgets ``k N D`` agree within
-        :data:`BUDGET_TOLERANCE` form a profile; one with 3 or more sizes whose lowest loss is not at its
-        smallest or largest size counts. Returns arrays over those profiles: ``log_flops``, ``log_n_vertex``
+        :data:`BUDGET_TOLERANCE` form a profile (a size run more than once, with other seeds, counts once at its
+        mean loss); one with 3 or more sizes whose lowest loss is not at its smallest or largest size counts. Returns arrays over those profiles: ``log_flops``, ``log_n_vertex``
         (the parabola's minimum in log N through the best row and its neighbours), ``log_n_best`` (the best
         row's size) and ``log_spacing`` (the median log-size step of the profile)."""
         self._require_loss("isoflop_profiles")
@@ -686,10 +690,10 @@ class ScalingLaw:
         breaks = np.flatnonzero(np.diff(log_c[order]) > math.log1p(BUDGET_TOLERANCE)) + 1
         out: dict[str, list[float]] = {"log_flops": [], "log_n_vertex": [], "log_n_best": [], "log_spacing": []}
         for rows in np.split(order, breaks):
-            log_n = np.log(self.n_params[rows])
-            by_size = np.argsort(log_n, kind="stable")
-            u, loss = log_n[by_size], self.loss[rows][by_size]
-            if np.unique(u).size != u.size or u.size < 3:
+            # a size run more than once (seeds) counts once, at its mean loss
+            u, which = np.unique(np.log(self.n_params[rows]), return_inverse=True)
+            loss = np.bincount(which.reshape(-1), weights=self.loss[rows]) / np.bincount(which.reshape(-1))
+            if u.size < 3:
                 continue
             best = int(np.argmin(loss))
             if best in (0, u.size - 1):
@@ -759,7 +763,14 @@ class ScalingLaw:
         samples = {"n_params": n_opt, "n_tokens": flops / (k * n_opt), "loss": loss}
         n_med = float(np.median(n_opt))
         for name, column in (("lr", self.lr), ("batch_size", self.batch_size)):
-            if column is not None:
+            if column is not None and np.ptp(column) == 0:
+                warnings.warn(
+                    f"every run of the table has {name} = {column[0]:g}, so it says nothing about the best {name}; the optimum "
+                    f"leaves it out (Optimum.{name} is None): add runs at other values of {name} to have it",
+                    CurvecastWarning,
+                    stacklevel=4,
+                )
+            elif column is not None:
                 samples[name] = self._best_setting(name, column, n_med, flops / (k * n_med), n_samples, seed)
         if at_edge:
             warnings.warn(edge_warning, CurvecastWarning, stacklevel=4)
@@ -786,9 +797,19 @@ class ScalingLaw:
         log_best, _ = _argmin_along(np.log(grid), paths)
         return np.exp(log_best)
 
-    def plot(self, flops: Any = None, ax: "Axes | None" = None, *, flops_per_param_token: float = 6.0) -> "Axes":
+    def plot(
+        self,
+        flops: Any = None,
+        ax: "Axes | None" = None,
+        *,
+        flops_per_param_token: float = 6.0,
+        n_samples: int = 256,
+        seed: int | None = 0,
+        method: Literal["auto", "isoflop", "pfn"] = "auto",
+    ) -> "Axes":
         """Loss against model size: the table's runs, and for each budget in ``flops`` the predicted
-        isoFLOP curve (median and 90% band) with the optimum and its 90% interval.
+        isoFLOP curve (median and 90% band) with the optimum and its 90% interval (``n_samples``, ``seed`` and
+        ``method`` as in :meth:`optimum`, so the star is the optimum that call returns).
 
         Returns:
             The axes.
@@ -810,7 +831,7 @@ class ScalingLaw:
             color = f"C{i}"
             ax.fill_between(sizes, lower, upper, color=color, alpha=0.2, lw=0)
             ax.plot(sizes, pred.median, color=color, lw=1.5, label=f"C = {c:.3g} FLOPs")
-            best = self.optimum(c, flops_per_param_token=k)
+            best = self.optimum(c, flops_per_param_token=k, n_samples=n_samples, seed=seed, method=method)
             lo, hi = best.interval("n_params", 0.9)
             ax.errorbar([best.n_params], [best.loss], xerr=[[best.n_params - lo], [hi - best.n_params]], fmt="*", ms=11, color=color, capsize=3)
         ax.set_xscale("log")
@@ -821,8 +842,8 @@ class ScalingLaw:
 
 
 def _argmin_along(u: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``paths`` (``n x g`` values on the grid ``u``), the location and value of its minimum,
-    refined by the parabola through the minimum and its neighbours (kept within them)."""
+    """Per row of ``paths`` (``n x g`` values on the increasing grid ``u``, evenly spaced or not), the location
+    and value of its minimum, refined by the parabola through the minimum and its neighbours (kept within them)."""
     j = np.argmin(paths, axis=1)
     rows = np.arange(paths.shape[0])
     u_best, y_best = u[j].astype(np.float64), paths[rows, j].astype(np.float64)
@@ -830,11 +851,14 @@ def _argmin_along(u: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndar
     if inner.any():
         r, c = rows[inner], j[inner]
         y0, y1, y2 = paths[r, c - 1], paths[r, c], paths[r, c + 1]
-        h = u[c + 1] - u[c]
-        curvature = y0 - 2.0 * y1 + y2
-        safe = curvature > 1e-12
-        shift = np.where(safe, 0.5 * h * (y0 - y2) / np.where(safe, curvature, 1.0), 0.0)
-        shift = np.clip(shift, -h, h)
+        left, right = u[c] - u[c - 1], u[c + 1] - u[c]
+        # y = a (u - u[c])^2 + b (u - u[c]) + y1 through the three points
+        a = (right * (y0 - y1) + left * (y2 - y1)) / (left * right * (left + right))
+        b = (y2 - y1) / right - a * right
+        safe = a * (left + right) ** 2 > 4e-12  # an upward parabola (for an even grid: y0 - 2 y1 + y2 > 1e-12)
+        a_safe = np.where(safe, a, 1.0)
+        shift = np.where(safe, -b / (2.0 * a_safe), 0.0)
+        shift = np.clip(shift, -left, right)
         u_best[inner] = u[c] + shift
-        y_best[inner] = np.where(safe, y1 - (y2 - y0) ** 2 / (8.0 * np.where(safe, curvature, 1.0)), y1)
+        y_best[inner] = np.where(safe, y1 + a_safe * shift**2 + b * shift, y1)
     return u_best, y_best

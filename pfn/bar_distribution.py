@@ -165,7 +165,10 @@ class BarDistribution(nn.Module):
     def stretch(self, logits: Tensor, factor: Tensor | float, *, low: Tensor | None = None, high: Tensor | None = None) -> Tensor:
         """Logits of ``median + factor * (Y - median)``, binned on the same grid (``factor > 1`` widens).
 
-        The distribution keeps its shape and median; every central interval scales by ``factor``. Unlike a
+        The distribution keeps its shape and median; every central interval scales by ``factor``, exactly while
+        its ends lie between the outer borders: the two outer buckets reach to -inf / +inf with tails of a
+        fixed shape, so an end that lands in one moves further (at factor 1.6, a forecast 1000 times past its
+        last observed x had its 90% / 98% intervals widen 1.68 / 1.81 times). Unlike a
         logit temperature, which lifts every bucket's small mass towards uniform (so the far buckets, wide
         and nearly empty, suddenly hold a few percent), the tails only move as far as the bulk does.
         ``factor`` broadcasts against ``logits.shape[:-1]``.

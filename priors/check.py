@@ -59,10 +59,20 @@ def _check_batch(prior: object, batch: TaskBatch, n_tasks: int, device: torch.de
         _fail(prior, f"config needs {len(CONFIG_FIELDS)} fields {CONFIG_FIELDS}")
     if not ((batch.direction == 1) | (batch.direction == -1)).all():
         _fail(prior, "direction must be +1 (lower is better) or -1 (higher is better)")
+    if batch.hparams.device.type != device.type or batch.hparam_mask.device.type != device.type:
+        _fail(prior, f"TaskBatch.hparams and hparam_mask must be on {device}")
+    used = batch.hparams[batch.hparam_mask]
+    if not torch.isfinite(batch.hparams).all() or ((used < 0) | (used > 1)).any():
+        _fail(prior, "hparams must be finite everywhere, and in [0, 1] in the slots hparam_mask marks (encode each free hyperparameter there)")
+    if (batch.hparam_mask & ~batch.run_mask[..., None]).any():
+        _fail(prior, "hparam_mask must be False for runs without valid points")
+
+
+_COMPARED = ("x", "y", "point_mask", "config", "config_mask", "direction", "hparams", "hparam_mask")
 
 
 def _same(a: TaskBatch, b: TaskBatch) -> bool:
-    return all(torch.equal(getattr(a, f), getattr(b, f)) for f in ("x", "y", "point_mask", "config", "config_mask", "direction"))
+    return all(torch.equal(getattr(a, f), getattr(b, f)) for f in _COMPARED)
 
 
 def _rng_states(device: torch.device) -> list[torch.Tensor]:
@@ -78,8 +88,9 @@ def check_prior(prior: object, *, n_tasks: int = 16, seed: int = 0, device: torc
     Rules: ``sample`` returns a :class:`TaskBatch` of ``n_tasks`` tasks on ``device``; ``x``, ``y`` and
     ``config`` are finite everywhere (padding included); valid points are a prefix of each run and ``x``
     is sorted ascending over them; every task has a run with a point; ``config_mask`` is False for absent
-    runs and known schedules are valid indices; ``direction`` is +1 or -1; the same seed gives the same
-    batch, another seed a different one; the global torch RNG is left untouched.
+    runs and known schedules are valid indices; ``direction`` is +1 or -1; ``hparams`` are finite, in
+    ``[0, 1]`` where ``hparam_mask`` marks them, and unmarked for absent runs; the same seed gives the same
+    batch (hyperparameters included), another seed a different one; the global torch RNG is left untouched.
     """
     device = torch.device(device)
     before = _rng_states(device)

@@ -79,7 +79,10 @@ class CurveBank:
         for i, curve in enumerate(curves):
             if not isinstance(curve, (tuple, list)) or len(curve) != 3:
                 raise InvalidCurveError(f"CurveBank curve {i} must be an (x, y, direction) triple, got {type(curve).__name__}")
-            x, y = np.asarray(curve[0], dtype=np.float64), np.asarray(curve[1], dtype=np.float64)
+            try:
+                x, y = np.asarray(curve[0], dtype=np.float64), np.asarray(curve[1], dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InvalidCurveError(f"CurveBank curve {i}: x and y must hold numbers only ({exc}); convert them to floats first") from None
             signs[i] = check_direction(curve[2])
             if x.ndim != 1 or x.shape != y.shape:
                 raise InvalidCurveError(f"CurveBank curve {i}: x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -75,7 +76,9 @@ def load_prior(spec: str | None = None, *, file: str | None = None) -> Any:
     path = Path(path_text)
     if not path.is_file() or path.suffix != ".py":
         raise PriorLoadError(f"--prior-file {file!r}: '{path}' is not an existing .py file")
-    module_name = f"_curvecast_prior_file_{abs(hash(str(path.resolve())))}"
+    # A name stable across processes (hash() is salted per process): the prior recorded in a run's config
+    # must read the same when the run is resumed.
+    module_name = f"_curvecast_prior_file_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module  # dataclasses look their module up while the file runs

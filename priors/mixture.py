@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from curvecast.errors import InvalidConfigError
@@ -70,7 +71,9 @@ class Mixture:
             prior, weight = pair
             if not callable(getattr(prior, "sample", None)):
                 raise InvalidConfigError(f"Mixture component {i} ({type(prior).__name__}) has no sample() method; pass a prior object")
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
+            if isinstance(weight, np.generic) and not isinstance(weight, np.bool_):
+                weight = weight.item()  # numpy scalars (np.int64(2), np.float32(0.5)) are numbers too
+            if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
                 raise InvalidConfigError(f"Mixture weight {i} must be a positive finite number, got {weight!r}; drop the component instead of weighting it 0")
         self.components: tuple[tuple[Any, float], ...] = tuple((p, float(w)) for p, w in components)
 

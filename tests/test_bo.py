@@ -127,6 +127,26 @@ def test_posterior_shapes_and_orientation(model):
         model.posterior(torch.rand(3, 2))
 
 
+def test_incumbents_are_the_best_values_seen_either_direction(predictor):
+    from curvecast.bo.policy import _incumbents
+
+    space = {"a": bo.Float(0.0, 1.0)}
+    up = [Run([1, 2, 3], [0.1, 0.2, 0.3], {"a": 0.2}), Run([1, 2, 3], [0.5, 0.6, 0.7], {"a": 0.8})]
+    maximize = bo.PFNModel(space, up, target_budget=10, direction="max", predictor=predictor)
+    assert maximize.best_f == pytest.approx(0.7)  # oriented like the outputs: larger is better
+    np.testing.assert_allclose(_incumbents(maximize, np.arange(1.0, 6.0)), [0.5, 0.6, 0.7, 0.7, 0.7])
+    down = [Run([1, 2, 3], [-0.1, -0.2, -0.3], {"a": 0.2}), Run([1, 2, 3], [-0.5, -0.6, -0.7], {"a": 0.8})]
+    minimize = bo.PFNModel(space, down, target_budget=10, direction="min", predictor=predictor)
+    assert minimize.best_f == pytest.approx(0.7)  # -(-0.7)
+    np.testing.assert_allclose(_incumbents(minimize, np.arange(1.0, 6.0)), [-0.5, -0.6, -0.7, -0.7, -0.7])
+    # a run that starts late says nothing about the budgets before its first point
+    late = [Run([5, 6, 7, 8], [0.9, 0.5, 0.3, 0.1], {"a": 0.2}), Run([1, 2, 3], [2.0, 1.8, 1.7], {"a": 0.8})]
+    np.testing.assert_allclose(
+        _incumbents(bo.PFNModel(space, late, target_budget=10, predictor=predictor), np.arange(1.0, 9.0)),
+        [2.0, 1.8, 1.7, 0.1, 0.9, 0.5, 0.3, 0.1],
+    )
+
+
 def test_joint_samples_start_from_the_marginal_and_carry_gradients(model):
     torch.manual_seed(0)
     X = torch.rand(2, 2, model.space.dim, dtype=torch.float64, requires_grad=True)

@@ -74,6 +74,13 @@ def test_mixture_rejects_bad_components(components):
         Mixture(components)
 
 
+def test_mixture_takes_numpy_weights():
+    mixture = Mixture([(SimplePowerLawPrior(), np.int64(1)), (ConstantPrior(), np.float32(3.0))])
+    torch.testing.assert_close(mixture.weights, torch.tensor([0.25, 0.75], dtype=torch.float64))
+    with pytest.raises(InvalidConfigError, match="positive finite"):
+        Mixture([(SimplePowerLawPrior(), np.float64(0.0))])
+
+
 def test_check_prior_names_the_broken_rule_in_a_mixture():
     with pytest.raises(PriorCheckError, match="global torch RNG"):
         check_prior(Mixture([(GlobalRNGPrior(), 1.0)]))
@@ -82,6 +89,46 @@ def test_check_prior_names_the_broken_rule_in_a_mixture():
 def _bank_curves():
     x = torch.arange(1.0, 101.0).double().numpy()
     return [(x, 3.0 + 5.0 * x**-0.5, "min"), (x[:10] - 1.0, 0.5 + 0.03 * x[:10], "max")]
+
+
+def test_curve_bank_names_a_curve_that_is_not_numbers():
+    x = np.arange(1.0, 11.0)
+    with pytest.raises(InvalidCurveError, match="curve 1: x and y must hold numbers"):
+        CurveBank([(x, 2.0 + x**-0.5, "min"), (x, ["a"] * 10, "min")])
+
+
+def test_check_prior_command_measures_speed_at_the_priors_own_length(tmp_path, capsys):
+    path = tmp_path / "bank_prior.py"
+    path.write_text(textwrap.dedent('''
+        import numpy as np
+        from curvecast.priors import CurveBank
+
+        x = np.arange(1.0, 101.0)
+        BANK = CurveBank([(x, 3.0 + 5.0 * x**-0.5, "min")], n_points=64)
+    '''))
+    assert main(["check-prior", "--prior-file", f"{path}:BANK", "--tasks", "8"]) == 0  # a bank of 64 points: no 100-point draw
+    assert "CurveBank: conformance check passed" in capsys.readouterr().out
+
+
+def test_a_prior_file_loads_under_the_same_module_name_in_every_process(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "my_prior.py"
+    path.write_text(textwrap.dedent('''
+        import dataclasses
+        from curvecast.priors import SimplePowerLawPrior
+
+        @dataclasses.dataclass(frozen=True)
+        class MyPrior:  # a class of the file's own: its record names the module the file was loaded as
+            def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+                return SimplePowerLawPrior().sample(n_tasks, generator=generator, device=device, n_points=n_points)
+
+        PRIOR = MyPrior()
+    '''))
+    code = f"from curvecast.priors import load_prior, prior_record; print(prior_record(load_prior(file={str(path) + ':PRIOR'!r})))"
+    records = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(records) == 1  # a resumed run finds its prior recorded alike
 
 
 def test_curve_bank_replays_curves_up_to_an_affine_map_and_passes_check_prior():

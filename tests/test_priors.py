@@ -473,7 +473,13 @@ class _Broken:
             mask[0] = False
         if self.fault == "wrong_count":
             return b[: n_tasks - 1]
-        return TaskBatch(x, y, mask, config, config_mask, direction)
+        hparams, hparam_mask = b.hparams.clone(), b.hparam_mask.clone()
+        if self.fault in ("hparams_global_numpy", "hparams_out_of_range"):
+            hparam_mask[..., 0] = b.run_mask
+            hparams[..., 0] = torch.from_numpy(np.random.default_rng().random(hparams.shape[:-1])).to(hparams.dtype)
+            if self.fault == "hparams_out_of_range":
+                hparams[..., 0] = 2.0
+        return TaskBatch(x, y, mask, config, config_mask, direction, hparams, hparam_mask)
 
 
 @pytest.mark.parametrize(
@@ -492,6 +498,8 @@ class _Broken:
         ("constant", "identical"),
         ("not_a_batch", "TaskBatch"),
         ("raises", "boom"),
+        ("hparams_global_numpy", "two samples with seed 0 differ"),
+        ("hparams_out_of_range", "in \\[0, 1\\]"),
     ],
 )
 def test_check_prior_rejects_broken_priors(fault, match):

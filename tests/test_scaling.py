@@ -55,6 +55,29 @@ def test_argmin_along_refines_with_the_parabola_through_the_minimum():
     np.testing.assert_allclose(best_y, [1.0, 0.0, 1.0], atol=1e-12)
 
 
+def test_argmin_along_is_exact_on_an_uneven_grid_too():
+    u = np.log([5e7, 1.5e8, 2.2e8, 1e9])  # unevenly spaced sizes, as isoFLOP profiles have
+    best_u, best_y = _argmin_along(u, (3.0 + (u - np.log(2e8)) ** 2)[None, :])
+    np.testing.assert_allclose([np.exp(best_u[0]), best_y[0]], [2e8, 3.0], rtol=1e-9)
+
+
+def test_isoflop_profiles_read_a_size_run_twice_once_at_its_mean():
+    n, d, loss = isoflop_table(budgets=(1e17, 4e17, 1.6e18), sizes_per_budget=5)
+    law = curvecast.scaling.fit(np.r_[n, n], np.r_[d, d], np.r_[loss - 0.01, loss + 0.01])  # two seeds per size
+    once = curvecast.scaling.fit(n, d, loss).isoflop_profiles()
+    twice = law.isoflop_profiles()
+    assert twice["log_flops"].size == 3
+    np.testing.assert_allclose(twice["log_n_vertex"], once["log_n_vertex"], rtol=1e-9)
+
+
+def test_a_table_that_never_varies_the_lr_reports_no_best_lr():
+    n, d, loss = isoflop_table(budgets=(1e17, 4e17), sizes_per_budget=5)
+    law = curvecast.scaling.fit(n, d, loss, lr=np.full(n.size, 3e-3))
+    with pytest.warns(CurvecastWarning, match="says nothing about the best lr"):
+        best = law.optimum(4e17, n_samples=16)
+    assert best.lr is None and "lr" not in best.samples
+
+
 def test_fit_rejects_bad_tables():
     n, d, loss = isoflop_table()
     with pytest.raises(InvalidCurveError, match="n_params\\[2\\] is -1"):

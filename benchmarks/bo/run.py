@@ -50,6 +50,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--md", default=None)
     ap.add_argument("--plot", default=None)
     args = ap.parse_args(argv)
+    unknown = sorted(set(args.methods) - set(methods_mod.METHODS))
+    if unknown:
+        ap.error(f"unknown methods {unknown}; choose from {list(methods_mod.METHODS)}")
+    if {"hyperband", "asha"} & set(args.methods):
+        try:
+            import optuna  # noqa: F401  (checked before minutes of other methods are spent)
+        except ImportError:
+            ap.error("the hyperband and asha baselines need optuna: pip install -e '.[bench]' (or leave them out with --methods)")
 
     import curvecast
 
