@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from curvecast.curve import CONFIG_KEYS, REPLICATE_LABELS
 from curvecast.errors import InvalidCurveError
 
 __all__ = ["CurveFile", "csv_delimiter", "read_run_files", "read_table"]
@@ -202,6 +203,16 @@ def _read_long_csv(path: Path, header: list[str], rows: list[tuple[int, list[str
                     "a config column holds one value per run"
                 )
             entry["config"][key] = value
+    for key in names:  # a free hyperparameter some runs give and another leaves empty: say which cell, not "keys differ"
+        if key.lower() in ("run", "x", "y") or key in CONFIG_KEYS or key in REPLICATE_LABELS:
+            continue
+        given = [run for run, e in runs.items() if key in e["config"]]
+        empty = [run for run, e in runs.items() if key not in e["config"]]
+        if given and empty:
+            raise InvalidCurveError(
+                f"{path}: column {key!r} is empty on every row of run(s) {empty} but set for {given[:3]}{' ...' if len(given) > 3 else ''}; "
+                "a free hyperparameter needs a value for every run (the value the run uses, or will use if not started)"
+            )
     return [CurveFile(e["x"], e["y"], None, e["config"], name) for name, e in runs.items()]
 
 

@@ -212,14 +212,30 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
     Raises:
         InvalidConfigError: a run's config lacks ``n_params`` or ``n_tokens``; ``points`` is not ``"last"`` or ``"all"``.
         InvalidCurveError: a run has no finite observed value, or (``points="all"``) a point at x <= 0; fewer than 3
-            runs are given.
+            runs are given; the runs mix x units. A run whose ``direction`` differs from the call's is an
+            :class:`InvalidConfigError`; a run given twice (same points and config) is dropped with a warning.
     """
     if points not in ("last", "all"):
         raise InvalidConfigError(f"points must be 'last' (each run's final value) or 'all' (every point ended a run of its own), got {points!r}")
     runs = list(runs)
+    sign = check_direction(direction)
+    units = {r.x_unit for r in runs if isinstance(r, Run) and r.x_unit is not None}
+    if len(units) > 1:
+        raise InvalidCurveError(f"the runs mix x units {sorted(units)}; convert every run's x to one unit (e.g. tokens) first")
     columns: dict[str, list[float]] = {"n_params": [], "n_tokens": [], "loss": [], "lr": [], "batch_size": []}
+    seen: dict[tuple, str] = {}
     for i, run in enumerate(runs):
         name, config, x, y = _placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on")
+        if run.direction is not None and check_direction(run.direction) != sign:
+            raise InvalidConfigError(
+                f"run {name!r} says direction={run.direction!r} but the call says direction={direction!r}; "
+                "runs read as one table must track the same metric"
+            )
+        key = (x.tobytes(), y.tobytes(), tuple(sorted((k, repr(v)) for k, v in config.items())))
+        if key in seen:  # the same run twice would count its final value twice
+            warnings.warn(f"run {name!r} repeats run {seen[key]!r} (same points and config); it was dropped", CurvecastWarning, stacklevel=2)
+            continue
+        seen[key] = name
         if y.size == 0:
             raise InvalidCurveError(f"run {name!r} has no finite observed value; fit_runs reads each run's final value")
         if points == "all":

@@ -220,3 +220,10 @@ def test_prior_spec_errors_name_the_built_in_priors():
 
     with pytest.raises(PriorLoadError, match="'default', 'simple'"):
         load_prior("nothing")
+
+
+def test_a_long_csv_names_a_free_hyperparameter_left_empty_for_a_run(tmp_path, capsys):
+    path = tmp_path / "sweep.csv"
+    path.write_text("run,x,y,n_params,opt\nr0,1,3.0,1e7,adam\nr0,2,2.5,,\nr1,1,2.8,4e7,sgd\nr1,2,2.4,,\nbig,,,6.4e8,\n")
+    with pytest.raises(InvalidCurveError, match="column 'opt' is empty on every row of run\\(s\\) \\['big'\\]"):
+        read_run_files([path])

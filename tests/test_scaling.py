@@ -511,6 +511,19 @@ def test_fit_runs_rejects_runs_it_cannot_place():
         curvecast.scaling.fit_runs(runs[:2])
     with pytest.raises(InvalidConfigError, match="direction must be"):
         curvecast.scaling.fit_runs(runs, direction="up")
+    accuracy = dataclasses.replace(runs[0], direction="max")
+    with pytest.raises(InvalidConfigError, match="says direction='max' but the call says direction='min'"):
+        curvecast.scaling.fit_runs([accuracy, *runs[1:]])
+    in_steps, in_tokens = dataclasses.replace(runs[0], x_unit="steps"), dataclasses.replace(runs[1], x_unit="tokens")
+    with pytest.raises(InvalidCurveError, match="mix x units"):
+        curvecast.scaling.fit_runs([in_steps, in_tokens, *runs[2:]])
+
+
+def test_fit_runs_reads_a_run_given_twice_once():
+    runs = _ladder_runs()
+    with pytest.warns(CurvecastWarning, match="repeats run"):
+        twice = curvecast.scaling.fit_runs([*runs, runs[0]])
+    np.testing.assert_array_equal(twice.loss, curvecast.scaling.fit_runs(runs).loss)
 
 
 def _token_sweep_runs(sizes=(2e7, 5e7, 1e8, 2e8)):
