@@ -237,11 +237,14 @@ def _warn_unread_schedule_fields(config: np.ndarray) -> None:
         )
 
 
-def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> tuple[np.ndarray, dict[str, Any]]:
+def split_config(
+    config: Mapping[str, Any] | None, *, where: str = "config", near_misses: dict[tuple[str, str], list[str]] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
     """A run's config as its fixed-field vector (:func:`config_vector`) and a dict of its free hyperparameters.
 
-    Free hyperparameters must be finite numbers, strings or bools; a name close to a fixed key warns. Keys of
-    :data:`REPLICATE_LABELS` (``seed``) name the replicate, not the setting, and are left out of both.
+    Free hyperparameters must be finite numbers, strings or bools; a name close to a fixed key warns (or, with
+    ``near_misses``, is recorded there as ``{(key, fixed key): [where, ...]}`` for the caller to warn once). Keys
+    of :data:`REPLICATE_LABELS` (``seed``) name the replicate, not the setting, and are left out of both.
     """
     if config is None:
         return config_vector(None), {}
@@ -263,7 +266,9 @@ def split_config(config: Mapping[str, Any] | None, *, where: str = "config") -> 
         if not isinstance(value, (bool, int, float, str)):
             raise InvalidConfigError(f"{where}[{key!r}] must be a number, a string or a bool, got {type(value).__name__}")
         close = difflib.get_close_matches(key, CONFIG_KEYS, n=1, cutoff=0.75)
-        if close:
+        if close and near_misses is not None:
+            near_misses.setdefault((key, close[0]), []).append(where)
+        elif close:
             warnings.warn(f"{where} key {key!r} is read as a free hyperparameter; did you mean {close[0]!r}?", CurvecastWarning, stacklevel=4)
         free[key] = value
     return config_vector({k: v for k, v in config.items() if k in CONFIG_KEYS}), free

@@ -203,6 +203,7 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
     if repeated and duplicates == "error":
         raise InvalidCurveError(f"{what}: the names {repeated} are given to more than one run; name each run once (the names key the predictions)")
     seen: dict[tuple, str] = {}
+    near_misses: dict[tuple[str, str], list[str]] = {}  # a typo repeated in every run's config warns once
     for i, run in enumerate(items):
         name = run.name if run.name is not None else str(i)
         if run.direction is not None and check_direction(run.direction) != sign:
@@ -212,7 +213,7 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
             )
         try:
             x, y = clean_points(run.x, run.y, min_points=0)
-            vector, free = split_config(run.config, where=f"run {name} config")
+            vector, free = split_config(run.config, where=f"run {name} config", near_misses=near_misses)
             vector = check_config_against_x(vector, x)
         except ValueError as exc:  # name the run in a long list
             raise type(exc)(f"run {name}: {exc}") from None
@@ -224,6 +225,11 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
             continue
         seen[key] = name
         cleaned.append(CleanRun(x=x, y=y, config=vector, free=free, name=name))
+    for (key, fixed), places in near_misses.items():
+        runs_named = ", ".join(p.removeprefix("run ").removesuffix(" config") for p in places[:5]) + (", ..." if len(places) > 5 else "")
+        warnings.warn(
+            f"config key {key!r} (runs {runs_named}) is read as a free hyperparameter; did you mean {fixed!r}?", CurvecastWarning, stacklevel=3
+        )
     ends = np.array([r.x.max() for r in cleaned if r.x.size and r.x.max() > 0])
     if ends.size > 1 and ends.max() / ends.min() > 1000.0:
         warnings.warn(

@@ -60,8 +60,10 @@ def test_bad_hparams_are_typed_errors():
         encode_hparams([{"dropout": 0.1}, {"wd": 0.1}])
     with pytest.raises(InvalidConfigError, match="finite number"):
         clean_runs([Run([1, 2], [3, 2], {"dropout": float("nan")}), Run([1], [2])], direction="min")
-    with pytest.warns(CurvecastWarning, match="did you mean 'total_steps'"):
+    with pytest.warns(CurvecastWarning, match="did you mean 'total_steps'") as caught:
         clean_runs([Run([1, 2], [3, 2], {"total_step": 100}), Run([1], [2], {"total_step": 200})], direction="min")
+    typo = [w for w in caught if "did you mean" in str(w.message)]
+    assert len(typo) == 1 and "runs 0, 1" in str(typo[0].message)  # one warning for the typo, naming the runs
 
 
 def test_clean_runs_rules():
