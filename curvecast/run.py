@@ -41,7 +41,7 @@ from curvecast.priors.batch import N_HPARAMS, config_index
 #: Config fields whose log10 places a run when choosing which runs to read.
 _PLACE_FIELDS = [config_index(name) for name in ("n_params", "n_tokens", "batch_size", "lr")]
 
-__all__ = ["Run", "CleanRun", "HparamSlots", "encode_hparams", "clean_runs", "check_enough_context", "distance_to_nearest"]
+__all__ = ["Run", "CleanRun", "HparamSlots", "encode_hparams", "check_runs_agree", "clean_runs", "check_enough_context", "distance_to_nearest"]
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,21 @@ def _as_run(item: Any, index: int) -> Run:
     raise InvalidCurveError(f"run {index}: expected a curvecast.Run, a dict or an (x, y[, config]) tuple, got {type(item).__name__}")
 
 
+def check_runs_agree(items: Sequence[Run], *, direction: Any, what: str = "runs") -> None:
+    """Runs read together track one metric in one unit: a run whose ``direction`` differs from the call's is an
+    :class:`InvalidConfigError`, runs whose ``x_unit`` differ an :class:`InvalidCurveError`."""
+    sign = check_direction(direction)
+    units = {r.x_unit for r in items if r.x_unit is not None}
+    if len(units) > 1:
+        raise InvalidCurveError(f"{what} mix x units {sorted(units)}; convert every run's x to one unit (e.g. tokens) first")
+    for i, run in enumerate(items):
+        if run.direction is not None and check_direction(run.direction) != sign:
+            raise InvalidConfigError(
+                f"run {run.name if run.name is not None else i} says direction={run.direction!r} but the call says "
+                f"direction={direction!r}; runs read together must track the same metric"
+            )
+
+
 def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"] = "drop", what: str = "runs") -> tuple[list[CleanRun], HparamSlots]:
     """Validate a group of runs (rules in the module docstring); returns the cleaned runs and their slots.
 
@@ -188,16 +203,14 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
     with ``"error"`` (where every run is to be predicted) it is an :class:`InvalidCurveError`, and so is a name
     given to more than one run.
     """
-    sign = check_direction(direction)
+    check_direction(direction)  # a bad direction fails before the runs are looked at
     if runs is None or isinstance(runs, (str, bytes, Mapping, Run)) or not isinstance(runs, Sequence):
         raise InvalidCurveError(f"{what} must be a list of curvecast.Run (one per run), got {type(runs).__name__}")
     items = [_as_run(item, i) for i, item in enumerate(runs)]
     if not items:
         raise InvalidCurveError(f"{what} is empty: pass at least one curvecast.Run")
+    check_runs_agree(items, direction=direction, what=what)
     cleaned: list[CleanRun] = []
-    units = {r.x_unit for r in items if r.x_unit is not None}
-    if len(units) > 1:
-        raise InvalidCurveError(f"{what} mix x units {sorted(units)}; convert every run's x to one unit (e.g. tokens) first")
     given = [run.name for run in items if run.name is not None]
     repeated = sorted({n for n in given if given.count(n) > 1})
     if repeated and duplicates == "error":
@@ -206,11 +219,6 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
     near_misses: dict[tuple[str, str], list[str]] = {}  # a typo repeated in every run's config warns once
     for i, run in enumerate(items):
         name = run.name if run.name is not None else str(i)
-        if run.direction is not None and check_direction(run.direction) != sign:
-            raise InvalidConfigError(
-                f"run {name} says direction={run.direction!r} but the call says direction={direction!r}; "
-                "runs that inform each other must track the same metric"
-            )
         try:
             x, y = clean_points(run.x, run.y, min_points=0)
             vector, free = split_config(run.config, where=f"run {name} config", near_misses=near_misses)

@@ -53,7 +53,7 @@ from curvecast.curve import Direction, check_direction, clean_points, config_vec
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.prediction import GroupedSampler, Prediction, ZMap
 from curvecast.priors.batch import config_index
-from curvecast.run import CleanRun, Run, distance_to_nearest, encode_hparams
+from curvecast.run import CleanRun, Run, check_runs_agree, distance_to_nearest, encode_hparams
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -218,19 +218,11 @@ def fit_runs(runs: Sequence[Run], *, direction: Direction = "min", model: Predic
     if points not in ("last", "all"):
         raise InvalidConfigError(f"points must be 'last' (each run's final value) or 'all' (every point ended a run of its own), got {points!r}")
     runs = list(runs)
-    sign = check_direction(direction)
-    units = {r.x_unit for r in runs if isinstance(r, Run) and r.x_unit is not None}
-    if len(units) > 1:
-        raise InvalidCurveError(f"the runs mix x units {sorted(units)}; convert every run's x to one unit (e.g. tokens) first")
     columns: dict[str, list[float]] = {"n_params": [], "n_tokens": [], "loss": [], "lr": [], "batch_size": []}
+    placed = [_placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on") for i, run in enumerate(runs)]
+    check_runs_agree(runs, direction=direction)
     seen: dict[tuple, str] = {}
-    for i, run in enumerate(runs):
-        name, config, x, y = _placed_run(run, f"runs[{i}]", "fit_runs places each run by its size and the tokens it trained on")
-        if run.direction is not None and check_direction(run.direction) != sign:
-            raise InvalidConfigError(
-                f"run {name!r} says direction={run.direction!r} but the call says direction={direction!r}; "
-                "runs read as one table must track the same metric"
-            )
+    for name, config, x, y in placed:
         key = (x.tobytes(), y.tobytes(), tuple(sorted((k, repr(v)) for k, v in config.items())))
         if key in seen:  # the same run twice would count its final value twice
             warnings.warn(f"run {name!r} repeats run {seen[key]!r} (same points and config); it was dropped", CurvecastWarning, stacklevel=2)
