@@ -278,9 +278,8 @@ def aggregate(per_curve: Sequence[dict[str, float]]) -> dict[str, float]:
         "final_err": float(np.median([m["final_err"] for m in per_curve])),
         "final_bias": float(np.median(bias[np.isfinite(bias)])) if np.isfinite(bias).any() else math.nan,
         "coverage90": float(np.mean([m["coverage"] for m in per_curve])),
-        # per-curve metrics made elsewhere (calibrate.py's) may lack the miss sides
-        "miss_worse": float(np.mean([m.get("miss_worse", math.nan) for m in per_curve])),
-        "miss_better": float(np.mean([m.get("miss_better", math.nan) for m in per_curve])),
+        "miss_worse": float(np.mean([m["miss_worse"] for m in per_curve])),
+        "miss_better": float(np.mean([m["miss_better"] for m in per_curve])),
         "n_curves": len(per_curve),
         "n_nonfinite": int(sum(m["n_nonfinite"] for m in per_curve)),
     }

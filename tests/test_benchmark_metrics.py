@@ -767,7 +767,7 @@ def test_calibrate_few_points_rule_widens_only_short_prefixes_when_it_helps():
     cal = _load_benchmark("calibrate")
 
     def metrics(coverage, nll):
-        return {"nll": nll, "nll_capped": nll, "final_err": 0.0, "final_bias": 0.0, "coverage": coverage, "n_nonfinite": 0}
+        return {"nll": nll, "nll_capped": nll, "final_err": 0.0, "final_bias": 0.0, "coverage": coverage, "miss_worse": 1.0 - coverage, "miss_better": 0.0, "n_nonfinite": 0}
 
     # Two cells at the calibrated factor 1.2: short prefixes (3 points) are under-covered there, long ones are fine.
     short = {1.2: metrics(0.70, 1.0), 1.8: metrics(0.90, 0.5)}
@@ -789,7 +789,7 @@ def test_calibrate_far_rule_widens_far_queries_when_it_helps_and_reach_is_read_a
     cal = _load_benchmark("calibrate")
 
     def metrics(coverage, nll):
-        return {"nll": nll, "nll_capped": nll, "final_err": 0.0, "final_bias": 0.0, "coverage": coverage, "n_nonfinite": 0}
+        return {"nll": nll, "nll_capped": nll, "final_err": 0.0, "final_bias": 0.0, "coverage": coverage, "miss_worse": 1.0 - coverage, "miss_better": 0.0, "n_nonfinite": 0}
 
     # cell a: a curve forecast far out is under-covered unless widened; cell b is in band either way
     far_curve = {None: metrics(0.70, 1.0), (10.0, 1.6): metrics(0.90, 0.8), (10.0, 2.0): metrics(0.95, 0.9), (50.0, 1.6): metrics(0.70, 1.0), (50.0, 2.0): metrics(0.70, 1.0)}
