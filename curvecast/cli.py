@@ -46,8 +46,8 @@ def _train(args: argparse.Namespace) -> int:
     from curvecast.training.config import finetune, load_config, preset
     from curvecast.training.loop import train
 
-    if args.config:
-        config = load_config(args.config)
+    if args.config:  # with --init and no "preset" in it, the file adjusts the finetune preset, like --init alone
+        config = load_config(args.config, base=finetune(args.init) if args.preset is None and args.init is not None else None)
     elif args.preset is None and args.init is not None:
         config = finetune(args.init)  # the source's architecture, so its weights fit
     else:
@@ -518,7 +518,7 @@ def _parser() -> argparse.ArgumentParser:
     source = tr.add_mutually_exclusive_group()
     source.add_argument(
         "--preset",
-        help="named preset: tiny (CPU, ~1 min), small (CPU), cpu (the shipped model's recipe), default (GPU), finetune (the shipped "
+        help="named preset: tiny (CPU, ~1 min), small (CPU), cpu (the shipped model, 14,000 more steps), default (GPU), finetune (the shipped "
         "model, 1,000 more steps); default: tiny, or finetune with --init",
     )
     source.add_argument("--config", help="JSON file of TrainConfig fields (may name a \"preset\" to start from)")

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from curvecast.curve import Bounds, Curve, Direction, as_curve, check_direction, check_queries, clean_curve, clean_points, resolve_bounds
-from curvecast.errors import CheckpointNotFoundError, CurvecastError, CurvecastWarning, InvalidConfigError, InvalidCurveError
+from curvecast.errors import CheckpointError, CheckpointNotFoundError, CurvecastError, CurvecastWarning, InvalidConfigError, InvalidCurveError
 from curvecast.pfn.bar_distribution import BarDistribution
 from curvecast.pfn.checkpoint import load_model
 from curvecast.pfn.encoding import PFNInput, encode
@@ -243,7 +243,7 @@ def load(
     Args:
         path: a checkpoint folder (``model.safetensors`` + ``config.json``, e.g. a ``curvecast train`` run
             folder) or its weights file; ``None`` loads the default model shipped with the package.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (a GPU if there is one).
         temperature: divides the bar-distribution logits of single-curve predictions (``> 1`` widens the
             predictive distributions); ``None`` takes the checkpoint's ``calibration.temperature``, or 1.
             Given alone, it applies to predictions from several runs too (``temperature=1`` is the raw network).
@@ -436,6 +436,12 @@ class Predictor:
         self.model = model.eval()
         self.config = config
         self.path = path
+        for key in ("prior", "calibration"):
+            if config.get(key) is not None and not isinstance(config[key], Mapping):
+                raise CheckpointError(
+                    f"the checkpoint config's {key!r} must be a JSON object, got {type(config[key]).__name__}; "
+                    f"restore the checkpoint's config.json (or remove the {key!r} entry)"
+                )
         prior_params = prior_limits(config.get("prior") or {})
         self.max_context = int(prior_params.get("n_points", _FALLBACK_CONTEXT))
         calibration = config.get("calibration") or {}

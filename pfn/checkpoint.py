@@ -30,6 +30,7 @@ __all__ = [
     "load_model",
     "read_config",
     "read_weights",
+    "read_verified_weights",
     "atomic_write_text",
     "atomic_save_tensors",
     "file_sha256",
@@ -101,6 +102,10 @@ def _resolve(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     if not path.exists():
         raise CheckpointNotFoundError(f"no checkpoint at '{path}': pass a folder holding {WEIGHTS_FILE} and {CONFIG_FILE}, or the .safetensors file itself")
+    if path.is_file() and (path.suffix != ".safetensors" or path.name.startswith("state")):
+        raise CheckpointNotFoundError(
+            f"'{path}' is not a model's weights file; pass the checkpoint folder ('{path.parent}') or its {WEIGHTS_FILE}"
+        )
     directory = path if path.is_dir() else path.parent
     weights = directory / WEIGHTS_FILE if path.is_dir() else path
     for needed in (weights, directory / CONFIG_FILE):
@@ -133,6 +138,23 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def read_verified_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """:func:`read_weights`, refused where the file does not match the SHA-256 its ``config.json`` records or
+    holds NaN / infinite values (what :func:`load_model` and fine-tuning's ``--init`` read)."""
+    weights, _ = _resolve(path)
+    expected = read_config(path).get("weights_sha256")
+    if expected is not None and file_sha256(weights) != expected:
+        raise CheckpointError(
+            f"'{weights}' does not match the SHA-256 recorded in its config.json: the file was changed or damaged after "
+            "saving; restore it (reinstall curvecast for the shipped model) or retrain"
+        )
+    state = read_weights(weights)
+    bad = sorted(name for name, tensor in state.items() if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()))
+    if bad:
+        raise CheckpointError(f"'{weights}' holds NaN or infinite values in {bad[:5]}; the model diverged or the file is damaged")
+    return state
+
+
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[PFN, dict[str, Any]]:
     """Load a PFN and its config from a checkpoint folder (or its ``model.safetensors``)."""
     weights, _ = _resolve(path)
@@ -143,16 +165,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
         model_config = ModelConfig(**{"read_hparams": False, "read_schedule": False, "hparam_attention": False, **config["model"]})
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
-    expected = config.get("weights_sha256")
-    if expected is not None and file_sha256(weights) != expected:
-        raise CheckpointError(
-            f"'{weights}' does not match the SHA-256 recorded in its config.json: the file was changed or damaged after "
-            "saving; restore it (reinstall curvecast for the shipped model) or retrain"
-        )
-    state = read_weights(weights)
-    bad = sorted(name for name, tensor in state.items() if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()))
-    if bad:
-        raise CheckpointError(f"'{weights}' holds NaN or infinite values in {bad[:5]}; the model diverged or the file is damaged")
+    state = read_verified_weights(path)
     model = PFN(model_config, state["bar_distribution.borders"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)

@@ -10,6 +10,8 @@ curves a user actually logs while the synthetic tasks keep what the network lear
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from collections.abc import Sequence
 
@@ -104,6 +106,8 @@ class CurveBank:
         self._lengths = torch.from_numpy(lengths)
         self._signs = torch.from_numpy(signs)
         self.n_curves = len(curves)  # public, so a run's config.json records the bank's size
+        # and its curves' fingerprint, so that --resume refuses a bank of other curves of the same size
+        self.curves_sha256 = hashlib.sha256(b"".join(t.numpy().tobytes() for t in (self._x, self._y, self._lengths, self._signs))).hexdigest()
 
     def __len__(self) -> int:
         return self.n_curves

@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,9 @@ def load_prior(spec: str | None = None, *, file: str | None = None) -> Any:
     path = Path(path_text)
     if not path.is_file() or path.suffix != ".py":
         raise PriorLoadError(f"--prior-file {file!r}: '{path}' is not an existing .py file")
-    # A name stable across processes (hash() is salted per process): the prior recorded in a run's config
-    # must read the same when the run is resumed.
-    module_name = f"_curvecast_prior_file_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
+    # A name stable across processes (hash() is salted per process) and places (the file's bytes, not its
+    # path): the prior recorded in a run's config must read the same when the run is resumed, from anywhere.
+    module_name = f"_curvecast_prior_file_{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module  # dataclasses look their module up while the file runs
@@ -101,5 +102,25 @@ def prior_record(prior: Any) -> dict[str, Any]:
         params = dataclasses.asdict(prior)
     else:
         params = {k: v for k, v in sorted(vars(prior).items()) if not k.startswith("_")} if hasattr(prior, "__dict__") else {}
-    # Parameters JSON cannot hold are recorded by their text.
-    return {"class": name, "params": json.loads(json.dumps(params, default=repr))}
+    # Parameters JSON cannot hold are recorded by their text, less the memory addresses that differ per process.
+    return {"class": name, "params": json.loads(json.dumps(params, default=_text))}
+
+
+def _text(value: Any) -> str:
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def record_difference(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """What differs between two :func:`prior_record` records, in words (for the refusal to resume)."""
+    if saved.get("class") != current.get("class"):
+        return f"the run was trained on {saved.get('class')}, this prior is {current.get('class')}"
+    if "components" in saved or "components" in current:
+        theirs, ours = saved.get("components") or [], current.get("components") or []
+        if len(theirs) != len(ours):
+            return f"the mixture had {len(theirs)} components, this one has {len(ours)}"
+        for i, (a, b) in enumerate(zip(theirs, ours)):
+            if a != b:
+                return f"mixture component {i}: " + ("its weight differs" if a.get("weight") != b.get("weight") else record_difference(a, b))
+    theirs, ours = saved.get("params") or {}, current.get("params") or {}
+    keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    return f"{saved.get('class')}'s parameters {keys} differ"

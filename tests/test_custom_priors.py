@@ -255,7 +255,7 @@ def test_finetune_takes_the_source_architecture_and_a_misfit_is_a_checkpoint_err
     child = train(config.replace(out_dir=str(tmp_path / "child"), steps=2, progress=False, border_tasks=64, eval_tasks=8), prior=ConstantPrior(n_points=16))
     assert child.steps == 2
     misfit = SMALL.replace(model=ModelConfig(d_model=48, n_layers=1, n_heads=2, d_ff=64, n_bars=32, max_runs=4), init=str(source), out_dir=str(tmp_path / "x"))
-    with pytest.raises(CheckpointError, match="shape"):
+    with pytest.raises(CheckpointError, match=r"d_model 32 \(this config: 48\)"):
         train(misfit)
     with pytest.raises(CheckpointError):
         finetune(str(tmp_path / "nowhere"))
@@ -374,3 +374,45 @@ def test_finetune_onto_a_finer_bar_grid_starts_from_the_same_predictions(tmp_pat
     uneven = PFN(ModelConfig(**{**SMALL.model.to_dict(), "n_bars": 50}), torch.linspace(-1.0, 1.0, 51))
     with pytest.raises(CheckpointError, match=r"2 \+ m"):
         warm_start(uneven, str(source))
+
+
+class TransformingPrior:
+    """A prior holding a function: its record must not carry the function's per-process memory address."""
+
+    def __init__(self):
+        self.n_points = 8
+        self.transform = lambda y: y
+
+
+def test_prior_records_tell_priors_apart_and_match_the_same_prior_anywhere(tmp_path):
+    x = np.arange(1.0, 11.0)
+    a = prior_record(CurveBank([(x, 2.0 + x**-0.5, "min")], n_points=10))
+    b = prior_record(CurveBank([(x, 3.0 + x**-0.7, "min")], n_points=10))
+    assert a != b and a == prior_record(CurveBank([(x, 2.0 + x**-0.5, "min")], n_points=10))
+    record = prior_record(TransformingPrior())
+    assert "<lambda>" in record["params"]["transform"] and record == prior_record(TransformingPrior())
+    # The same prior file moved elsewhere loads under the same module name, so its run resumes from anywhere.
+    code = textwrap.dedent('''
+        import dataclasses
+        from curvecast.priors import SimplePowerLawPrior
+
+        @dataclasses.dataclass(frozen=True)
+        class FilePrior:
+            def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+                return SimplePowerLawPrior().sample(n_tasks, generator=generator, device=device, n_points=n_points)
+    ''')
+    for name in ("one.py", "two.py"):
+        (tmp_path / name).write_text(code)
+    one, two = (prior_record(load_prior(file=f"{tmp_path / name}:FilePrior")) for name in ("one.py", "two.py"))
+    assert one == two
+
+
+def test_resume_on_a_bank_of_other_curves_is_refused_and_says_what_differs(tmp_path):
+    x = np.arange(1.0, 17.0)
+    bank = CurveBank([(x, 2.0 + x**-0.5, "min"), (x, 1.0 + x**-0.3, "min")], n_points=16)
+    other = CurveBank([(x, 3.0 + x**-0.7, "min"), (x, 1.0 + x**-0.3, "min")], n_points=16)
+    config = SMALL.replace(out_dir=str(tmp_path / "run"), prior_overrides={"n_points": 16})
+    train(config, prior=bank)
+    with pytest.raises(InvalidConfigError, match=r"parameters \['curves_sha256'\] differ"):
+        train(config.replace(steps=5), prior=other, resume=True)
+    assert train(config.replace(steps=5), prior=bank, resume=True).steps == 5

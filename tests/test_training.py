@@ -319,7 +319,7 @@ def test_warm_start_copies_weights_grows_run_ids_and_refuses_other_shapes(tmp_pa
     assert resumed.steps == 2
     with pytest.raises(CheckpointError, match="n_bars=48"):
         warm_start(PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "n_bars": 32}), torch.linspace(-3, 3, 33)), str(source))
-    with pytest.raises(CheckpointError, match="shape"):
+    with pytest.raises(CheckpointError, match=r"d_ff 128 \(this config: 64\).*drop --preset"):
         warm_start(PFN(SIMPLE.model.__class__(**{**SIMPLE.model.to_dict(), "d_ff": 64}), torch.linspace(-3, 3, 49)), str(source))
     with pytest.raises(CheckpointNotFoundError):
         warm_start(grown, str(tmp_path / "missing"))
@@ -381,3 +381,113 @@ def test_recipe_variant_configs_load_and_name_their_changes():
         assert config.model.n_bars >= 256, path
     rough = load_config(Path(__file__).resolve().parents[1] / "benchmarks" / "configs" / "gpu_roughness.json")
     assert rough.model.read_roughness and rough.model.n_bars == 1000 and rough.device != "cpu"
+
+
+def test_overwrite_clears_the_old_checkpoint_before_the_new_run_writes_one(tmp_path, monkeypatch):
+    from curvecast.training import loop
+
+    out = tmp_path / "run"
+    train(SIMPLE.replace(out_dir=str(out), steps=10))
+    assert (out / "state.safetensors").exists()
+    original = loop.optimizer_step
+    calls = {"n": 0}
+
+    def interrupted_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # a 20-step run checkpoints every 2 steps: this is before its first checkpoint
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "optimizer_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(SIMPLE.replace(out_dir=str(out), steps=20, seed=5), overwrite=True)
+    monkeypatch.setattr(loop, "optimizer_step", original)
+    # Nothing of the old run is left for --resume to continue under the new run's metrics.
+    assert not (out / "state.safetensors").exists() and not (out / "config.json").exists()
+    with pytest.raises(CheckpointNotFoundError, match="drop --resume"):
+        train(SIMPLE.replace(out_dir=str(out), steps=20, seed=5), resume=True)
+    # A folder left with metrics only (stopped before any checkpoint) starts afresh without --overwrite.
+    result = train(SIMPLE.replace(out_dir=str(out), steps=4, seed=5))
+    assert [row["step"] for row in read_metrics(out)] == [1, 2, 3, 4] and result.steps == 4
+
+
+def test_train_leaves_the_callers_global_rng_as_it_was(tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(SIMPLE.replace(out_dir=str(tmp_path / "run"), steps=2))
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
+
+
+def test_training_setup_errors_are_typed_and_early(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InvalidConfigError, match="is a file"):
+        train(SIMPLE.replace(out_dir=str(tmp_path / "afile"), steps=2))
+    with pytest.raises(InvalidConfigError, match="seed must be an int from 0"):
+        SIMPLE.replace(seed=10**16)
+    with pytest.raises(InvalidConfigError, match="seed must be an int from 0"):
+        SIMPLE.replace(seed=-1)
+
+
+def test_diverging_before_any_checkpoint_says_to_start_again(tmp_path):
+    from curvecast.errors import TrainingDivergedError
+
+    out = tmp_path / "nan"
+    with pytest.raises(TrainingDivergedError, match="--overwrite.*no checkpoint was written yet"):
+        train(SIMPLE.replace(lr=1e12, warmup_steps=0, grad_clip=1e30, out_dir=str(out)))
+    # What it says works: the folder holds no checkpoint, so a fresh start needs no flag at all.
+    assert train(SIMPLE.replace(out_dir=str(out), steps=2)).steps == 2
+
+
+def test_init_refuses_weights_that_fail_the_loaders_checks(tmp_path):
+    from curvecast.errors import CheckpointError
+
+    source, other = tmp_path / "source", tmp_path / "other"
+    train(SIMPLE.replace(out_dir=str(source), steps=2))
+    train(SIMPLE.replace(out_dir=str(other), steps=2, seed=1))
+    (source / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        train(SIMPLE.replace(out_dir=str(tmp_path / "child"), steps=2, init=str(source)))
+
+
+def test_load_names_the_folder_when_given_another_file_of_it(tmp_path):
+    import curvecast
+
+    run = train(SIMPLE.replace(out_dir=str(tmp_path / "run"), steps=2)).run_dir
+    for name in ("config.json", "state.safetensors", "metrics.jsonl"):
+        with pytest.raises(CheckpointNotFoundError, match="pass the checkpoint folder"):
+            curvecast.load(run / name)
+    assert curvecast.load(run / "model.safetensors").path is not None
+
+
+def test_a_corrupted_calibration_entry_is_a_checkpoint_error(tmp_path):
+    import curvecast
+    from curvecast.errors import CheckpointError
+
+    run = train(SIMPLE.replace(out_dir=str(tmp_path / "run"), steps=2)).run_dir
+    record = json.loads((run / "config.json").read_text())
+    record["calibration"] = [1]
+    (run / "config.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="'calibration' must be a JSON object"):
+        curvecast.load(run)
+
+
+def test_resume_wall_time_adds_up_over_sessions(tmp_path):
+    config = SIMPLE.replace(out_dir=str(tmp_path / "run"))
+    train(config, stop_after=10)
+    first = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
+    train(config, resume=True)
+    second = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
+    assert first["wall_time_s"] == pytest.approx(first["wall_time_s_this_session"])
+    assert second["wall_time_s"] == pytest.approx(first["wall_time_s"] + second["wall_time_s_this_session"])
+
+
+def test_cli_config_without_preset_adjusts_the_finetune_preset_under_init(tmp_path):
+    from curvecast.cli import main
+
+    source = tmp_path / "source"
+    train(SIMPLE.replace(out_dir=str(source), steps=2))
+    (tmp_path / "ft.json").write_text(json.dumps({"steps": 2, "split": {"p_short_prefix": 0.1}}))
+    assert main(["train", "--config", str(tmp_path / "ft.json"), "--init", str(source), "--out", str(tmp_path / "child"), "--no-progress"]) == 0
+    stored = json.loads((tmp_path / "child" / "config.json").read_text())["training"]["train"]
+    assert stored["model"] == SIMPLE.model.to_dict() and stored["prior"] == "simple" and stored["split"]["p_short_prefix"] == 0.1

@@ -64,6 +64,8 @@ class TrainConfig:
             raise InvalidConfigError(f"TrainConfig.time_limit_s must be > 0 seconds (or None for no limit), got {self.time_limit_s}")
         if self.warmup_steps < 0:
             raise InvalidConfigError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.seed <= MAX_SEED:  # the generators are seeded with seed * 7919 + rank, a 64-bit int
+            raise InvalidConfigError(f"TrainConfig.seed must be an int from 0 to {MAX_SEED}, got {self.seed}")
         if not self.grad_clip > 0:
             raise InvalidConfigError(f"TrainConfig.grad_clip must be > 0 (the largest gradient norm), got {self.grad_clip}")
         if self.weight_decay < 0:
@@ -120,6 +122,10 @@ def _tiny() -> TrainConfig:
     )
 
 
+#: The largest seed: the prior's generator takes ``seed * 7919 + rank``, which must fit a signed 64-bit int.
+MAX_SEED = 2**40
+
+
 def _small() -> TrainConfig:
     # A useful CPU model in tens of minutes.
     return TrainConfig(
@@ -133,10 +139,10 @@ def _small() -> TrainConfig:
 
 
 def _cpu() -> TrainConfig:
-    # The recipe of the shipped default model (curvecast/models/default, whose README has the full record): it
-    # continues the model shipped before (10,000 steps of an earlier prior: single curves and sweeps of up to
-    # 4 runs) on the full prior: sweeps of up to 12 curves, 32-row scaling tables, free hyperparameters, the
-    # largest runs held out. About 80 minutes on 2 idle CPU cores; --time-limit and --resume split it up.
+    # The CPU stage the shipped models grew from: it continues the shipped default model (whose own recipe, a
+    # fine-tune on a mixture with real-curve banks, is in curvecast/models/default/README.md) on the full
+    # synthetic prior: sweeps of up to 12 curves, 32-row scaling tables, free hyperparameters, the largest runs
+    # held out. 1.5 to 2 hours on 2 idle CPU cores; --time-limit and --resume split it up.
     return TrainConfig(
         model=ModelConfig(d_model=128, n_layers=4, n_heads=4, d_ff=256, n_bars=256, max_runs=48),
         prior_overrides={"max_runs": 32, "n_points": 64, "max_task_points": 320},
@@ -211,15 +217,17 @@ PRESETS = {"tiny": _tiny, "small": _small, "cpu": _cpu, "default": _default, "fi
 
 
 def preset(name: str) -> TrainConfig:
-    """A named preset: ``tiny`` (CPU, ~1 minute), ``small`` (CPU, tens of minutes), ``cpu`` (the shipped model's
-    recipe, ~110 minutes on 2 cores), ``default`` (GPU), ``finetune`` (the shipped model, 1,000 more steps)."""
+    """A named preset: ``tiny`` (CPU, ~1 minute), ``small`` (CPU, tens of minutes), ``cpu`` (the shipped model,
+    14,000 more steps on the synthetic prior, 1.5 to 2 hours on 2 cores), ``default`` (GPU), ``finetune`` (the
+    shipped model, 1,000 more steps)."""
     if name not in PRESETS:
         raise InvalidConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]()
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a JSON training config; an optional ``"preset"`` key names the preset its other keys override."""
+def load_config(path: str | Path, *, base: TrainConfig | None = None) -> TrainConfig:
+    """Read a JSON training config; an optional ``"preset"`` key names the preset its other keys override
+    (without one, they override ``base``, e.g. ``finetune(init)``, or else :class:`TrainConfig`'s defaults)."""
     path = Path(path)
     if not path.is_file():
         raise InvalidConfigError(f"training config file '{path}' does not exist")
@@ -229,7 +237,10 @@ def load_config(path: str | Path) -> TrainConfig:
         raise InvalidConfigError(f"training config '{path}' is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidConfigError(f"training config '{path}' must hold a JSON object")
-    base = preset(data.pop("preset")).to_dict() if "preset" in data else {}
+    if "preset" in data:
+        base = preset(data.pop("preset")).to_dict()
+    else:
+        base = base.to_dict() if base is not None else {}
     if "prior" in data and data["prior"] != base.get("prior"):
         base.pop("prior_overrides", None)  # the preset's overrides belong to its own prior
     for key in ("model", "split", "prior_overrides"):

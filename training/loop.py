@@ -27,16 +27,16 @@ from curvecast import priors
 from curvecast.device import resolve_device
 from curvecast.errors import CheckpointError, InvalidConfigError, TrainingDivergedError
 from curvecast.pfn.bar_distribution import BarDistribution, borders_from_samples
-from curvecast.pfn.checkpoint import CONFIG_FILE, atomic_write_text, save_model
+from curvecast.pfn.checkpoint import CONFIG_FILE, WEIGHTS_FILE, atomic_write_text, save_model
 from curvecast.pfn.encoding import PFNInput, encode_task_batch
 from curvecast.pfn.model import PFN
 from curvecast.priors.batch import TaskBatch
 from curvecast.priors.check import check_prior
-from curvecast.priors.loading import prior_record
+from curvecast.priors.loading import prior_record, record_difference
 from curvecast.training.config import TrainConfig
 from curvecast.training.dev_curves import load_dev_curves
 from curvecast.training.split import sample_split
-from curvecast.training.state import load_state, save_state, state_path
+from curvecast.training.state import load_state, load_step, save_state, state_path
 from curvecast.training.warm_start import warm_start
 
 __all__ = ["train", "TrainResult", "build_prior", "make_batch", "nll_from_logits", "optimizer_step"]
@@ -166,9 +166,10 @@ def _check_resumable(run_dir: Path, config: TrainConfig, prior: Any) -> None:
         stored = saved["training"]["train"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise CheckpointError(f"cannot resume: '{path}' is unreadable or holds no training record; train into a new --out folder") from None
-    if saved.get("prior") is not None and saved["prior"] != prior_record(prior):
+    current_prior = prior_record(prior)
+    if saved.get("prior") is not None and saved["prior"] != current_prior:
         raise InvalidConfigError(
-            f"cannot resume '{run_dir}': the prior differs from the one the run was trained on ({saved['prior'].get('class')}); "
+            f"cannot resume '{run_dir}': the prior differs from the one the run was trained on ({record_difference(saved['prior'], current_prior)}); "
             "resume with the same prior and parameters, or train into a new --out folder"
         )
     current = json.loads(json.dumps(config.to_dict()))
@@ -180,10 +181,10 @@ def _check_resumable(run_dir: Path, config: TrainConfig, prior: Any) -> None:
         )
 
 
-def _stored_init(run_dir: Path) -> Any:
-    """The ``init`` record of a run folder's ``config.json`` (``None`` if there is none)."""
+def _stored_training(run_dir: Path, key: str) -> Any:
+    """``key`` of the training record of a run folder's ``config.json`` (``None`` if there is none)."""
     try:
-        return json.loads((run_dir / CONFIG_FILE).read_text())["training"].get("init")
+        return json.loads((run_dir / CONFIG_FILE).read_text())["training"].get(key)
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
         return None
 
@@ -232,11 +233,34 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
     steps (writing a checkpoint), e.g. to fit a time slot; resume later.
     """
     rank, world, device = _setup_distributed(config)
+    # Training draws dropout masks from torch's global RNG (seeded per run, and kept for --resume); the
+    # caller's global RNG comes back as it was.
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        return _train(config, prior, resume, overwrite, stop_after, rank, world, device)
+
+
+def _checkpointed(run_dir: Path) -> bool:
+    """Whether a run folder holds a checkpoint (a run stopped before its first one left metrics at most)."""
+    return any(p.exists() for p in (run_dir / CONFIG_FILE, run_dir / WEIGHTS_FILE, state_path(run_dir)))
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove a run folder's checkpoint, so that an overwriting run stopped before its own first checkpoint
+    leaves nothing --resume would continue (the old run's weights with the new run's metrics)."""
+    for path in (run_dir / CONFIG_FILE, run_dir / WEIGHTS_FILE, *run_dir.glob("state*.safetensors")):
+        path.unlink(missing_ok=True)
+
+
+def _train(
+    config: TrainConfig, prior: Any, resume: bool, overwrite: bool, stop_after: int | None, rank: int, world: int, device: torch.device
+) -> TrainResult:
     run_dir = Path(config.out_dir)
     if resume and overwrite:
         raise InvalidConfigError("resume continues the run in the folder and overwrite replaces it: pass one of them")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InvalidConfigError(f"--out '{run_dir}' is a file; the run needs a folder: pick another --out path")
     metrics_path = run_dir / "metrics.jsonl"
-    if not resume and not overwrite and rank == 0 and any(p.exists() for p in (run_dir / CONFIG_FILE, state_path(run_dir), metrics_path)):
+    if not resume and not overwrite and rank == 0 and _checkpointed(run_dir):
         raise InvalidConfigError(
             f"'{run_dir}' already holds a training run; continue it with --resume (resume=True), replace it with "
             "--overwrite (overwrite=True), or pick another --out folder"
@@ -254,7 +278,7 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
         torch.manual_seed(config.seed)
         model = PFN(config.model, borders)
     # On --resume the weights come from the run's state; its config.json keeps the record of the first start.
-    init_record = _stored_init(run_dir) if resume else (warm_start(model, config.init) if config.init is not None else None)
+    init_record = _stored_training(run_dir, "init") if resume else (warm_start(model, config.init) if config.init is not None else None)
     model = model.to(device)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr, betas=(0.9, 0.95))
     generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)
@@ -280,6 +304,8 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
             load_state(state_path(run_dir, rank), generator=generator, model=None, optimizer=None, **where)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            _clear_run(run_dir)
         kept = [row for row in read_metrics(metrics_path) if row["step"] <= start_step] if resume else []
         atomic_write_text(metrics_path, "".join(json.dumps(row) + "\n" for row in kept))
 
@@ -297,6 +323,9 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
         "init": init_record,
     }
     started = time.perf_counter()
+    # Wall time over every session of the run (this one's alone is wall_time_s_this_session).
+    earlier_s = _stored_training(run_dir, "wall_time_s") if resume else None
+    earlier_s = float(earlier_s) if isinstance(earlier_s, (int, float)) else 0.0
     last: dict[str, Any] = {}
     window_start = time.perf_counter()
     window_tokens = torch.zeros((), dtype=torch.long, device=device)
@@ -307,11 +336,13 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
     checkpoint_every = max(1, min(config.checkpoint_every, config.steps // 10))
 
     def progress_record(steps_done: int) -> dict[str, Any]:
+        session_s = time.perf_counter() - started
         return {
             **record,
             "steps_done": steps_done,
             "tasks_seen": steps_done * config.batch_size * world,
-            "wall_time_s_this_session": time.perf_counter() - started,
+            "wall_time_s_this_session": session_s,
+            "wall_time_s": earlier_s + session_s,
             "last_metrics": last,
         }
 
@@ -327,9 +358,14 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
         row: dict[str, Any] | None = None
         logging, saving = done % config.log_every == 0 or done == config.steps, done % checkpoint_every == 0 or done == end_step
         if (logging or saving) and not bool(torch.isfinite(loss)):  # checked only here: a GPU sync
+            restart = (
+                f"the last checkpoint, step {load_step(state_path(run_dir))}, holds the last finite state"
+                if state_path(run_dir).exists()
+                else "no checkpoint was written yet"
+            )
             raise TrainingDivergedError(
-                f"training loss is {float(loss)} at step {done}; lower --lr or raise warmup_steps, and restart "
-                "(the last checkpoint holds the last finite state)"
+                f"training loss is {float(loss)} at step {done}; lower the learning rate (config \"lr\") or raise "
+                f"\"warmup_steps\", and start again with --overwrite or into a new --out folder ({restart})"
             )
         if logging:
             loss_value = float(loss)
@@ -370,8 +406,11 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
                     print(f"time limit of {config.time_limit_s:g} s reached after step {done}; continue with --resume", file=sys.stderr)
                 break
     except KeyboardInterrupt:
-        if rank == 0 and state_path(run_dir).exists():
-            print(f"\ninterrupted; continue from the last checkpoint in {run_dir} with --resume", file=sys.stderr)
+        if rank == 0:
+            if state_path(run_dir).exists():
+                print(f"\ninterrupted; continue from the last checkpoint in {run_dir} with --resume", file=sys.stderr)
+            else:
+                print("\ninterrupted before the first checkpoint; start again (same --out) to train afresh", file=sys.stderr)
         raise
     finally:
         bar.close()

@@ -40,6 +40,12 @@ def save_state(path: Path, *, step: int, generator: torch.Generator, model: torc
     atomic_save_tensors(path, tensors, metadata=meta)
 
 
+def load_step(path: Path) -> int:
+    """The step a training state file was saved at (read from its header, without loading its tensors)."""
+    with safe_open(str(path), framework="pt") as f:
+        return int((f.metadata() or {})["step"])
+
+
 def load_state(
     path: Path, *, generator: torch.Generator | None, model: torch.nn.Module | None, optimizer: torch.optim.Optimizer | None, world_size: int, device_type: str
 ) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from curvecast.errors import CheckpointError
-from curvecast.pfn.checkpoint import read_config, read_weights
+from curvecast.pfn.checkpoint import read_config, read_verified_weights
 from curvecast.pfn.model import PFN
 
 __all__ = ["warm_start", "resolve_init", "refine_bars"]
@@ -51,7 +51,8 @@ def warm_start(model: PFN, init: str) -> dict[str, Any]:
     """
     path = resolve_init(init)
     source_config = read_config(path)
-    source = read_weights(path)
+    source = read_verified_weights(path)
+    _check_shapes_fit(path, source_config.get("model") or {}, model.config)
     target = model.state_dict()
     n_bars = source["bar_distribution.borders"].numel() - 1
     refined_from = None
@@ -96,6 +97,22 @@ def warm_start(model: PFN, init: str) -> dict[str, Any]:
     if refined_from is not None:
         record["refined_bars"] = {"from": refined_from, "to": model.config.n_bars}
     return record
+
+
+#: Architecture fields whose every value changes tensor shapes that cannot be copied (n_bars, n_layers and
+#: max_runs may differ: the grid is refined, blocks and run ids are added).
+_FIXED_FIELDS = ("d_model", "n_heads", "d_ff")
+
+
+def _check_shapes_fit(path: Path, source: dict[str, Any], config: Any) -> None:
+    """One error naming every fixed architecture field in which ``config`` differs from the source's."""
+    differ = {k: (source[k], getattr(config, k)) for k in _FIXED_FIELDS if k in source and source[k] != getattr(config, k)}
+    if differ:
+        listed = ", ".join(f"{k} {theirs} (this config: {ours})" for k, (theirs, ours) in differ.items())
+        raise CheckpointError(
+            f"cannot start from '{path}': its architecture has {listed}; drop --preset (--init with no --preset and no "
+            "--config takes the source's architecture: the finetune preset), or set these in --config's \"model\""
+        )
 
 
 def refine_bars(weights: dict[str, torch.Tensor], factor: int) -> dict[str, torch.Tensor]:
