@@ -92,7 +92,9 @@ class PFNModel(Model):
             runs without points are ignored). At least 3 observed points in all.
         target_budget: the x at which ``posterior`` predicts (e.g. the full training length).
         direction: ``"min"`` (losses; outputs are negated) or ``"max"``.
-        predictor: the PFN (default: :func:`load_bo_predictor`, the shipped model tuned on sweeps).
+        predictor: the PFN (default: :func:`load_bo_predictor`, the shipped model for tuning loops, ``curvecast/models/bo``).
+        reserve_runs: places kept free in each pass for the points ``posterior`` asks about (the ``q`` of a
+            joint posterior; 1 by default): the context holds at most ``max_runs - reserve_runs`` runs.
 
     The PFN reads at most ``predictor.max_runs`` runs and ``predictor.max_curve_runs`` curves per pass;
     with more runs, it reads the best ones by their last observed value (:attr:`context`).

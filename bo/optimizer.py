@@ -88,7 +88,7 @@ class Optimizer:
         budgets: the budget steps trials advance by (increasing, ending at ``max_budget``); default
             ``1, 2, ..., max_budget`` for integer ``max_budget <= 64``, else 20 even steps.
         n_initial: configurations started (Sobol points) before the PFN proposes.
-        predictor: the PFN (default: :func:`~curvecast.bo.load_bo_predictor`, the shipped model tuned on sweeps).
+        predictor: the PFN (default: :func:`~curvecast.bo.load_bo_predictor`, the shipped model for tuning loops, ``curvecast/models/bo``).
         settings: the acquisition's candidate counts and scales (:class:`~curvecast.bo.PolicySettings`).
     """
 

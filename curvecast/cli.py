@@ -191,8 +191,10 @@ def _predict(args: argparse.Namespace) -> int:
             f"--isoflop reads one isoFLOP profile, got {len(data)} runs; for profiles at several budgets, write them as one "
             "table (n_params, n_tokens, loss) and run `curvecast scaling TABLE.csv`"
         )
-    if args.tokens_per_x is not None and not (args.final and math.isfinite(args.tokens_per_x) and args.tokens_per_x > 0):
-        raise InvalidConfigError(f"--tokens-per-x places runs for --final and must be a positive number (e.g. 4194304 tokens per step), got {args.tokens_per_x:g}")
+    if args.tokens_per_x is not None and not args.final:
+        raise InvalidConfigError("--tokens-per-x places runs for --final: add --final, or drop --tokens-per-x")
+    if args.tokens_per_x is not None and not (math.isfinite(args.tokens_per_x) and args.tokens_per_x > 0):
+        raise InvalidConfigError(f"--tokens-per-x must be a positive number (e.g. 4194304 tokens per step), got {args.tokens_per_x:g}")
     if args.points_are_runs and not args.final:
         raise InvalidConfigError("--points-are-runs says how --final's table reads the sweep; add --final (and --target)")
     if args.final and (single or args.plot or args.isoflop is not None):
@@ -370,6 +372,17 @@ def _scaling(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type of a count flag: an int >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
 def _check_png(path: str, flag: str = "--out") -> None:
     if not path.lower().endswith(".png"):
         raise InvalidConfigError(f"{flag} must name a .png file, got {path!r}")
@@ -490,7 +503,7 @@ def _parser() -> argparse.ArgumentParser:
     pd.add_argument("--points-are-runs", action="store_true",
                     help="with --final, every point of every run is a finished run's final value (one size trained to several token "
                          "counts, each decayed on its own): all points join the table, not only each run's last")
-    pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model")
+    pd.add_argument("--model", help="checkpoint folder to use instead of the shipped default model (or a shipped model's name: default, bo, tables)")
     pd.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     pd.set_defaults(func=_predict)
 
@@ -501,7 +514,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("table", help="CSV with columns N (or n_params), D (or n_tokens) and loss; optional lr, batch_size")
     sc.add_argument("--flops", type=float, action="append", required=True, metavar="C", help="a FLOP budget (repeat for several)")
-    sc.add_argument("--where", action="append", metavar="COLUMN=VALUE", help="keep only rows whose COLUMN holds VALUE (repeatable)")
+    sc.add_argument("--where", action="append", metavar="COLUMN=VALUE", help="keep only rows whose COLUMN holds VALUE, as text or as the same number (repeatable)")
     sc.add_argument("--flops-per-param-token", type=float, default=6.0, metavar="K", help="C = K N D (default 6)")
     sc.add_argument("--samples", type=int, default=256, help="posterior draws per budget (default 256)")
     sc.add_argument("--seed", type=int, default=0, help="seed of the draws")
@@ -510,7 +523,7 @@ def _parser() -> argparse.ArgumentParser:
                          "table holds 4 or more), or the argmin of the model's predicted isoFLOP curve (pfn)")
     sc.add_argument("--plot", metavar="OUT.png", help="write loss against N with each budget's predicted isoFLOP curve and optimum")
     sc.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sc.add_argument("--model", help="checkpoint folder to use instead of the shipped tables model (curvecast/models/tables)")
+    sc.add_argument("--model", help="checkpoint folder to use instead of the shipped tables model (curvecast/models/tables), or a shipped model's name")
     sc.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     sc.set_defaults(func=_scaling)
 
@@ -546,18 +559,18 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     _add_prior_arguments(ck, "check")
-    ck.add_argument("--tasks", type=int, default=64, help="tasks per checked batch")
+    ck.add_argument("--tasks", type=_positive_int, default=64, help="tasks per checked batch (default 64)")
     ck.add_argument("--against", metavar="FILE", help="real curves: a parquet/CSV table with x, y, curve_id (and source) columns, or a curve file")
-    ck.add_argument("--prior-tasks", type=int, default=512, help="tasks drawn from the prior for the comparison (default 512)")
-    ck.add_argument("--max-curves", type=int, default=300, help="real curves per source, a seeded random subset (default 300)")
+    ck.add_argument("--prior-tasks", type=_positive_int, default=512, help="tasks drawn from the prior for the comparison (default 512)")
+    ck.add_argument("--max-curves", type=_positive_int, default=300, help="real curves per source, a seeded random subset (default 300)")
     ck.add_argument("--plot", metavar="OUT.png", help="write histograms of the prior's and the real curves' statistics")
     ck.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ck.set_defaults(func=_check_prior)
 
     pl = sub.add_parser("plot-prior", help="plot a few tasks sampled from a prior")
     _add_prior_arguments(pl, "plot")
-    pl.add_argument("--tasks", type=int, default=6)
-    pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--tasks", type=_positive_int, default=6, help="tasks to draw (default 6)")
+    pl.add_argument("--seed", type=int, default=0, help="seeds the draw (default 0)")
     pl.add_argument("--out", default="prior.png", help="PNG file to write")
     pl.set_defaults(func=_plot_prior)
 

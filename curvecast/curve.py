@@ -36,7 +36,7 @@ from typing import Any, Literal, Mapping, Sequence, Union
 import numpy as np
 
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
-from curvecast.pfn.normalization import FLAT_RELATIVE_CHANGE
+from curvecast.pfn.normalization import FLAT_RELATIVE_CHANGE, MIN_RELATIVE_SCALE
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES
 
 __all__ = [
@@ -106,6 +106,8 @@ class CleanCurve:
 def _as_1d(name: str, values: Any) -> np.ndarray:
     if isinstance(values, (str, bytes)) or values is None:
         raise InvalidCurveError(f"{name} must be a 1-D array-like of numbers, got {type(values).__name__}")
+    if callable(getattr(values, "detach", None)):  # a torch tensor, maybe one that requires grad: its values
+        values = values.detach().cpu()
     try:
         raw = np.asarray(values)
     except (TypeError, ValueError) as exc:
@@ -368,7 +370,8 @@ def _check_magnitudes(x: np.ndarray, y: np.ndarray) -> None:
     if 0 < size < 1.0 / _MAX_MAGNITUDE:
         raise InvalidCurveError(f"every |y| is below {1.0 / _MAX_MAGNITUDE:g}; rescale y (e.g. multiply by 1e30)")
     change = float(np.ptp(y)) if y.size else 0.0
-    if 0 < change <= FLAT_RELATIVE_CHANGE * float(np.median(np.abs(y))):
+    level = float(np.median(np.abs(y))) if y.size else 0.0
+    if 0 < change <= FLAT_RELATIVE_CHANGE * level:
         # The normalization reads a change this small against the level as a flat curve (same threshold).
         warnings.warn(
             f"y changes by {change:g}, under a millionth of its level ({float(np.median(y)):g}), so the curve is read as flat; "
@@ -376,6 +379,18 @@ def _check_magnitudes(x: np.ndarray, y: np.ndarray) -> None:
             CurvecastWarning,
             stacklevel=5,
         )
+    elif y.size >= 3 and change > 0:
+        # The normalization's scale: the robust spread, at least a tenth of the range, and at least MIN_RELATIVE_SCALE of the level.
+        q10, q90 = np.quantile(y, [0.1, 0.9])
+        spread = max(float(q90 - q10), 0.1 * change)
+        if spread < MIN_RELATIVE_SCALE * level:
+            warnings.warn(
+                f"y's spread ({spread:g}) is under a thousandth of its level ({float(np.median(y)):g}); the model reads changes "
+                "against at least a thousandth of the level, so this curve reads as nearly flat and its forecast is wide and may "
+                "drift: to forecast the change itself, subtract the constant offset from y first and add it back to the forecast",
+                CurvecastWarning,
+                stacklevel=5,
+            )
 
 
 def as_curve(item: Any, *, direction: Any, config: Mapping[str, Any] | None, bounds: Any) -> Curve:

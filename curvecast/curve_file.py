@@ -46,14 +46,25 @@ class CurveFile:
     name: str = ""
 
 
-def _number(cell: str, path: Path, line: int) -> float:
+def _number(cell: str, path: Path, line: int, needs: str = "the file needs numeric x,y columns") -> float:
     cell = cell.strip()
     if cell == "" or cell.lower() in ("nan", "na", "null", "none"):
         return math.nan
     try:
         return float(cell)
     except ValueError:
-        raise InvalidCurveError(f"{path}, line {line}: {cell!r} is not a number; the file needs numeric x,y columns") from None
+        raise InvalidCurveError(f"{path}, line {line}: {cell!r} is not a number; {needs}") from None
+
+
+def _same_cell(cell: str, wanted: str) -> bool:
+    """``--where``'s match: the same text, or the same number written otherwise (1e17 and 1e+17)."""
+    cell, wanted = cell.strip(), wanted.strip()
+    if cell == wanted:
+        return True
+    try:
+        return float(cell) == float(wanted)
+    except ValueError:
+        return False
 
 
 #: Header names read as x or y when a file has no ``x``/``y`` columns (first match wins, in this order).
@@ -174,13 +185,24 @@ def _cell(cell: str) -> Any:
         return text
 
 
-def _read_long_csv(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> list[CurveFile]:
+def _read_long_csv(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]], x_column: str | None = None, y_column: str | None = None
+) -> list[CurveFile]:
     names = [c.strip() for c in header]
     lower = [c.lower() for c in names]
     for needed in ("run", "x", "y"):
-        if lower.count(needed) != 1:
+        if lower.count(needed) > 1 or (needed == "run" and lower.count(needed) != 1):
             raise InvalidCurveError(f"{path}: a file of several runs needs exactly one {needed!r} column in its header, got {names}")
-    i_run, i_x, i_y = lower.index("run"), lower.index("x"), lower.index("y")
+    i_run = lower.index("run")
+    # x and y: the columns --x / --y name, else the ones called x and y, else the common names (step, loss, ...).
+    i_x = _pick(names, x_column, tuple(a for a in X_ALIASES if a not in CONFIG_KEYS), "x", path)  # n_tokens is a run's config here
+    i_y = _pick(names, y_column, Y_ALIASES, "y", path)
+    if i_x is None or i_y is None or len({i_run, i_x, i_y}) < 3:
+        raise InvalidCurveError(
+            f"{path}: cannot tell the x and y columns of this file of several runs apart in its header {names}; name them x and y, "
+            "or pass --x COLUMN --y COLUMN"
+        )
+    direction = direction_from_name(names[i_y])
     runs: dict[str, dict[str, Any]] = {}
     for line, row in rows:
         if len(row) != len(names):
@@ -203,8 +225,8 @@ def _read_long_csv(path: Path, header: list[str], rows: list[tuple[int, list[str
                     "a config column holds one value per run"
                 )
             entry["config"][key] = value
-    for key in names:  # a free hyperparameter some runs give and another leaves empty: say which cell, not "keys differ"
-        if key.lower() in ("run", "x", "y") or key in CONFIG_KEYS or key in REPLICATE_LABELS:
+    for j, key in enumerate(names):  # a free hyperparameter some runs give and another leaves empty: say which cell, not "keys differ"
+        if j in (i_run, i_x, i_y) or key in CONFIG_KEYS or key in REPLICATE_LABELS:
             continue
         given = [run for run, e in runs.items() if key in e["config"]]
         empty = [run for run, e in runs.items() if key not in e["config"]]
@@ -213,7 +235,7 @@ def _read_long_csv(path: Path, header: list[str], rows: list[tuple[int, list[str
                 f"{path}: column {key!r} is empty on every row of run(s) {empty} but set for {given[:3]}{' ...' if len(given) > 3 else ''}; "
                 "a free hyperparameter needs a value for every run (the value the run uses, or will use if not started)"
             )
-    return [CurveFile(e["x"], e["y"], None, e["config"], name) for name, e in runs.items()]
+    return [CurveFile(e["x"], e["y"], direction, e["config"], name) for name, e in runs.items()]
 
 
 def read_run_files(paths: list[str | Path], *, x_column: str | None = None, y_column: str | None = None) -> list[CurveFile]:
@@ -234,7 +256,7 @@ def read_run_files(paths: list[str | Path], *, x_column: str | None = None, y_co
             continue
         rows = _csv_rows(path, text)
         if rows and "run" in [c.strip().lower() for c in rows[0][1]]:
-            out.extend(_read_long_csv(path, rows[0][1], rows[1:]))
+            out.extend(_read_long_csv(path, rows[0][1], rows[1:], x_column, y_column))
         else:
             out.append(replace(_read_csv(path, rows, x_column, y_column), name=path.stem))
     names = [r.name for r in out]
@@ -256,7 +278,8 @@ _TABLE_COLUMNS = {
 def read_table(path: str | Path, where: dict[str, str] | None = None) -> dict[str, list[float]]:
     """A scaling table: ``n_params``, ``n_tokens``, ``loss`` (and ``lr``, ``batch_size`` if present) columns.
 
-    ``where`` keeps the rows whose named columns hold the given text (e.g. ``{"dataset": "rw"}``).
+    ``where`` keeps the rows whose named columns hold the given text (e.g. ``{"dataset": "rw"}``), or the same
+    number written otherwise (``{"C": "1e17"}`` keeps a cell ``1e+17``).
     """
     path = Path(path)
     _check_file(path)
@@ -280,10 +303,17 @@ def read_table(path: str | Path, where: dict[str, str] | None = None) -> dict[st
     for line, row in rows[1:]:
         if len(row) != len(names):
             raise InvalidCurveError(f"{path}, line {line}: expected {len(names)} columns, got {len(row)}")
-        if any(row[lower.index(k.lower())].strip() != v for k, v in where.items()):
+        if not all(_same_cell(row[lower.index(k.lower())], v) for k, v in where.items()):
             continue
         for key, j in index.items():
-            out[key].append(_number(row[j], path, line))
+            value = _number(row[j], path, line, f"column {names[j]!r} ({key}) needs numbers")
+            if not math.isfinite(value) or (key != "loss" and value <= 0):
+                raise InvalidCurveError(
+                    f"{path}, line {line}: column {names[j]!r} ({key}) holds {row[j].strip()!r}; "
+                    + ("every cell needs a finite number" if key == "loss" else "model sizes, token counts, lr and batch sizes are positive numbers")
+                    + ": fix the cell or drop the row"
+                )
+            out[key].append(value)
     if not out["loss"]:
         raise InvalidCurveError(f"{path}: no rows left" + (f" after --where {where}" if where else ""))
     return out
@@ -298,7 +328,7 @@ def _check_file(path: Path) -> None:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the header
     except UnicodeDecodeError:
         raise InvalidCurveError(f"{path} is not a text file; pass a CSV or JSON file") from None
 

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from curvecast.errors import InvalidConfigError, ShapeError
-from curvecast.prediction import Prediction, _check_n, check_levels
+from curvecast.prediction import Prediction, _check_n, check_levels, check_seed
 
 __all__ = ["PooledPrediction", "pool"]
 
@@ -113,7 +113,7 @@ class PooledPrediction:
         """``n x m`` trajectories: each row a trajectory of one component, drawn with probability its weight
         (the components' own joint samples, :meth:`curvecast.Prediction.sample`)."""
         n = _check_n(n)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         counts = rng.multinomial(n, self.weights)
         paths = np.concatenate([c.sample(int(k), seed=int(rng.integers(2**31))) for c, k in zip(self.components, counts) if k > 0])
         return paths[rng.permutation(n)]

@@ -174,13 +174,30 @@ class GroupedSampler:
         return torch.cat([g.draw_queries(n, generator) for g in self.groups], dim=1)
 
 
+def check_seed(seed: Any) -> int | None:
+    """A sampling seed: ``None`` (a fresh draw) or an int from 0 to 2**63 - 1, else :class:`InvalidConfigError`."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
+        raise InvalidConfigError(f"seed must be an int from 0 to 2**63 - 1 (or None for a fresh draw), got {seed!r}")
+    return int(seed)
+
+
 def _new_generator(device: torch.device, seed: int | None) -> torch.Generator:
     generator = torch.Generator(device=device)
+    seed = check_seed(seed)
     if seed is None:
         generator.seed()
     else:
-        generator.manual_seed(int(seed))
+        generator.manual_seed(seed)
     return generator
+
+
+def check_interval_level(level: Any) -> float:
+    """An interval's probability ``level``, a number strictly in (0, 1), else :class:`InvalidConfigError`."""
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, float, np.number)) or not 0 < float(level) < 1:
+        raise InvalidConfigError(f"interval level must be one number in (0, 1), e.g. 0.9 for a 90% interval, got {level!r}")
+    return float(level)
 
 
 def check_levels(qs: Any) -> tuple[np.ndarray, bool]:
@@ -274,8 +291,7 @@ class Prediction:
 
     def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """Central interval holding ``level`` of the predictive mass: ``(lower, upper)``, each of length ``m``."""
-        if not 0 < level < 1:
-            raise InvalidConfigError(f"interval level must be in (0, 1), e.g. 0.9 for a 90% interval, got {level!r}")
+        level = check_interval_level(level)
         lower, upper = self.quantile([(1 - level) / 2, (1 + level) / 2])
         return lower, upper
 

@@ -242,7 +242,9 @@ def load(
 
     Args:
         path: a checkpoint folder (``model.safetensors`` + ``config.json``, e.g. a ``curvecast train`` run
-            folder) or its weights file; ``None`` loads the default model shipped with the package.
+            folder) or its weights file; ``None`` or ``"default"`` loads the default model shipped with the package,
+            ``"bo"`` and ``"tables"`` the other shipped models (:func:`default_model_path`; a folder of one of these
+            names is passed as ``"./default"``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (a GPU if there is one).
         temperature: divides the bar-distribution logits of single-curve predictions (``> 1`` widens the
             predictive distributions); ``None`` takes the checkpoint's ``calibration.temperature``, or 1.
@@ -317,12 +319,14 @@ def load(
 
     Nothing is downloaded: the default model is part of the installed package.
     """
+    if isinstance(path, str) and path in SHIPPED_MODELS:  # as --init takes them; a folder of that name is "./default"
+        path = default_model_path(path)  # type: ignore[arg-type]
     if path is None:
         path = default_model_path()
-        if not (path / "model.safetensors").is_file():
-            raise CheckpointNotFoundError(
-                f"the default model is missing from the installed package ('{path}'); reinstall curvecast, or pass the path of a trained model"
-            )
+    if path == default_model_path() and not (path / "model.safetensors").is_file():
+        raise CheckpointNotFoundError(
+            f"the default model is missing from the installed package ('{path}'); reinstall curvecast, or pass the path of a trained model"
+        )
     model, config = load_model(path, device=device)
     return Predictor(
         model,
@@ -381,8 +385,9 @@ class Predictor:
             first and the last point), because the model was trained on runs of at most this length.
         max_runs: most runs read in one pass: ``calibration.max_runs`` (chosen on validation hold-outs, up to
             the architecture's ``ModelConfig.max_runs``), else the most runs of a training task.
-        max_curve_runs: most runs with two or more observed points read in one pass (the most curves of a
-            training task); runs with at most one point (table rows) count only towards ``max_runs``.
+        max_curve_runs: most runs with two or more points, observed and asked for together, read in one pass (the
+            most curves of a training task); runs with at most one point (table rows, a run not started asked
+            for its final value alone) count only towards ``max_runs``.
         context_runs: most distinct settings among the context-only curves read, nearest first
             (``calibration.context_runs``: the network pools the context curves towards their average, so
             a larger run is predicted from its nearest sizes better than from a whole ladder).
@@ -623,8 +628,9 @@ class Predictor:
         if n > self.max_runs or curves > self.max_curve_runs:
             raise InvalidCurveError(
                 f"{n} runs ({curves} of them curves) to predict, but the model reads at most {self.max_runs} runs, "
-                f"{self.max_curve_runs} of them curves, in one pass; predict them in groups (predict(..., runs=...) picks the "
-                "runs that inform each one most)"
+                f"{self.max_curve_runs} of them curves (runs with two or more points, observed or asked for), in one pass; ask runs not "
+                "started for one x each (their final value), or predict them in groups (predict(..., runs=...) picks the runs "
+                "that inform each one most)"
             )
         return self._predict_group(cleaned, slots, queries, direction=direction, bounds=bounds, named=True)
 

@@ -223,8 +223,9 @@ def clean_runs(runs: Any, *, direction: Any, duplicates: Literal["drop", "error"
             x, y = clean_points(run.x, run.y, min_points=0)
             vector, free = split_config(run.config, where=f"run {name} config", near_misses=near_misses)
             vector = check_config_against_x(vector, x)
-        except ValueError as exc:  # name the run in a long list
-            raise type(exc)(f"run {name}: {exc}") from None
+        except ValueError as exc:  # name the run in a long list (once: split_config's messages already do)
+            message = str(exc)
+            raise type(exc)(message if message.startswith(f"run {name} ") else f"run {name}: {message}") from None
         key = (x.tobytes(), y.tobytes(), vector.tobytes(), tuple(sorted((k, repr(v)) for k, v in free.items())))
         if key in seen and duplicates == "error":
             raise InvalidCurveError(f"run {name} repeats run {seen[key]} (same points and config); pass each run once")

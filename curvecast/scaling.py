@@ -51,7 +51,7 @@ from scipy.spatial import Delaunay, QhullError
 
 from curvecast.curve import Direction, check_direction, clean_points, config_vector
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, ShapeError
-from curvecast.prediction import GroupedSampler, Prediction, ZMap
+from curvecast.prediction import GroupedSampler, Prediction, ZMap, check_interval_level, check_seed
 from curvecast.priors.batch import config_index
 from curvecast.run import CleanRun, Run, check_runs_agree, distance_to_nearest, encode_hparams
 
@@ -147,6 +147,16 @@ def fit(
     batch_size = None if batch_size is None else _column("batch_size", batch_size, n)
     if n < 3:
         raise InvalidCurveError(f"a scaling law needs at least 3 finished runs, got {n}")
+    columns = [c for c in (n_params, n_tokens, loss, lr, batch_size) if c is not None]
+    _, first, counts = np.unique(np.stack(columns, axis=1), axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():  # seeds of one setting differ in loss; a row repeated exactly is most likely a copy
+        repeated = sorted(int(i) for i in first[counts > 1])
+        warnings.warn(
+            f"rows {repeated[:5]}{' ...' if len(repeated) > 5 else ''} appear more than once with the same size, tokens and loss; "
+            "each copy counts as a run of its own: drop the copies if they are not separate runs",
+            CurvecastWarning,
+            stacklevel=2,
+        )
     if model is None:
         model = load_table_predictor()
     return ScalingLaw(n_params=n_params, n_tokens=n_tokens, loss=loss, lr=lr, batch_size=batch_size, model=model, direction=direction)
@@ -453,8 +463,7 @@ class Optimum:
 
     def interval(self, name: str = "n_params", level: float = 0.9) -> tuple[float, float]:
         """Central ``level`` posterior interval of ``name``."""
-        if not 0 < level < 1:
-            raise InvalidConfigError(f"interval level must be in (0, 1), got {level!r}")
+        level = check_interval_level(level)
         low, high = self.quantile(name, [(1 - level) / 2, (1 + level) / 2])
         return float(low), float(high)
 
@@ -667,17 +676,21 @@ class ScalingLaw:
         """
         self._require_loss("optimum")
         many = np.ndim(flops) > 0
-        budgets = _column("flops", flops)
+        try:
+            budgets = _column("flops", flops)
+        except InvalidCurveError:
+            raise InvalidConfigError(f"flops (--flops) must be positive, finite FLOP budgets such as 2.56e19, got {flops!r}") from None
         k = _positive_scalar("flops_per_param_token", flops_per_param_token)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 16:
-            raise InvalidConfigError(f"n_samples must be an int >= 16, got {n_samples!r}")
+            raise InvalidConfigError(f"n_samples (--samples) must be an int >= 16, got {n_samples!r}")
         if method not in ("auto", "isoflop", "pfn"):
             raise InvalidConfigError(f"method must be 'auto', 'isoflop' or 'pfn', got {method!r}")
+        seed = check_seed(seed)
         profiles = None if method == "pfn" else self.isoflop_profiles(flops_per_param_token=k)
         if method == "isoflop" and len(profiles["log_flops"]) < MIN_PROFILES:
             raise InvalidCurveError(
                 f"the isoflop method needs at least {MIN_PROFILES} isoFLOP profiles (budgets with 3 or more sizes and the lowest loss "
-                f"inside them), the table has {len(profiles['log_flops'])}; add sizes around each budget's best, or use method='pfn'"
+                f"inside them), the table has {len(profiles['log_flops'])}; add sizes around each budget's best, or use method='pfn' (--method pfn)"
             )
         use_profiles = profiles is not None and len(profiles["log_flops"]) >= MIN_PROFILES
         out = [

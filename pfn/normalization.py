@@ -19,10 +19,12 @@ from torch import Tensor
 
 from curvecast.errors import InvalidCurveError
 
-__all__ = ["Normalization", "FLAT_RELATIVE_CHANGE"]
+__all__ = ["Normalization", "FLAT_RELATIVE_CHANGE", "MIN_RELATIVE_SCALE"]
 
 #: A context whose spread is at most this share of its level is read as flat (its scale then comes from the level).
 FLAT_RELATIVE_CHANGE = 1e-6
+#: The y scale is at least this share of the level: a change smaller than that is read as nearly flat.
+MIN_RELATIVE_SCALE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Normalization:
         level = q50.abs()
         no_scale = torch.where(level > 0, 0.1 * level, torch.ones_like(level))
         weak = (scale <= FLAT_RELATIVE_CHANGE * level) | (n_ctx < 3)
-        scale = torch.where(weak, torch.maximum(scale, no_scale), torch.maximum(scale, 1e-3 * level))
+        scale = torch.where(weak, torch.maximum(scale, no_scale), torch.maximum(scale, MIN_RELATIVE_SCALE * level))
         return cls(x_ref=x_ref.to(x.dtype), y_loc=q50.to(y.dtype), y_scale=scale.to(y.dtype), sign=direction.to(y.dtype))
 
     def _b(self, v: Tensor, like: Tensor) -> Tensor:

@@ -27,6 +27,7 @@ there means the real curves sit in the prior's tails.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,11 +176,18 @@ def read_curve_groups(path: str | Path, *, max_curves: int = 300, seed: int = 0)
     path = Path(path)
     if not path.is_file():
         raise InvalidCurveError(f"--against '{path}' is not a file; pass a parquet or CSV table of curves, or a curve file")
+    if isinstance(max_curves, bool) or not isinstance(max_curves, int) or max_curves < 1:
+        raise InvalidConfigError(f"--max-curves (max_curves) must be a positive int, the most curves read per group, got {max_curves!r}")
     delimiter = _curve_table_delimiter(path) if path.suffix == ".csv" else None
     if path.suffix == ".parquet" or delimiter is not None:
         table = _read_table(path, delimiter)
         groups: dict[str, list] = {}
         keys = [k for k in ("curve_id", "run", "metric_name") if k in table.columns]
+        if not {"curve_id", "run"} & set(table.columns):
+            raise InvalidCurveError(
+                f"'{path}' has no curve_id (or run) column, so its rows cannot be told apart into curves; add one naming each "
+                "row's curve (or pass a file of one curve)"
+            )
         source = table["source"] if "source" in table.columns else None
         for key, frame in table.groupby([*(["source"] if source is not None else []), *keys], sort=True):
             name = str(key[0]) if source is not None else path.stem
@@ -201,16 +209,16 @@ def _curve_table_delimiter(path: Path) -> str | None:
     """The separator of a CSV whose header names a ``curve_id`` column (detected as ``curvecast predict`` does:
     commas, semicolons or tabs), or ``None`` for any other CSV (a curve file)."""
     import csv
-    import itertools
 
     from curvecast.curve_file import csv_delimiter
 
-    with path.open() as f:
+    with path.open(encoding="utf-8-sig") as f:
         head = "".join(itertools.islice(f, 20))
-    if not head.strip():
+    lines = [line for line in head.splitlines() if line.strip() and not line.lstrip().startswith("#")]  # comments, as curve files
+    if not lines:
         return None
     delimiter = csv_delimiter(head)
-    header = next(csv.reader(head.splitlines()[:1], delimiter=delimiter), [])
+    header = next(csv.reader(lines[:1], delimiter=delimiter), [])
     return delimiter if "curve_id" in (h.strip().lower() for h in header) else None
 
 
@@ -219,7 +227,12 @@ def _read_table(path: Path, delimiter: str | None = None) -> Any:
         import pandas as pd
     except ImportError:
         raise InvalidConfigError("reading curve tables needs pandas (and pyarrow for parquet): pip install 'curvecast[bench]'") from None
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep=delimiter or ",")
+    if path.suffix == ".parquet":
+        table = pd.read_parquet(path)
+    else:  # leading comment lines are skipped, as curve files' are ('#' inside cells stays)
+        with path.open(encoding="utf-8-sig") as f:
+            skip = sum(1 for _ in itertools.takewhile(lambda line: not line.strip() or line.lstrip().startswith("#"), f))
+        table = pd.read_csv(path, sep=delimiter or ",", skiprows=skip, encoding="utf-8-sig")
     missing = {"x", "y"} - set(table.columns)
     if missing:
         raise InvalidCurveError(f"'{path}' has no column(s) {sorted(missing)}; a curve table needs x, y and curve_id columns")

@@ -416,3 +416,21 @@ def test_resume_on_a_bank_of_other_curves_is_refused_and_says_what_differs(tmp_p
     with pytest.raises(InvalidConfigError, match=r"parameters \['curves_sha256'\] differ"):
         train(config.replace(steps=5), prior=other, resume=True)
     assert train(config.replace(steps=5), prior=bank, resume=True).steps == 5
+
+
+def test_curve_tables_need_curve_ids_and_may_open_with_comments(tmp_path):
+    from curvecast.priors.fidelity import read_curve_groups
+
+    rows = ["curve_id,x,y"] + [f"{i},{x},{2 + 3 * x ** -0.5 * (1 + 0.1 * i):.6f}" for i in range(2) for x in range(1, 11)]
+    (tmp_path / "commented.csv").write_text("# exported from my tracker\n" + "\n".join(rows) + "\n")
+    groups = read_curve_groups(tmp_path / "commented.csv")
+    assert [len(c) for c in groups.values()] == [2] and groups["commented"][1][0].tolist() == list(range(1, 11))
+    import pandas as pd
+
+    pd.DataFrame({"source": ["s"] * 4, "x": [1, 2, 1, 2], "y": [3.0, 2.0, 4.0, 3.0]}).to_parquet(tmp_path / "anonymous.parquet")
+    with pytest.raises(InvalidCurveError, match="no curve_id"):
+        read_curve_groups(tmp_path / "anonymous.parquet")
+    with pytest.raises(InvalidConfigError, match="positive int"):
+        read_curve_groups(tmp_path / "commented.csv", max_curves=0)
+    with pytest.raises(SystemExit):
+        main(["check-prior", "--against", str(tmp_path / "commented.csv"), "--max-curves", "-1"])

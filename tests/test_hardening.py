@@ -227,3 +227,98 @@ def test_a_long_csv_names_a_free_hyperparameter_left_empty_for_a_run(tmp_path, c
     path.write_text("run,x,y,n_params,opt\nr0,1,3.0,1e7,adam\nr0,2,2.5,,\nr1,1,2.8,4e7,sgd\nr1,2,2.4,,\nbig,,,6.4e8,\n")
     with pytest.raises(InvalidCurveError, match="column 'opt' is empty on every row of run\\(s\\) \\['big'\\]"):
         read_run_files([path])
+
+
+def test_a_change_under_a_thousandth_of_the_level_warns_and_a_plain_curve_does_not():
+    import numpy as np
+
+    import curvecast
+    from curvecast.errors import CurvecastWarning
+
+    model = curvecast.load()
+    x = np.arange(1, 31) * 100.0
+    y = 3.2 + 8 * (x / 100) ** -0.6  # a spread of about 2 against a level of about 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CurvecastWarning)
+        model.predict(x, y, [4000.0])
+    with pytest.warns(CurvecastWarning, match="under a thousandth of its level"):
+        model.predict(x, y + 1e5, [4000.0])
+
+
+def test_long_csvs_read_a_byte_order_mark_column_names_and_x_y_flags(tmp_path):
+    body = "run,step,val_acc,n_params\na,1,0.5,1e6\na,2,0.6,1e6\na,3,0.65,1e6\nb,1,0.4,2e6\nb,2,0.55,2e6\nb,3,0.6,2e6\n"
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + body.replace("step", "x").replace("val_acc", "y").encode())
+    runs = read_run_files([tmp_path / "bom.csv"])
+    assert [r.name for r in runs] == ["a", "b"] and runs[0].y == [0.5, 0.6, 0.65]
+    (tmp_path / "named.csv").write_text(body)
+    runs = read_run_files([tmp_path / "named.csv"])  # common names: step is x, val_acc is y (and says "max")
+    assert [r.x for r in runs] == [[1.0, 2.0, 3.0]] * 2 and runs[1].y == [0.4, 0.55, 0.6] and runs[0].direction == "max"
+    assert runs[0].config == {"n_params": 1e6}
+    (tmp_path / "flags.csv").write_text(body.replace("step", "it").replace("val_acc", "quality"))
+    with pytest.raises(InvalidCurveError, match="--x COLUMN --y COLUMN"):
+        read_run_files([tmp_path / "flags.csv"])
+    runs = read_run_files([tmp_path / "flags.csv"], x_column="it", y_column="quality")
+    assert runs[1].x == [1.0, 2.0, 3.0] and runs[1].y == [0.4, 0.55, 0.6]
+
+
+def test_shipped_models_load_by_name():
+    import curvecast
+    from curvecast.predictor import default_model_path
+
+    assert curvecast.load("default").path == default_model_path("default")
+    assert curvecast.load("tables").path == default_model_path("tables")
+
+
+def test_prediction_arguments_of_the_wrong_kind_are_typed_errors():
+    import numpy as np
+
+    import curvecast
+
+    x = np.arange(1.0, 11.0)
+    y = torch.tensor(2.0 + 3.0 * x**-0.5, requires_grad=True)  # a tensor in an autograd graph is read by value
+    prediction = curvecast.load().predict(x, y, [20.0, 40.0])
+    with pytest.raises(InvalidConfigError, match="one number in \\(0, 1\\)"):
+        prediction.interval([0.5, 0.9])
+    for seed in ("a", 2**70, 1.7, True, -1):
+        with pytest.raises(InvalidConfigError, match="seed must be an int"):
+            prediction.sample(2, seed=seed)
+    assert prediction.sample(2, seed=np.int64(3)).shape == (2, 2)
+
+
+def test_scaling_tables_name_bad_cells_match_numbers_and_warn_on_copied_rows(tmp_path):
+    import numpy as np
+
+    from curvecast import scaling
+    from curvecast.curve_file import read_table
+    from curvecast.errors import CurvecastWarning
+
+    rows = ["N,D,loss,C", "1e8,2e9,3.5,1.2e+18", "2e8,1e9,3.4,1.2e+18", "4e8,5e8,3.6,1.2e+18", "0,1e9,3.3,1.2e+18"]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InvalidCurveError, match=r"line 5: column 'N' \(n_params\) holds '0'"):
+        read_table(tmp_path / "t.csv")
+    (tmp_path / "t.csv").write_text("\n".join(rows[:4]) + "\n")
+    assert read_table(tmp_path / "t.csv", where={"C": "1.2e18"})["n_params"] == [1e8, 2e8, 4e8]  # the same number, written otherwise
+    with pytest.warns(CurvecastWarning, match=r"rows \[0\] appear more than once"):
+        scaling.fit([1e8, 1e8, 2e8, 4e8], [2e9, 2e9, 1e9, 5e8], [3.5, 3.5, 3.4, 3.6])
+    law = scaling.fit([1e8, 2e8, 4e8, 8e8], [4e9, 2e9, 1e9, 5e8], [3.5, 3.4, 3.45, 3.6])
+    for seed in (-1, 1.5, "a"):
+        with pytest.raises(InvalidConfigError, match="seed must be an int"):
+            law.optimum(1.2e18, seed=seed)
+    with pytest.raises(InvalidConfigError, match=r"flops \(--flops\) must be positive"):
+        law.optimum(np.nan)
+
+
+def test_cli_flag_errors_name_the_flags(tmp_path, capsys):
+    assert main(["predict", "examples/nanogpt_val_loss.csv", "--until", "20000", "--tokens-per-x", "5"]) == 2
+    assert "add --final" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse refuses it, naming --tasks
+        main(["plot-prior", "--tasks", "0", "--out", str(tmp_path / "p.png")])
+    assert "--tasks: expected a positive whole number" in capsys.readouterr().err
+
+
+def test_a_run_config_error_names_the_run_once():
+    import curvecast
+
+    with pytest.raises(InvalidConfigError) as info:
+        curvecast.load().predict_runs([curvecast.Run([1.0, 2.0, 3.0], [3.0, 2.5, 2.2], {"a": float("nan")}), curvecast.Run([1.0, 2.0], [3.1, 2.6], {"a": 1.0})], [10.0])
+    assert str(info.value).count("run 0") == 1

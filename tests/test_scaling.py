@@ -257,7 +257,7 @@ def test_scaling_cli_method(tmp_path, capsys):
     "header, rows, args, match",
     [
         ("size,D,loss", [(1, 2, 3)], [], "no n_params column"),
-        ("N,D,loss", [(1e8, 1e9, 3.0), (2e8, 1e9, 2.9), (4e8, -1e9, 2.8)], [], "n_tokens\\[2\\]"),
+        ("N,D,loss", [(1e8, 1e9, 3.0), (2e8, 1e9, 2.9), (4e8, -1e9, 2.8)], [], "line 4: column 'D' \\(n_tokens\\)"),
         ("N,D,loss", [(1e8, 1e9, 3.0)] * 3, ["--where", "dataset=web"], "lacks"),
         ("N,D,loss", [(1e8, 1e9, 3.0)] * 3, ["--where", "dataset"], "COLUMN=VALUE"),
     ],
