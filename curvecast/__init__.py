@@ -45,8 +45,12 @@ if TYPE_CHECKING:
     from curvecast.run import Run
 
 
+#: Subpackages and modules loaded on first use (``curvecast.priors.default()`` works after ``import curvecast``).
+_SUBMODULES = ("scaling", "pooling", "pfn", "priors", "bo", "training")
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("scaling", "pooling"):
+    if name in _SUBMODULES:
         value = import_module(f"curvecast.{name}")
         globals()[name] = value
         return value
@@ -55,3 +59,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'curvecast' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})

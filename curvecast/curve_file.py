@@ -102,6 +102,7 @@ def _read_csv(path: Path, rows: list[tuple[int, list[str]]], x_column: str | Non
         raise InvalidCurveError(f"{path} holds no rows; write one 'x,y' pair per line")
     x_col, y_col = 0, 1
     direction = None
+    width = None  # a header's column count, which every row must match
     first_line, first = rows[0]
     try:
         [float(c) for c in first[:2]]
@@ -119,12 +120,15 @@ def _read_csv(path: Path, rows: list[tuple[int, list[str]]], x_column: str | Non
                 ) from None
         x_col, y_col = x_found, y_found
         direction = direction_from_name(first[y_col])
+        width = len(first)
         rows = rows[1:]
     else:
         if x_column is not None or y_column is not None:
             raise InvalidCurveError(f"{path} has no header, so --x/--y cannot name columns; add a header line")
     xs, ys = [], []
     for line, row in rows:
+        if width is not None and any(cell.strip() for cell in row[width:]):  # values past the header: which is x, which y?
+            raise InvalidCurveError(f"{path}, line {line}: the header names {width} columns, this row has {len(row)} ({row!r}); fix the row")
         if len(row) <= max(x_col, y_col):
             raise InvalidCurveError(f"{path}, line {line}: expected at least {max(x_col, y_col) + 1} columns, got {row!r}")
         xs.append(_number(row[x_col], path, line))

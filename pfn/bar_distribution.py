@@ -67,6 +67,8 @@ class BarDistribution(nn.Module):
         borders = torch.as_tensor(borders, dtype=torch.float32)
         if borders.ndim != 1 or borders.numel() < 4:
             raise ShapeError(f"borders must be 1-D with at least 4 entries (3 buckets), got shape {tuple(borders.shape)}")
+        if not bool(torch.isfinite(borders).all()):
+            raise InvalidConfigError("borders must be finite (the outer buckets carry half-normal tails beyond them)")
         if not bool((borders[1:] > borders[:-1]).all()):
             raise InvalidConfigError("borders must be strictly increasing")
         self.register_buffer("borders", borders)

@@ -166,7 +166,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
     state = read_verified_weights(path)
-    model = PFN(model_config, state["bar_distribution.borders"])
+    with torch.random.fork_rng(devices=[]):  # the weights are overwritten: leave the caller's global RNG alone
+        model = PFN(model_config, state["bar_distribution.borders"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes that disagree with the config

@@ -52,6 +52,7 @@ class Normalization:
         finite = torch.isfinite(x) & torch.isfinite(y)
         if bool((is_context & ~finite).any()):
             raise InvalidCurveError("observed points must be finite: drop NaN/inf values of x and y before predicting")
+        direction = direction.to(y.dtype)  # compared as numbers: in an unsigned dtype -1 would read as 255
         if not bool(((direction == 1) | (direction == -1)).all()):
             raise InvalidCurveError("direction must be +1 (lower is better, 'min') or -1 (higher is better, 'max')")
         x_obs = torch.where(is_context, x, torch.full_like(x, -torch.inf))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
+import numpy as np
 import torch
 
-from curvecast.errors import PriorCheckError
+from curvecast.device import resolve_device
+from curvecast.errors import InvalidConfigError, PriorCheckError
 from curvecast.priors.batch import CONFIG_FIELDS, SCHEDULES, TaskBatch, config_index
 
 __all__ = ["check_prior"]
@@ -57,8 +62,12 @@ def _check_batch(prior: object, batch: TaskBatch, n_tasks: int, device: torch.de
         _fail(prior, f"known schedule values must be integral indices into SCHEDULES (0..{len(SCHEDULES) - 1})")
     if batch.config.shape[-1] != len(CONFIG_FIELDS):
         _fail(prior, f"config needs {len(CONFIG_FIELDS)} fields {CONFIG_FIELDS}")
+    if batch.direction.dtype == torch.bool or (not batch.direction.is_floating_point() and not batch.direction.is_signed()):
+        _fail(prior, f"direction must be a signed integer or float tensor of +1 / -1, got {batch.direction.dtype} (-1 does not exist in it)")
     if not ((batch.direction == 1) | (batch.direction == -1)).all():
         _fail(prior, "direction must be +1 (lower is better) or -1 (higher is better)")
+    if ((batch.x < 0) & mask).any():
+        _fail(prior, "x must be >= 0 at valid points (steps, epochs, tokens ... counted from 0 or 1: curvecast reads no negative x)")
     if batch.hparams.device.type != device.type or batch.hparam_mask.device.type != device.type:
         _fail(prior, f"TaskBatch.hparams and hparam_mask must be on {device}")
     used = batch.hparams[batch.hparam_mask]
@@ -75,11 +84,22 @@ def _same(a: TaskBatch, b: TaskBatch) -> bool:
     return all(torch.equal(getattr(a, f), getattr(b, f)) for f in _COMPARED)
 
 
-def _rng_states(device: torch.device) -> list[torch.Tensor]:
-    states = [torch.random.get_rng_state()]
+_RNG_NAMES = ("torch", "numpy", "Python random", "CUDA")
+
+
+def _rng_states(device: torch.device) -> list[Any]:
+    states: list[Any] = [torch.random.get_rng_state(), np.random.get_state(), random.getstate()]
     if device.type == "cuda":
         states.append(torch.cuda.get_rng_state(device))
     return states
+
+
+def _equal_state(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, tuple) and a and a[0] == "MT19937":  # numpy's legacy state: (name, keys, pos, has_gauss, cached)
+        return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+    return a == b
 
 
 def check_prior(prior: object, *, n_tasks: int = 16, seed: int = 0, device: torch.device | str = "cpu") -> None:
@@ -90,15 +110,25 @@ def check_prior(prior: object, *, n_tasks: int = 16, seed: int = 0, device: torc
     is sorted ascending over them; every task has a run with a point; ``config_mask`` is False for absent
     runs and known schedules are valid indices; ``direction`` is +1 or -1; ``hparams`` are finite, in
     ``[0, 1]`` where ``hparam_mask`` marks them, and unmarked for absent runs; the same seed gives the same
-    batch (hyperparameters included), another seed a different one; the global torch RNG is left untouched.
+    batch (hyperparameters included), another seed a different one, and ``n_tasks + 1`` tasks when asked;
+    ``x >= 0``; some task has something to predict from a context (a run of two or more points, or two runs);
+    the global RNGs (torch's, numpy's, Python's ``random``) are left untouched.
     """
-    device = torch.device(device)
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
+        raise InvalidConfigError(f"check_prior's n_tasks must be a positive int, got {n_tasks!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62:
+        raise InvalidConfigError(f"check_prior's seed must be a non-negative int, got {seed!r}")
+    device = resolve_device(device)
     before = _rng_states(device)
     batch = _sample(prior, n_tasks, seed, device)
     after = _rng_states(device)
-    if any(not torch.equal(a, b) for a, b in zip(before, after)):
-        _fail(prior, "sample() changed the global torch RNG; draw all randomness from the `generator` argument")
+    changed = [name for name, a, b in zip(_RNG_NAMES, before, after) if not _equal_state(a, b)]
+    if changed:
+        _fail(prior, f"sample() changed the global {changed[0]} RNG; draw all randomness from the `generator` argument")
     _check_batch(prior, batch, n_tasks, device)
+    if not (batch.point_mask.sum(-1) >= 2).any() and not (batch.run_mask.sum(-1) >= 2).any():
+        _fail(prior, "no task has a run with two or more points, or two runs: the PFN would have nothing to predict from a context")
+    _check_batch(prior, _sample(prior, n_tasks + 1, seed, device), n_tasks + 1, device)  # n_tasks is honoured, not fixed
     if not _same(batch, _sample(prior, n_tasks, seed, device)):
         _fail(prior, f"two samples with seed {seed} differ; draw all randomness from the `generator` argument")
     other = _sample(prior, n_tasks, seed + 1, device)

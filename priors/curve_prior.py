@@ -380,7 +380,14 @@ class _Sampler:
         x = u.mul_(self.runs["x_scale"][:, None])
         rows = self.runs.rows("round")
         if rows.numel():
-            x.index_copy_(0, rows, x.index_select(0, rows).round_())
+            rounded = x.index_select(0, rows).round_()
+            # Rounding to whole steps must not merge points: early log-spaced points may lie closer than a step
+            # apart, and a run with repeated x is one predict() would average. Such runs keep their fractional x.
+            n_valid = self.runs["n"].index_select(0, rows).long()
+            pairs = torch.arange(1, rounded.shape[1], device=x.device)[None, :] < n_valid[:, None]
+            merged = ((rounded[:, 1:] <= rounded[:, :-1]) & pairs).any(-1)
+            rows = rows[~merged]
+            x.index_copy_(0, rows, rounded[~merged])
         return self._assemble(x, y, tasks)
 
     def _draw_tasks(self) -> dict[str, Tensor]:

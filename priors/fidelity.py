@@ -227,12 +227,17 @@ def _read_table(path: Path, delimiter: str | None = None) -> Any:
         import pandas as pd
     except ImportError:
         raise InvalidConfigError("reading curve tables needs pandas (and pyarrow for parquet): pip install 'curvecast[bench]'") from None
-    if path.suffix == ".parquet":
-        table = pd.read_parquet(path)
-    else:  # leading comment lines are skipped, as curve files' are ('#' inside cells stays)
-        with path.open(encoding="utf-8-sig") as f:
-            skip = sum(1 for _ in itertools.takewhile(lambda line: not line.strip() or line.lstrip().startswith("#"), f))
-        table = pd.read_csv(path, sep=delimiter or ",", skiprows=skip, encoding="utf-8-sig")
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:  # leading comment lines are skipped, as curve files' are ('#' inside cells stays)
+            with path.open(encoding="utf-8-sig") as f:
+                skip = sum(1 for _ in itertools.takewhile(lambda line: not line.strip() or line.lstrip().startswith("#"), f))
+            table = pd.read_csv(path, sep=delimiter or ",", skiprows=skip, encoding="utf-8-sig")
+    except ImportError as exc:  # pandas without a parquet engine
+        raise InvalidConfigError(f"reading '{path}' needs a parquet engine ({exc}): pip install pyarrow") from None
+    except (ValueError, OSError) as exc:  # what pandas and pyarrow raise for a damaged or mislabelled file
+        raise InvalidCurveError(f"cannot read '{path}' as a {path.suffix.lstrip('.')} table of curves: {exc}") from None
     missing = {"x", "y"} - set(table.columns)
     if missing:
         raise InvalidCurveError(f"'{path}' has no column(s) {sorted(missing)}; a curve table needs x, y and curve_id columns")
@@ -241,14 +246,13 @@ def _read_table(path: Path, delimiter: str | None = None) -> Any:
 
 def plot_comparison(prior_stats: dict[str, np.ndarray], groups: dict[str, dict[str, np.ndarray]], path: str | Path, *, title: str = "") -> None:
     """Histograms: the prior's curves (grey) against each group of real curves, one panel per statistic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure, not pyplot: the caller's backend and open figures stay as they are.
+    from matplotlib.figure import Figure
 
     cols = 3
     rows = -(-len(STATISTICS) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.0 * rows))
+    fig = Figure(figsize=(4.4 * cols, 3.0 * rows))
+    axes = fig.subplots(rows, cols)
     for name, ax in zip(STATISTICS, axes.flat):
         p = prior_stats[name][np.isfinite(prior_stats[name])]
         if len(p) == 0:
@@ -274,4 +278,3 @@ def plot_comparison(prior_stats: dict[str, np.ndarray], groups: dict[str, dict[s
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

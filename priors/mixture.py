@@ -74,13 +74,15 @@ class Mixture:
             if isinstance(weight, np.generic) and not isinstance(weight, np.bool_):
                 weight = weight.item()  # numpy scalars (np.int64(2), np.float32(0.5)) are numbers too
             if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and weight > 0):
-                raise InvalidConfigError(f"Mixture weight {i} must be a positive finite number, got {weight!r}; drop the component instead of weighting it 0")
+                hint = "; drop the component instead of weighting it 0" if weight == 0 and not isinstance(weight, (bool, np.bool_)) else ""
+                raise InvalidConfigError(f"Mixture weight {i} must be a positive finite number (weights are relative: 3 and 1 draw 3 of 4 tasks from the first), got {weight!r}{hint}")
         self.components: tuple[tuple[Any, float], ...] = tuple((p, float(w)) for p, w in components)
 
     @property
     def weights(self) -> torch.Tensor:
         """Component probabilities (weights normalised to sum to one)."""
         w = torch.tensor([w for _, w in self.components], dtype=torch.float64)
+        w = w / w.max()  # first: weights near the float limit would sum to inf
         return w / w.sum()
 
     @property

@@ -7,12 +7,27 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from curvecast.pfn import ModelConfig
+from curvecast.priors import (
+    CONFIG_FIELDS,
+    CurveBank,
+    Mixture,
+    SimplePowerLawPrior,
+    TaskBatch,
+    check_prior,
+    load_prior,
+    prior_record,
+)
+from curvecast.training import TrainConfig, finetune, train
 
 from curvecast.cli import main
-from curvecast.errors import CheckpointError, InvalidConfigError, InvalidCurveError, PriorCheckError, PriorLoadError
-from curvecast.pfn import ModelConfig
-from curvecast.priors import CONFIG_FIELDS, CurveBank, Mixture, SimplePowerLawPrior, TaskBatch, check_prior, load_prior, prior_record
-from curvecast.training import TrainConfig, finetune, train
+from curvecast.errors import (
+    CheckpointError,
+    InvalidConfigError,
+    InvalidCurveError,
+    PriorCheckError,
+    PriorLoadError,
+)
 
 SMALL = TrainConfig(
     model=ModelConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, n_bars=32, max_runs=4),
@@ -279,7 +294,6 @@ def test_cli_trains_on_a_prior_file_and_reports_bad_specs(tmp_path, capsys):
 
 def test_curve_statistics_at_hand_computed_values():
     import numpy as np
-
     from curvecast.priors.fidelity import STATISTICS, curve_statistics
 
     x = np.arange(1.0, 41.0)
@@ -308,7 +322,6 @@ def test_curve_statistics_at_hand_computed_values():
 
 def test_compare_flags_statistics_in_the_prior_tails():
     import numpy as np
-
     from curvecast.priors.fidelity import STATISTICS, compare
 
     rng = np.random.default_rng(0)
@@ -434,3 +447,73 @@ def test_curve_tables_need_curve_ids_and_may_open_with_comments(tmp_path):
         read_curve_groups(tmp_path / "commented.csv", max_curves=0)
     with pytest.raises(SystemExit):
         main(["check-prior", "--against", str(tmp_path / "commented.csv"), "--max-curves", "-1"])
+
+
+def _constant_batch(n_tasks, generator, *, direction=None, x_shift=0.0, n_points=8, runs=2):
+    x = torch.arange(n_points, dtype=torch.float32).expand(n_tasks, runs, n_points).clone() + x_shift
+    y = 7.0 + 0.01 * torch.rand(n_tasks, runs, n_points, generator=generator)
+    config = torch.zeros(n_tasks, runs, len(CONFIG_FIELDS))
+    d = torch.ones(n_tasks, dtype=torch.int8) if direction is None else direction(n_tasks)
+    return TaskBatch(x, y, torch.ones_like(x, dtype=torch.bool), config, torch.zeros_like(config, dtype=torch.bool), d)
+
+
+class _Adversarial:
+    """A prior breaking one rule, picked by ``kind``."""
+
+    def __init__(self, kind):
+        self.kind, self.n_points = kind, 8
+
+    def sample(self, n_tasks, *, generator, device="cpu", n_points=None):
+        if self.kind == "uint8_direction":
+            return _constant_batch(n_tasks, generator, direction=lambda n: torch.full((n,), 255, dtype=torch.uint8))
+        if self.kind == "negative_x":
+            return _constant_batch(n_tasks, generator, x_shift=-1000.0)
+        if self.kind == "fixed_task_count":
+            return _constant_batch(16, generator)
+        if self.kind == "numpy_global_rng":
+            np.random.rand()
+            return _constant_batch(n_tasks, generator)
+        if self.kind == "single_points":
+            return _constant_batch(n_tasks, generator, n_points=1, runs=1)
+        raise AssertionError(self.kind)
+
+
+@pytest.mark.parametrize(
+    "kind, match",
+    [
+        ("uint8_direction", "signed integer or float"),
+        ("negative_x", "x must be >= 0"),
+        ("fixed_task_count", "asked for 17 tasks, got 16"),
+        ("numpy_global_rng", "global numpy RNG"),
+        ("single_points", "nothing to predict"),
+    ],
+)
+def test_check_prior_catches_priors_that_would_fail_later(kind, match):
+    with pytest.raises(PriorCheckError, match=match):
+        check_prior(_Adversarial(kind))
+
+
+def test_check_prior_arguments_and_extreme_mixture_weights():
+    from curvecast.pfn.bar_distribution import BarDistribution
+
+    from curvecast.errors import DeviceUnavailableError
+
+    with pytest.raises(InvalidConfigError, match="n_tasks must be a positive int"):
+        check_prior(SimplePowerLawPrior(), n_tasks=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceUnavailableError):
+            check_prior(SimplePowerLawPrior(), device="cuda")
+    mix = Mixture([(SimplePowerLawPrior(n_points=16), 1e308), (ConstantPrior(n_points=16), 1e308)])
+    torch.testing.assert_close(mix.weights, torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert mix.sample(4, generator=torch.Generator().manual_seed(0)).n_tasks == 4
+    with pytest.raises(InvalidConfigError, match="must be finite"):
+        BarDistribution(torch.tensor([-float("inf"), 0.0, 1.0, 2.0, float("inf")]))
+
+
+def test_the_default_prior_never_repeats_an_x_within_a_run():
+    from curvecast import priors
+
+    for seed in range(3):
+        batch = priors.default().sample(256, generator=torch.Generator().manual_seed(seed))
+        both = batch.point_mask[..., 1:] & batch.point_mask[..., :-1]
+        assert not ((batch.x[..., 1:] == batch.x[..., :-1]) & both).any()

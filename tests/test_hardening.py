@@ -7,12 +7,17 @@ import warnings
 
 import pytest
 import torch
+from curvecast.pfn import ModelConfig
+from curvecast.training import TrainConfig, train
 
 from curvecast.cli import main
 from curvecast.curve_file import read_run_files
-from curvecast.errors import CheckpointError, InvalidConfigError, InvalidCurveError, PriorLoadError
-from curvecast.pfn import ModelConfig
-from curvecast.training import TrainConfig, train
+from curvecast.errors import (
+    CheckpointError,
+    InvalidConfigError,
+    InvalidCurveError,
+    PriorLoadError,
+)
 
 TINY = TrainConfig(
     model=ModelConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, n_bars=32, max_runs=2),
@@ -115,8 +120,9 @@ def test_a_short_run_killed_midway_can_resume(tmp_path):
 
 
 def test_damaged_or_nan_weights_are_refused_at_load(tmp_path):
-    import curvecast
     from curvecast.pfn.checkpoint import load_model, save_model
+
+    import curvecast
 
     out = tmp_path / "run"
     model = train(TINY.replace(out_dir=str(out), steps=2)).model
@@ -135,6 +141,7 @@ def test_damaged_or_nan_weights_are_refused_at_load(tmp_path):
 
 def test_shipped_models_carry_their_checksum():
     from curvecast.pfn.checkpoint import file_sha256, read_config
+
     from curvecast.predictor import SHIPPED_MODELS, default_model_path
 
     checksums = set()
@@ -322,3 +329,43 @@ def test_a_run_config_error_names_the_run_once():
     with pytest.raises(InvalidConfigError) as info:
         curvecast.load().predict_runs([curvecast.Run([1.0, 2.0, 3.0], [3.0, 2.5, 2.2], {"a": float("nan")}), curvecast.Run([1.0, 2.0], [3.1, 2.6], {"a": 1.0})], [10.0])
     assert str(info.value).count("run 0") == 1
+
+
+def test_loading_a_model_leaves_the_global_rng_and_reading_files_is_strict(tmp_path):
+    import curvecast
+
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    curvecast.load()
+    torch.testing.assert_close(torch.rand(1), expected, rtol=0, atol=0)
+    (tmp_path / "ragged.csv").write_text("x,y\n1,4.0\n2,3.5,9\n3,3.2\n")
+    with pytest.raises(InvalidCurveError, match="line 3: the header names 2 columns"):
+        read_run_files([tmp_path / "ragged.csv"])
+    (tmp_path / "trailing.csv").write_text("x,y\n1,4.0,\n2,3.5,\n3,3.2,\n")  # an export's trailing commas are fine
+    assert read_run_files([tmp_path / "trailing.csv"])[0].y == [4.0, 3.5, 3.2]
+
+
+def test_subpackages_are_attributes_of_curvecast():
+    import curvecast
+
+    assert callable(curvecast.priors.default) and "priors" in dir(curvecast) and "load" in dir(curvecast)
+
+
+def test_prior_comparison_plot_keeps_the_callers_matplotlib_backend_and_bad_tables_are_typed(tmp_path):
+    import matplotlib
+    import numpy as np
+    from curvecast.priors import fidelity
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        x = np.arange(1.0, 31.0)
+        curves = [(x, 2 + 3 * x**-0.5, "min"), (x, 1 + 2 * x**-0.3, "min")]
+        fidelity.plot_comparison(fidelity.real_statistics(curves), {"mine": fidelity.real_statistics(curves)}, tmp_path / "c.png")
+        assert matplotlib.get_backend().lower() == "svg" and (tmp_path / "c.png").stat().st_size > 1000
+    finally:
+        matplotlib.use(before)
+    (tmp_path / "fake.parquet").write_text("curve_id,x,y\n0,1,2\n")
+    with pytest.raises(InvalidCurveError, match="cannot read"):
+        fidelity.read_curve_groups(tmp_path / "fake.parquet")

@@ -235,8 +235,12 @@ def train(config: TrainConfig, *, prior: Any = None, resume: bool = False, overw
     rank, world, device = _setup_distributed(config)
     # Training draws dropout masks from torch's global RNG (seeded per run, and kept for --resume); the
     # caller's global RNG comes back as it was.
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        return _train(config, prior, resume, overwrite, stop_after, rank, world, device)
+    tf32 = torch.backends.cuda.matmul.allow_tf32  # _train allows TF32 matmuls on CUDA; the caller's setting comes back
+    try:
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            return _train(config, prior, resume, overwrite, stop_after, rank, world, device)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def _checkpointed(run_dir: Path) -> bool:
