@@ -35,7 +35,7 @@ from botorch.sampling.normal import SobolQMCNormalSampler
 from torch import Tensor
 
 from curvecast.curve import Direction, check_direction, clean_points, resolve_bounds
-from curvecast.errors import InvalidCurveError, ShapeError
+from curvecast.errors import InvalidConfigError, InvalidCurveError, ShapeError
 from curvecast.pfn.encoding import PFNInput, hparam_features
 from curvecast.prediction import ZMap, _kept_mass, quantiles
 from curvecast.predictor import Predictor, _Task
@@ -172,7 +172,8 @@ class PFNModel(Model):
         runs = self._clean_runs + placeholders
         if len(runs) > self.predictor.model.config.max_runs:
             raise InvalidCurveError(
-                f"{n_ctx} runs read plus {len(new_runs)} new ones exceed the model's {self.predictor.model.config.max_runs} run ids; use a smaller q"
+                f"{n_ctx} runs read plus {len(new_runs)} new ones exceed the model's {self.predictor.model.config.max_runs} run ids; use a "
+                f"smaller q, or build the model with reserve_runs={len(new_runs)} so that its context leaves room for them"
             )
         u = np.stack([r.u for r in self.context])
         values, mask = self._slots(torch.from_numpy(u))
@@ -274,6 +275,8 @@ class PFNModel(Model):
             raise ShapeError(f"PFNModel has one output; output_indices must be None or [0], got {output_indices}")
         if X.ndim < 2 or X.shape[-1] != self.space.dim:
             raise ShapeError(f"X must be batch x q x {self.space.dim} (the encoded search space), got {tuple(X.shape)}")
+        if not bool(torch.isfinite(X).all()):  # the encoding would read NaN as "unknown hyperparameter", silently
+            raise InvalidConfigError("X holds NaN or infinite values; pass points of the unit cube (space.bounds)")
         posterior = PFNPosterior(self, X)
         if posterior_transform is not None:
             return posterior_transform(posterior)

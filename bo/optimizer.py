@@ -14,6 +14,7 @@ was told: a diverged run is a result, not a crash; it is never continued or reco
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from curvecast.curve import MAX_MAGNITUDE as MAX_ABS_Y
 from curvecast.curve import MIN_OBSERVED, Direction, check_direction
 from curvecast.prediction import quantiles
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, SearchExhausted, StorageError, TrialStateError, UnknownTrialError
@@ -121,13 +123,15 @@ class Optimizer:
         self._predictor = predictor
         self.storage = Storage(storage)
         study = {"space": self.space.to_dict(), "max_budget": self.max_budget, "direction": direction, "budgets": self.grid.tolist()}
-        meta = self.storage.meta()
-        if not meta:
-            chosen = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
-            self.storage.set_meta({**study, "seed": chosen, "format": "curvecast-bo/1"})
+        with self.storage.transaction():  # workers starting together on a new file: the first one creates the study
             meta = self.storage.meta()
+            if not meta:
+                chosen = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
+                self.storage.set_meta({**study, "seed": chosen, "format": "curvecast-bo/1"})
+                meta = self.storage.meta()
         for key, value in study.items():
-            if meta.get(key) != value:
+            # compared as JSON text: 1, 1.0 and True are equal in Python but are different categorical choices
+            if json.dumps(meta.get(key), sort_keys=True) != json.dumps(value, sort_keys=True):
                 raise StorageError(
                     f"storage '{storage}' holds another study: its {key} is {meta.get(key)!r}, not {value!r}; use a new storage file"
                 )
@@ -246,14 +250,23 @@ class Optimizer:
 
     def _points(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         try:
-            xa = np.asarray(x, dtype=np.float64).reshape(-1)
-            ya = np.asarray(y, dtype=np.float64).reshape(-1)
+            xa = np.asarray(x, dtype=np.float64)
+            ya = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
             raise InvalidCurveError("x and y must be sequences of numbers") from None
+        if xa.ndim > 1 or ya.ndim > 1:
+            raise InvalidCurveError(f"x and y must be flat sequences of numbers, got shapes {xa.shape} and {ya.shape}")
+        xa, ya = xa.reshape(-1), ya.reshape(-1)
         if xa.shape != ya.shape:
             raise InvalidCurveError(f"x and y must have the same length, got {xa.size} and {ya.size}")
         if not np.isfinite(xa).all() or (xa < 0).any():
             raise InvalidCurveError("x must be finite and >= 0 (budget units: epochs, steps, samples)")
+        big = np.isfinite(ya) & (np.abs(ya) > MAX_ABS_Y)
+        if big.any():  # stored, it would make every later ask() fail: refuse it before anything is written
+            raise InvalidCurveError(
+                f"y = {ya[big][0]:g} is beyond what the model reads (|y| up to {MAX_ABS_Y:g}); report the metric in other units, "
+                "or report NaN to mark the trial failed"
+            )
         return xa, ya
 
     def _store_points(self, trial_id: int, x: np.ndarray, y: np.ndarray) -> float | None:
@@ -280,7 +293,7 @@ class Optimizer:
 
         A NaN or infinite ``y`` marks the trial ``failed`` (its finite points before it are kept).
         """
-        if isinstance(trial_id, bool) or not isinstance(trial_id, (int, np.integer)):
+        if isinstance(trial_id, bool) or not isinstance(trial_id, (int, np.integer)) or not 0 <= int(trial_id) < 2**63:
             raise UnknownTrialError(f"trial ids are ints handed out by ask(), got {trial_id!r}")
         with self.storage.transaction():
             record = self.storage.trial(int(trial_id))
@@ -300,7 +313,8 @@ class Optimizer:
             record = self.storage.trial(record.id)
             reached = record.x.size > 0 and record.x[-1] >= record.budget * (1 - 1e-6)
             if done or (done is None and reached):
-                full = record.budget >= self.max_budget * (1 - _REL)
+                # complete only where the run got to max_budget: one stopped early may be continued
+                full = record.x.size > 0 and record.x[-1] >= self.max_budget * (1 - _REL)
                 self.storage.update_trial(record.id, state="complete" if full else "paused")
             return self._trial(self.storage.trial(record.id))
 
@@ -320,7 +334,9 @@ class Optimizer:
             budget = float(self.grid[min(step, len(self.grid) - 1)])
             state: TrialState = "complete" if budget >= self.max_budget * (1 - _REL) else "paused"
             tid = self.storage.add_trial(config, budget, state, "add")
-            self._store_points(tid, xa, ya)
+            bad_x = self._store_points(tid, xa, ya)
+            if bad_x is not None:
+                warnings.warn(f"the added run reported a non-finite value at x={bad_x:g}: trial {tid} marked failed", CurvecastWarning, stacklevel=2)
             return self._trial(self.storage.trial(tid))
 
     # -- recommendation -----------------------------------------------------------------------------
@@ -371,6 +387,7 @@ def minimize(
     predictor: Any = None,
     progress: bool = True,
     callback: Callable[[Optimizer, Trial], None] | None = None,
+    release_running: bool = True,
 ) -> Optimizer:
     """Run the freeze-thaw loop until ``total_budget`` is spent; returns the :class:`Optimizer`.
 
@@ -382,7 +399,10 @@ def minimize(
         space, max_budget, direction, seed, storage, budgets, n_initial, predictor: as :class:`Optimizer`.
         total_budget: the budget to spend, in the same units (e.g. ``10 * max_budget``: ten full runs' worth).
         progress: show a progress bar of the budget spent.
-        callback: called as ``callback(optimizer, trial)`` after every tell.
+        callback: called as ``callback(optimizer, trial)`` after every tell, with the trial as told.
+        release_running: first mark every trial left ``running`` in ``storage`` paused
+            (:meth:`Optimizer.release_running`), so a loop restarted after a crash continues them. Pass ``False``
+            while other workers are training trials of the same storage file: theirs would be handed out again.
 
     With ``storage``, a loop that crashed or was killed restarts where it stopped: told points are kept, and
     trials it left running are paused and may be continued (their objective ``state`` starts from ``None``).
@@ -392,7 +412,8 @@ def minimize(
     if not callable(objective):
         raise InvalidConfigError(f"objective must be callable as objective(config, budget, state), got {objective!r}")
     opt = Optimizer(space, max_budget=max_budget, direction=direction, seed=seed, storage=storage, budgets=budgets, n_initial=n_initial, predictor=predictor)
-    opt.release_running()
+    if release_running:
+        opt.release_running()
     states: dict[int, Any] = {}
     # The progress bar shows the best value told so far (cheap), not best()'s prediction (a forward pass).
     best_seen = min((opt.sign * float(v) for t in opt.trials() if t.state != "failed" for v in t.y), default=math.inf)
@@ -407,7 +428,7 @@ def minimize(
             if not isinstance(result, tuple) or len(result) not in (2, 3):
                 raise InvalidConfigError(f"objective must return (x, y) or (x, y, state), got {type(result).__name__}")
             states[trial.id] = result[2] if len(result) == 3 else None
-            opt.tell(trial.id, result[0], result[1], done=True)
+            told_trial = opt.tell(trial.id, result[0], result[1], done=True)
             bar.update(min(opt.budget_used, total_budget) - bar.n)
             told = np.asarray(result[1], dtype=np.float64).reshape(-1)
             told = told[np.isfinite(told)]
@@ -415,7 +436,7 @@ def minimize(
                 best_seen = min(best_seen, opt.sign * float(told.min() if opt.sign > 0 else told.max()))
                 bar.set_postfix(best_seen=f"{opt.sign * best_seen:.4g}")
             if callback is not None:
-                callback(opt, trial)
+                callback(opt, told_trial)
     finally:
         bar.close()
     return opt

@@ -266,12 +266,15 @@ class SearchSpace:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (what storage keeps to recognise the space)."""
+        def plain(value: Any) -> Any:  # numpy scalars (np.int64 bounds, np.float32 choices) as Python numbers
+            return value.item() if isinstance(value, np.generic) else value
+
         out = {}
         for name, p in self.params.items():
             if isinstance(p, Categorical):
-                out[name] = {"type": "categorical", "choices": list(p.choices)}
+                out[name] = {"type": "categorical", "choices": [plain(c) for c in p.choices]}
             else:
-                out[name] = {"type": type(p).__name__.lower(), "low": p.low, "high": p.high, "log": p.log}
+                out[name] = {"type": type(p).__name__.lower(), "low": plain(p.low), "high": plain(p.high), "log": p.log}
         return out
 
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,6 +72,12 @@ class TrialRecord:
         return float(self.x[-1]) if self.x.size else 0.0
 
 
+def _header(path: Path) -> bytes:
+    """A file's first 16 bytes (an SQLite database's magic string)."""
+    with path.open("rb") as f:
+        return f.read(16)
+
+
 class Storage:
     """An SQLite database of one study.
 
@@ -84,41 +91,61 @@ class Storage:
         if self.path is not None:
             if self.path.is_dir():
                 raise StorageError(f"storage '{self.path}' is a directory; give a file path such as '{self.path / 'study.db'}'")
-            if self.path.exists() and self.path.stat().st_size and self.path.read_bytes()[:16] != b"SQLite format 3\x00":
+            if self.path.exists() and self.path.stat().st_size and _header(self.path) != b"SQLite format 3\x00":
                 raise StorageError(f"storage '{self.path}' exists but is not an SQLite database; give a new file name")
+        if self.path is not None and not self.path.parent.is_dir():
+            raise StorageError(f"storage '{self.path}': the folder '{self.path.parent}' does not exist; create it first")
         target = ":memory:" if self.path is None else str(self.path)
-        # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter.
-        self.conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
-        if self.path is not None:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(_SCHEMA)
+        try:
+            # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) where they matter.
+            self.conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
+            tables = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "meta" not in tables:
+                raise StorageError(
+                    f"storage '{self.path}' is an SQLite database of something else (tables {sorted(tables)[:5]}); give a new file name"
+                )
+            if self.path is not None:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"storage '{self.path}' cannot be used ({exc}); give a new file name, or restore the file") from None
         self._depth = 0
+        # One connection serves every thread of this process: a transaction holds the lock until it ends, so
+        # two threads never join each other's transaction (nested calls of one thread do).
+        self._lock = threading.RLock()
 
     def close(self) -> None:
         self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """An exclusive write transaction (nested calls join the outer one); committed on success."""
-        if self._depth:
-            self._depth += 1
+        """An exclusive write transaction (nested calls of the same thread join the outer one); committed on success."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise StorageError(f"storage '{self.path}' cannot be written ({exc}); restore the file or use a new one") from None
+            self._depth = 1
             try:
                 yield
+            except sqlite3.DatabaseError as exc:  # a damaged file: say so in curvecast's terms
+                self.conn.execute("ROLLBACK")
+                raise StorageError(f"storage '{self.path}' cannot be read ({exc}); restore the file or use a new one") from None
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
             finally:
-                self._depth -= 1
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
-        finally:
-            self._depth = 0
+                self._depth = 0
 
     # -- the study --------------------------------------------------------------------------------
 

@@ -142,7 +142,7 @@ def check_direction(direction: Any) -> int:
 
 
 #: Largest magnitude of x, y and config values (float64 statistics and the model's log-scale features stay exact).
-_MAX_MAGNITUDE = 1e30
+_MAX_MAGNITUDE = MAX_MAGNITUDE = 1e30  # the largest |x| and |y| read (and the smallest nonzero is its inverse)
 #: Ranges of the config values the model was trained to read (anything else is almost surely a unit mistake).
 CONFIG_RANGES: dict[str, tuple[float, float]] = {
     "n_params": (1.0, 1e15),

@@ -356,3 +356,97 @@ def test_kill_9_during_a_loop_loses_no_told_point(tmp_path):
     assert after.budget_used >= used + 6
     stored_after = {(t.id, float(a)): float(b) for t in after.trials() for a, b in zip(t.x, t.y)}
     assert all(stored_after[k] == v for k, v in stored.items())
+
+
+def _told(opt, n):
+    for _ in range(n):
+        t = opt.ask()
+        x, y, _ = toy_objective(t.config, t.budget, None)
+        opt.tell(t.id, x, y)
+
+
+def test_tell_refuses_values_the_model_cannot_read_and_the_study_goes_on(predictor):
+    opt = bo.Optimizer(SPACE, max_budget=9, seed=0, predictor=predictor)
+    _told(opt, 3)
+    t = opt.ask()
+    with pytest.raises(InvalidCurveError, match="beyond what the model reads"):
+        opt.tell(t.id, [t.budget], [3.4e38])
+    with pytest.raises(InvalidCurveError, match="flat sequences"):
+        opt.tell(t.id, [[1.0]], [[0.5]])
+    with pytest.raises(UnknownTrialError):
+        opt.tell(2**70, [1.0], [1.0])
+    opt.tell(t.id, [t.budget], [0.9])
+    assert opt.ask() is not None and opt.best() is not None
+    with pytest.warns(CurvecastWarning, match="non-finite value"):
+        assert opt.add({"lr": 1e-3, "width": 32, "act": "relu"}, [1.0, 2.0], [1.0, float("nan")]).state == "failed"
+
+
+def test_a_trial_stopped_before_max_budget_is_paused_not_complete(predictor):
+    opt = bo.Optimizer(SPACE, max_budget=9, seed=0, budgets=[1, 9], predictor=predictor)
+    _told(opt, 3)
+    t = opt.ask()
+    for _ in range(20):  # until a trial is continued towards max_budget
+        if t.budget >= 9:
+            break
+        x, y, _ = toy_objective(t.config, t.budget, None)
+        opt.tell(t.id, x, y)
+        t = opt.ask()
+    assert t.budget == 9
+    x, y, _ = toy_objective(t.config, t.budget, None)
+    assert opt.tell(t.id, x[:2], y[:2], done=True).state == "paused"  # stopped at x = 2 of 9
+
+
+def test_storage_refuses_other_files_and_spaces_that_differ_only_in_type(tmp_path, predictor):
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    opt = bo.Optimizer({"c": bo.Categorical([1.0, 2.0]), "x": bo.Float(0.0, 1.0)}, max_budget=5, seed=0, storage=path, predictor=predictor)
+    opt.storage.close()
+    with pytest.raises(StorageError, match="holds another study"):
+        bo.Optimizer({"c": bo.Categorical([1, 2]), "x": bo.Float(0.0, 1.0)}, max_budget=5, storage=path, predictor=predictor)
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(StorageError, match="something else"):
+        bo.Optimizer(SPACE, max_budget=5, storage=other, predictor=predictor)
+    assert {n for (n,) in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")} == {"users"}  # left untouched
+    (tmp_path / "garbage.db").write_bytes(b"SQLite format 3\x00" + b"\x01" * 4000)
+    with pytest.raises(StorageError):
+        bo.Optimizer(SPACE, max_budget=5, storage=tmp_path / "garbage.db", predictor=predictor)
+    with pytest.raises(StorageError, match="does not exist"):
+        bo.Optimizer(SPACE, max_budget=5, storage=tmp_path / "missing" / "s.db", predictor=predictor)
+    numpy_bounds = bo.Optimizer({"a": bo.Int(np.int64(1), 10), "b": bo.Float(np.float32(0.1), 1.0)}, max_budget=5, storage=tmp_path / "np.db", predictor=predictor)
+    assert numpy_bounds.ask() is not None
+
+
+def test_threads_sharing_one_optimizer_never_get_the_same_trial(tmp_path, predictor):
+    opt = bo.Optimizer(SPACE, max_budget=9, seed=0, storage=tmp_path / "t.db", predictor=predictor)
+    _told(opt, 4)
+    got, errors = [], []
+
+    def worker():
+        try:
+            got.append(opt.ask().id)
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(got)) == 3
+
+
+def test_minimize_can_leave_other_workers_trials_running_and_calls_back_with_the_told_trial(tmp_path, predictor):
+    path = tmp_path / "m.db"
+    other = bo.Optimizer(SPACE, max_budget=9, seed=0, storage=path, predictor=predictor)
+    _told(other, 3)
+    running = other.ask()  # another worker is training it
+    seen = []
+    bo.minimize(toy_objective, SPACE, max_budget=9, total_budget=other.budget_used + 4, storage=path, predictor=predictor,
+                progress=False, release_running=False, callback=lambda opt, trial: seen.append(trial))
+    assert running.id not in {t.id for t in seen} and all(t.state != "running" for t in seen)
+    model = other.model()
+    with pytest.raises(InvalidConfigError, match="NaN or infinite"):
+        model.posterior(torch.full((1, 1, model.space.dim), float("nan"), dtype=torch.float64))
