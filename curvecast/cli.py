@@ -22,7 +22,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from curvecast.errors import CheckpointNotFoundError, CurvecastError, InvalidConfigError
@@ -285,7 +284,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _plot_forecast(args: argparse.Namespace, data: list, targets: list[str], preds: list, direction: str) -> None:
+    import numpy as np
     from matplotlib.figure import Figure
+
+    from curvecast.prediction import set_x_scale
 
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
@@ -300,17 +302,26 @@ def _plot_forecast(args: argparse.Namespace, data: list, targets: list[str], pre
             ax.set_ylabel("final loss")
         title = Path(args.file[0]).name if len(data) == 1 else f"run {targets[0]}"
     else:
+        if args.plot_samples:
+            print("note: --plot-samples draws paths for one run's chart (--target RUN); the chart of several runs shows their bands", file=sys.stderr)
         for i, (name, pred) in enumerate(zip(targets, preds)):
             color = f"C{i % 10}"
             lower, upper = pred.interval(0.9)
-            ax.fill_between(pred.x, lower, upper, color=color, alpha=0.2, lw=0)
-            ax.plot(pred.x, pred.median, color=color, lw=1.5, label=f"{name}: median, 90%")
+            if pred.x.size == 1:  # one x: a bar and a marker (a band over one x has no width)
+                ax.vlines(pred.x, lower, upper, color=color, alpha=0.4, lw=6)
+                ax.plot(pred.x, pred.median, "D", color=color, ms=5, label=f"{name}: median, 90%")
+            else:
+                ax.fill_between(pred.x, lower, upper, color=color, alpha=0.2, lw=0)
+                ax.plot(pred.x, pred.median, color=color, lw=1.5, label=f"{name}: median, 90%")
             if pred.observed_x.size:
                 ax.plot(pred.observed_x, pred.observed_y, ".", color=color, ms=3)
         for r in data:
             if r.name not in targets and r.x:
                 ax.plot(r.x, r.y, color="0.6", lw=0.8)
-        ax.legend(fontsize="x-small")
+        set_x_scale(ax, np.concatenate([np.concatenate([p.observed_x, p.x]) for p in preds]))
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend(fontsize="x-small", loc="best")
         title = f"{len(preds)} runs"
     ax.set_title(f"{title}: forecast to x = {args.until:g}")
     fig.tight_layout()
@@ -386,29 +397,34 @@ def _positive_int(text: str) -> int:
 def _check_png(path: str, flag: str = "--out") -> None:
     if not path.lower().endswith(".png"):
         raise InvalidConfigError(f"{flag} must name a .png file, got {path!r}")
+    folder = Path(path).parent
+    if not folder.is_dir():  # checked before the work, so a typo does not cost the results
+        raise InvalidConfigError(f"{flag} {path!r}: the folder '{folder}' does not exist; create it or pick another path")
 
 
 def _plot_prior(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # matplotlib's Figure, not pyplot: a caller's backend and open figures stay as they are
     import torch
+    from matplotlib.figure import Figure
 
     _check_png(args.out)
     prior = _prior_from_args(args)
     batch = prior.sample(args.tasks, generator=torch.Generator().manual_seed(args.seed))
     cols = min(3, args.tasks)
     rows = -(-args.tasks // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig = Figure(figsize=(4.6 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for task, ax in zip(range(batch.n_tasks), axes.flat):
         for run in range(batch.n_runs):
             m = batch.point_mask[task, run]
             if m.any():
                 ax.plot(batch.x[task, run, m].numpy(), batch.y[task, run, m].numpy(), ".-", ms=3, lw=1)
         kind = "loss-like (min)" if int(batch.direction[task]) > 0 else "accuracy-like (max)"
-        ax.set_title(f"task {task}: {int(batch.run_mask[task].sum())} runs, {kind}", fontsize=9)
+        n_runs = int(batch.run_mask[task].sum())
+        ax.set_title(f"task {task}: {n_runs} run{'s' if n_runs != 1 else ''}, {kind}", fontsize=9)
         ax.set_xlabel("x")
+        ax.xaxis.get_major_locator().set_params(nbins=4)  # long step counts: fewer, wider tick labels
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     for ax in list(axes.flat)[batch.n_tasks :]:
         ax.axis("off")
     fig.tight_layout()
@@ -418,10 +434,8 @@ def _plot_prior(args: argparse.Namespace) -> int:
 
 
 def _plot_run(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure, not pyplot: a caller's backend and open figures stay as they are.
+    from matplotlib.figure import Figure
 
     from curvecast.training.loop import read_metrics
 
@@ -430,10 +444,13 @@ def _plot_run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CheckpointNotFoundError(f"no metrics.jsonl in '{args.run_dir}'; pass the --out folder of a training run")
     rows = read_metrics(path)
+    if not rows:
+        raise CheckpointNotFoundError(f"'{path}' holds no logged step yet; plot the run once it has logged (every log_every steps)")
     train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     if train:
-        ax.plot(*zip(*train), lw=0.8, alpha=0.6, label="training loss (NLL)")
+        ax.plot(*zip(*train), "-" if len(train) > 1 else "o", lw=0.8, alpha=0.6, label="training loss (NLL)")
     for key, label in (("eval_prior_nll", "eval: fresh prior samples"), ("eval_real_nll", "eval: shipped real curves")):
         points = [(r["step"], r[key]) for r in rows if key in r]
         if points:

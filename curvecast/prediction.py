@@ -382,20 +382,22 @@ class Prediction:
             _, ax = plt.subplots(figsize=(7, 4))
         order = np.argsort(self.x)
         xq = self.x[order]
+        single = xq.size == 1  # one x: bands as bars and the median as a marker (a band over one x has no width)
         bands = [(level, *self.interval(level)) for level in sorted(levels, reverse=True)]
         for i, (level, lower, upper) in enumerate(bands):
-            ax.fill_between(xq, lower[order], upper[order], color="C0", alpha=0.15 + 0.15 * i, lw=0, label=f"{level:.0%} interval")
+            label = f"{level * 100:g}% interval"
+            if single:
+                ax.vlines(xq, lower[order], upper[order], color="C0", alpha=0.25 + 0.2 * i, lw=4 + 4 * i, label=label)
+            else:
+                ax.fill_between(xq, lower[order], upper[order], color="C0", alpha=0.15 + 0.15 * i, lw=0, label=label)
         if n_samples:
             paths = self.sample(n_samples, seed=seed)
-            for path in paths:
-                ax.plot(xq, path[order], color="C0", lw=0.5, alpha=0.4)
-        ax.plot(xq, self.median[order], color="C0", lw=1.8, label="median")
+            for j, path in enumerate(paths):
+                ax.plot(xq, path[order], "." if single else "-", color="C0", lw=0.5, alpha=0.4, label="sampled paths" if j == 0 else None)
+        ax.plot(xq, self.median[order], "D-" if single else "-", color="C0", lw=1.8, ms=5, label="median")
         if self.observed_x.size:
             ax.plot(self.observed_x, self.observed_y, "o", color="k", ms=3, label="observed")
-        all_x = np.concatenate([self.observed_x, self.x])
-        span = all_x.max() / max(all_x[all_x > 0].min(initial=np.inf), 1e-300)
-        if all_x.min() > 0 and span > 100:
-            ax.set_xscale("log")
+        set_x_scale(ax, np.concatenate([self.observed_x, self.x]))
         if zoom and bands:
             recent = self.observed_y[len(self.observed_y) // 4 :] if self.observed_y.size else self.median
             low = min(float(bands[0][1].min()), float(recent.min()))
@@ -406,6 +408,18 @@ class Prediction:
         ax.set_ylabel("y")
         ax.legend(loc="best", fontsize="small")
         return ax
+
+
+def set_x_scale(ax: Axes, x: np.ndarray) -> None:
+    """A log x axis where the x values span more than two decades (symlog when some x is 0, so runs logged from
+    step 0 keep their start); linear otherwise."""
+    positive = x[x > 0]
+    if positive.size == 0 or x.min() < 0 or x.max() / positive.min() <= 100:
+        return
+    if x.min() > 0:
+        ax.set_xscale("log")
+    else:
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
 
 
 class RunPredictions(list):

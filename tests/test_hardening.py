@@ -369,3 +369,31 @@ def test_prior_comparison_plot_keeps_the_callers_matplotlib_backend_and_bad_tabl
     (tmp_path / "fake.parquet").write_text("curve_id,x,y\n0,1,2\n")
     with pytest.raises(InvalidCurveError, match="cannot read"):
         fidelity.read_curve_groups(tmp_path / "fake.parquet")
+
+
+def test_plots_of_one_query_show_it_and_plot_commands_keep_matplotlib_state(tmp_path):
+    import matplotlib
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    import curvecast
+    from curvecast.errors import CheckpointNotFoundError
+
+    x = np.arange(0.0, 30.0)
+    pred = curvecast.load().predict(x, 2.0 + 3.0 / (1.0 + x) ** 0.5, [3000.0])
+    ax = Figure().subplots()
+    pred.plot(ax)
+    low, high = pred.interval(0.9)
+    segments = [seg for coll in ax.collections for seg in coll.get_segments()]  # the bands, as bars at the one x
+    assert any(np.allclose(seg[:, 0], 3000.0) and np.isclose(seg[:, 1].min(), low[0]) and np.isclose(seg[:, 1].max(), high[0]) for seg in segments)
+    assert ax.get_xscale() == "symlog"  # x from 0 to 100 times the last observed x: its start stays visible
+    before = matplotlib.get_backend()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text("")
+    with pytest.raises(CheckpointNotFoundError, match="no logged step"):
+        from curvecast.cli import _plot_run
+
+        _plot_run(type("Args", (), {"run_dir": str(tmp_path / "run"), "out": str(tmp_path / "r.png")})())
+    assert main(["plot-prior", "--prior", "simple", "--tasks", "2", "--out", str(tmp_path / "p.png")]) == 0
+    assert matplotlib.get_backend() == before
+    assert main(["plot-prior", "--prior", "simple", "--tasks", "2", "--out", str(tmp_path / "nowhere" / "p.png")]) == 2
