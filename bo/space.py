@@ -10,9 +10,10 @@ A space maps configurations to points of the unit cube and back, the coordinates
   decoding takes the largest).
 
 The same columns are the PFN's free-hyperparameter slots (:data:`curvecast.priors.batch.N_HPARAMS`, 8):
-spaces that need more columns than that are accepted; parameters are shown to the model in order while
-all their columns fit, and the rest are not shown (a :class:`~curvecast.errors.CurvecastWarning` names
-them). Runs still inform each other through their curves, as the learners of a 20-way categorical do.
+spaces that need more columns than that are accepted; parameters are shown to the model in order, each
+one whose columns still fit in the slots left (a wide categorical that does not fit is skipped, and later,
+narrower parameters may still be shown), and the rest are not shown (a :class:`~curvecast.errors.CurvecastWarning`
+names them). Runs still inform each other through their curves, as the learners of a 20-way categorical do.
 """
 
 from __future__ import annotations
@@ -244,6 +245,8 @@ class SearchSpace:
         u = np.asarray(u.detach().cpu() if isinstance(u, torch.Tensor) else u, dtype=np.float64)
         if u.ndim != 2 or u.shape[1] != self.dim:
             raise SearchSpaceError(f"points must be n x {self.dim} (the encoded space), got shape {u.shape}")
+        if not np.isfinite(u).all():
+            raise SearchSpaceError("points hold NaN or infinite values; pass points of the unit cube")
         out = []
         for row in u:
             config, k = {}, 0

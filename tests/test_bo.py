@@ -450,3 +450,9 @@ def test_minimize_can_leave_other_workers_trials_running_and_calls_back_with_the
     model = other.model()
     with pytest.raises(InvalidConfigError, match="NaN or infinite"):
         model.posterior(torch.full((1, 1, model.space.dim), float("nan"), dtype=torch.float64))
+
+
+def test_decoding_non_finite_points_is_an_error():
+    space = bo.SearchSpace(SPACE)
+    with pytest.raises(SearchSpaceError, match="NaN or infinite"):
+        space.decode(np.full((1, space.dim), np.nan))
