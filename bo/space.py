@@ -132,7 +132,7 @@ class Categorical:
         for v in values:
             if not isinstance(v, (str, int, float, bool)) or (isinstance(v, float) and not math.isfinite(v)):
                 raise SearchSpaceError(f"Categorical choices must be strings, numbers or bools (JSON values), got {v!r}")
-        if len(set(values)) < len(values):
+        if len({(type(v), v) for v in values}) < len(values):  # by type too, as index() matches: 1 and True differ
             raise SearchSpaceError(f"Categorical choices repeat: {list(values)}")
         object.__setattr__(self, "choices", values)
 

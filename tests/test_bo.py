@@ -456,3 +456,10 @@ def test_decoding_non_finite_points_is_an_error():
     space = bo.SearchSpace(SPACE)
     with pytest.raises(SearchSpaceError, match="NaN or infinite"):
         space.decode(np.full((1, space.dim), np.nan))
+
+
+def test_categorical_choices_of_different_types_are_different_choices():
+    choice = bo.Categorical([1, True, "1"])
+    assert [choice.index(v) for v in (1, True, "1")] == [0, 1, 2]
+    with pytest.raises(SearchSpaceError, match="repeat"):
+        bo.Categorical([1, 2, 1])
