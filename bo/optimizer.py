@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from curvecast.curve import MAX_MAGNITUDE as MAX_ABS_Y
-from curvecast.curve import MIN_OBSERVED, Direction, check_direction
+from curvecast.curve import MAX_MAGNITUDE, MIN_OBSERVED, Direction, check_direction
 from curvecast.prediction import quantiles
 from curvecast.errors import CurvecastWarning, InvalidConfigError, InvalidCurveError, SearchExhausted, StorageError, TrialStateError, UnknownTrialError
 from curvecast.run import Run
@@ -261,10 +260,10 @@ class Optimizer:
             raise InvalidCurveError(f"x and y must have the same length, got {xa.size} and {ya.size}")
         if not np.isfinite(xa).all() or (xa < 0).any():
             raise InvalidCurveError("x must be finite and >= 0 (budget units: epochs, steps, samples)")
-        big = np.isfinite(ya) & (np.abs(ya) > MAX_ABS_Y)
+        big = np.isfinite(ya) & (np.abs(ya) > MAX_MAGNITUDE)
         if big.any():  # stored, it would make every later ask() fail: refuse it before anything is written
             raise InvalidCurveError(
-                f"y = {ya[big][0]:g} is beyond what the model reads (|y| up to {MAX_ABS_Y:g}); report the metric in other units, "
+                f"y = {ya[big][0]:g} is beyond what the model reads (|y| up to {MAX_MAGNITUDE:g}); report the metric in other units, "
                 "or report NaN to mark the trial failed"
             )
         return xa, ya

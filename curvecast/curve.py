@@ -142,7 +142,7 @@ def check_direction(direction: Any) -> int:
 
 
 #: Largest magnitude of x, y and config values (float64 statistics and the model's log-scale features stay exact).
-_MAX_MAGNITUDE = MAX_MAGNITUDE = 1e30  # the largest |x| and |y| read (and the smallest nonzero is its inverse)
+MAX_MAGNITUDE = 1e30
 #: Ranges of the config values the model was trained to read (anything else is almost surely a unit mistake).
 CONFIG_RANGES: dict[str, tuple[float, float]] = {
     "n_params": (1.0, 1e15),
@@ -177,7 +177,7 @@ def config_vector(config: Mapping[str, Any] | None) -> np.ndarray:
             raise InvalidConfigError(f"config[{key!r}] must be > 0, got {value!r}")
         if value < 0:
             raise InvalidConfigError(f"config[{key!r}] must be >= 0 (it is measured in units of x), got {value!r}")
-        low, high = CONFIG_RANGES.get(key, (0.0, _MAX_MAGNITUDE))
+        low, high = CONFIG_RANGES.get(key, (0.0, MAX_MAGNITUDE))
         if not low <= value <= high:
             raise InvalidConfigError(f"config[{key!r}] = {value!r} is outside the range curvecast reads, [{low:g}, {high:g}]; check its units")
         out[i] = float(value)
@@ -360,15 +360,15 @@ def clean_points(x: Any, y: Any, *, min_points: int = MIN_OBSERVED) -> tuple[np.
 
 
 def _check_magnitudes(x: np.ndarray, y: np.ndarray) -> None:
-    if x.size and float(x.max()) > _MAX_MAGNITUDE:
-        raise InvalidCurveError(f"x reaches {float(x.max()):g}; curvecast reads x up to {_MAX_MAGNITUDE:g}: express x in larger units")
-    if x.size and 0 < float(x.max()) < 1.0 / _MAX_MAGNITUDE:
-        raise InvalidCurveError(f"every x is below {1.0 / _MAX_MAGNITUDE:g}; express x in smaller units (e.g. steps, not billions of steps)")
+    if x.size and float(x.max()) > MAX_MAGNITUDE:
+        raise InvalidCurveError(f"x reaches {float(x.max()):g}; curvecast reads x up to {MAX_MAGNITUDE:g}: express x in larger units")
+    if x.size and 0 < float(x.max()) < 1.0 / MAX_MAGNITUDE:
+        raise InvalidCurveError(f"every x is below {1.0 / MAX_MAGNITUDE:g}; express x in smaller units (e.g. steps, not billions of steps)")
     size = float(np.abs(y).max()) if y.size else 0.0
-    if size > _MAX_MAGNITUDE:
-        raise InvalidCurveError(f"|y| reaches {size:g}; curvecast reads |y| up to {_MAX_MAGNITUDE:g}: rescale y (the forecast scales back exactly)")
-    if 0 < size < 1.0 / _MAX_MAGNITUDE:
-        raise InvalidCurveError(f"every |y| is below {1.0 / _MAX_MAGNITUDE:g}; rescale y (e.g. multiply by 1e30)")
+    if size > MAX_MAGNITUDE:
+        raise InvalidCurveError(f"|y| reaches {size:g}; curvecast reads |y| up to {MAX_MAGNITUDE:g}: rescale y (the forecast scales back exactly)")
+    if 0 < size < 1.0 / MAX_MAGNITUDE:
+        raise InvalidCurveError(f"every |y| is below {1.0 / MAX_MAGNITUDE:g}; rescale y (e.g. multiply by 1e30)")
     change = float(np.ptp(y)) if y.size else 0.0
     level = float(np.median(np.abs(y))) if y.size else 0.0
     if 0 < change <= FLAT_RELATIVE_CHANGE * level:

@@ -142,7 +142,10 @@ def read_verified_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """:func:`read_weights`, refused where the file does not match the SHA-256 its ``config.json`` records or
     holds NaN / infinite values (what :func:`load_model` and fine-tuning's ``--init`` read)."""
     weights, _ = _resolve(path)
-    expected = read_config(path).get("weights_sha256")
+    return _verified_weights(weights, read_config(path).get("weights_sha256"))
+
+
+def _verified_weights(weights: Path, expected: str | None) -> dict[str, torch.Tensor]:
     if expected is not None and file_sha256(weights) != expected:
         raise CheckpointError(
             f"'{weights}' does not match the SHA-256 recorded in its config.json: the file was changed or damaged after "
@@ -165,7 +168,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
         model_config = ModelConfig(**{"read_hparams": False, "read_schedule": False, "hparam_attention": False, **config["model"]})
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint config at '{path}' has no usable \"model\" section ({exc})") from None
-    state = read_verified_weights(path)
+    state = _verified_weights(weights, config.get("weights_sha256"))
     with torch.random.fork_rng(devices=[]):  # the weights are overwritten: leave the caller's global RNG alone
         model = PFN(model_config, state["bar_distribution.borders"])
     try:

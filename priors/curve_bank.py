@@ -11,7 +11,6 @@ curves a user actually logs while the synthetic tasks keep what the network lear
 from __future__ import annotations
 
 import hashlib
-
 import math
 from collections.abc import Sequence
 
